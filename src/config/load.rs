@@ -1,0 +1,177 @@
+//! Layering with figment: built-in defaults < `extends` chain < the file <
+//! `SEQLAB_<SECTION>__<KEY>` environment variables < `--set key.path=value`.
+//!
+//! Every error keeps its provenance: the file (with a line where one can be
+//! found), the environment variable or the `--set` it came from, and the key.
+use super::schema::Config;
+use super::suggest::{closest, with_suggestion};
+use super::value_path;
+use super::ConfigErrors;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{error::Kind, Figment, Source};
+use std::path::{Path, PathBuf};
+
+/// An experiment file after layering, before its grid is expanded.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file as the user named it.
+    pub path: PathBuf,
+    /// The layered config, every default explicit.
+    pub config: Config,
+}
+
+/// Reads `path` and everything it extends, applies the environment and the
+/// `--set key=value` overrides, and returns the typed config.
+pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ConfigErrors> {
+    let chain = extends_chain(path)?;
+    let mut fig = Figment::new();
+    for file in chain.iter().rev() {
+        fig = fig.merge(Toml::file_exact(file));
+    }
+    fig = fig.merge(
+        Env::prefixed("SEQLAB_")
+            .filter(|k| k.as_str().contains("__"))
+            .split("__"),
+    );
+    let mut indexed = Vec::new();
+    for set in sets {
+        let (key, raw) = set
+            .split_once('=')
+            .ok_or_else(|| ConfigErrors::one(format!("--set {set}: expected key.path=value, e.g. --set train.epochs=5")))?;
+        let value = value_path::parse_scalar(raw.trim());
+        let key = key.trim();
+        if key.split('.').any(|p| p.parse::<usize>().is_ok()) {
+            indexed.push((set.clone(), key.to_string(), value));
+        } else {
+            fig = fig.merge(Serialized::default(key, value));
+        }
+    }
+    let config: Config = fig.extract().map_err(|e| ConfigErrors(describe(e, path)))?;
+    let config = if indexed.is_empty() {
+        config
+    } else {
+        let mut value = toml::Value::try_from(&config).expect("a config serialises");
+        for (set, key, v) in indexed {
+            value_path::set(&mut value, &key, v).map_err(|e| ConfigErrors::one(format!("--set {set}: {e}")))?;
+        }
+        let mut typed: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigErrors::one(format!("--set: {}", with_suggestion(e.message()))))?;
+        typed.grid = config.grid;
+        typed
+    };
+    Ok(Loaded { path: path.to_path_buf(), config })
+}
+
+/// The file followed by the files it extends, nearest first. Syntax errors
+/// carry the TOML parser's line and column; a cycle names every file in it.
+fn extends_chain(path: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
+    let mut chain: Vec<PathBuf> = Vec::new();
+    let mut current = path.to_path_buf();
+    let mut named_by: Option<PathBuf> = None;
+    loop {
+        let text = std::fs::read_to_string(&current).map_err(|e| {
+            ConfigErrors::one(match &named_by {
+                Some(parent) => format!(
+                    "{}: extends = \"{}\": cannot read {}: {e}; fix the path (it is relative to the file that names it)",
+                    parent.display(),
+                    current.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                    current.display()
+                ),
+                None => format!("{}: cannot read: {e}", current.display()),
+            })
+        })?;
+        let table: toml::Table = toml::from_str(&text)
+            .map_err(|e| ConfigErrors::one(format!("{}: {}", current.display(), e.to_string().trim_end())))?;
+        let canonical = current.canonicalize().unwrap_or_else(|_| current.clone());
+        if chain.iter().any(|c| c.canonicalize().ok().as_ref() == Some(&canonical)) {
+            let names: Vec<String> = chain.iter().chain([&current]).map(|p| p.display().to_string()).collect();
+            return Err(ConfigErrors::one(format!(
+                "{}: `extends` makes a cycle: {}; remove one of these `extends` lines",
+                path.display(),
+                names.join(" → ")
+            )));
+        }
+        chain.push(current.clone());
+        match table.get("extends") {
+            None => return Ok(chain),
+            Some(toml::Value::String(base)) => {
+                let dir = current.parent().unwrap_or(Path::new("."));
+                named_by = Some(current.clone());
+                current = dir.join(base);
+            }
+            Some(other) => {
+                return Err(ConfigErrors::one(format!(
+                    "{}: extends: expected a file path string, found {}",
+                    current.display(),
+                    other.type_str()
+                )))
+            }
+        }
+    }
+}
+
+/// Turns figment's errors into "where: key: what" lines.
+fn describe(err: figment::Error, file: &Path) -> Vec<String> {
+    err.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let message = match &e.kind {
+                Kind::UnknownField(found, expected) | Kind::UnknownVariant(found, expected) => {
+                    let known: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+                    let what = if matches!(e.kind, Kind::UnknownField(..)) { "unknown key" } else { "unknown value" };
+                    let hint = closest(found, &known)
+                        .map(|b| format!("; did you mean `{b}`?"))
+                        .unwrap_or_else(|| format!("; expected one of: {}", known.join(", ")));
+                    format!("{what} `{found}`{hint}")
+                }
+                Kind::MissingField(f) => format!("missing key `{f}`; add it to the file"),
+                other => other.to_string(),
+            };
+            let origin = match &e.metadata {
+                Some(meta) => match &meta.source {
+                    Some(Source::File(p)) => {
+                        let shown = relative(p);
+                        match line_of(p, &e.path) {
+                            Some(line) => format!("{shown}:{line}"),
+                            None => shown,
+                        }
+                    }
+                    Some(Source::Custom(s)) => s.clone(),
+                    Some(Source::Code(_)) => "--set".to_string(),
+                    _ if meta.name.contains("environment") => {
+                        let profile = e.profile.clone().unwrap_or_default();
+                        format!("environment variable {}", meta.interpolate(&profile, &e.path))
+                    }
+                    _ => meta.name.to_string(),
+                },
+                None => file.display().to_string(),
+            };
+            if key.is_empty() {
+                format!("{origin}: {message}")
+            } else {
+                format!("{origin}: {key}: {message}")
+            }
+        })
+        .collect()
+}
+
+fn relative(p: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// The first line of `file` that assigns the key path's last component.
+fn line_of(file: &Path, path: &[String]) -> Option<usize> {
+    let last = path.last()?;
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().position(|l| {
+        let l = l.trim_start();
+        l.strip_prefix(last.as_str())
+            .map(|rest| rest.trim_start().starts_with('='))
+            .unwrap_or(false)
+    })
+    .map(|i| i + 1)
+}

@@ -1,0 +1,143 @@
+//! Semantic checks that need no data (sizes, probabilities, splits), and the
+//! filling-in of defaults that depend on other keys.
+use super::schema::*;
+use super::ConfigErrors;
+
+/// Fills defaults that depend on other values, so the resolved config says
+/// exactly what runs: metrics from the loss, pooling strides from pool sizes,
+/// Jena's 500 steps per epoch.
+pub fn resolve(config: &mut Config) {
+    let t = &mut config.train;
+    if t.metrics.is_empty() {
+        t.metrics = match t.loss {
+            Loss::BinaryCrossentropy => vec![Metric::Accuracy],
+            Loss::Mae | Loss::Mse => vec![Metric::Mae],
+        };
+    }
+    if t.steps_per_epoch == 0 {
+        if let DataSpec::Jena(_) = config.data {
+            t.steps_per_epoch = 500;
+        }
+    }
+    for layer in &mut config.layers {
+        if let LayerSpec::MaxPool1d { pool_size, strides, .. } | LayerSpec::AveragePool1d { pool_size, strides, .. } = layer {
+            if *strides == 0 {
+                *strides = *pool_size;
+            }
+        }
+    }
+}
+
+/// Every semantic error of a config, each naming its key.
+pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut need = |ok: bool, msg: String| {
+        if !ok {
+            errors.push(msg)
+        }
+    };
+    match &config.data {
+        DataSpec::Jena(j) => {
+            need(j.step >= 1, "data.step: must be at least 1".into());
+            need(
+                j.lookback >= j.step,
+                format!("data.lookback: {} is shorter than data.step = {}; a sample needs at least one time step", j.lookback, j.step),
+            );
+            need(j.batch_size >= 1, "data.batch_size: must be at least 1".into());
+            let s = &j.splits;
+            for (name, [lo, hi]) in [("train", s.train), ("val", s.val), ("test", s.test)] {
+                need(
+                    lo + j.lookback < hi,
+                    format!(
+                        "data.splits.{name}: [{lo}, {hi}] leaves no room for a window of lookback {}; it needs max > min + lookback",
+                        j.lookback
+                    ),
+                );
+            }
+            let mut ranges = [("train", s.train), ("val", s.val), ("test", s.test)];
+            ranges.sort_by_key(|(_, r)| r[0]);
+            for pair in ranges.windows(2) {
+                let ((a, ra), (b, rb)) = (pair[0], pair[1]);
+                need(
+                    ra[1] < rb[0],
+                    format!("data.splits: {a} [{}, {}] overlaps {b} [{}, {}]; make the ranges disjoint", ra[0], ra[1], rb[0], rb[1]),
+                );
+            }
+        }
+        DataSpec::Imdb(i) => {
+            need(i.max_features >= 4, "data.max_features: must be at least 4 (0 padding, 1 start, 2 unknown, words from 3)".into());
+            need(i.maxlen >= 1, "data.maxlen: must be at least 1".into());
+            need(i.batch_size >= 1, "data.batch_size: must be at least 1".into());
+            need(
+                (0.0..1.0).contains(&i.validation_split),
+                format!("data.validation_split: {} must be in [0, 1)", i.validation_split),
+            );
+        }
+    }
+    let t = &config.train;
+    need(t.epochs >= 1, "train.epochs: must be at least 1".into());
+    need(t.optimizer.lr() > 0.0, format!("train.optimizer.lr: {} must be positive", t.optimizer.lr()));
+    let device_ok = t.device == "auto" || t.device == "cpu" || t.device == "cuda" || t.device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
+    need(device_ok, format!("train.device: `{}`: use auto, cpu, cuda or cuda:N", t.device));
+    let mut monitors = vec!["loss".to_string(), "val_loss".to_string()];
+    monitors.extend(t.metrics.iter().map(|m| format!("val_{}", m.name())));
+    need(
+        monitors.contains(&t.monitor),
+        format!("train.monitor: `{}` is not recorded; use one of {}", t.monitor, monitors.join(", ")),
+    );
+    if matches!(t.loss, Loss::BinaryCrossentropy) {
+        need(matches!(config.data, DataSpec::Imdb(_)), "train.loss: binary_crossentropy needs binary labels (data.source = \"imdb\")".into());
+    }
+    if config.model.kind == ModelKind::Layers {
+        need(!config.layers.is_empty(), "layers: no layers; add at least one [[layers]] table (or set model.kind = \"naive_last\")".into());
+    } else {
+        need(matches!(config.data, DataSpec::Jena(_)), "model.kind: naive_last needs Jena data".into());
+    }
+    for (i, layer) in config.layers.iter().enumerate() {
+        let at = format!("layers[{i}] ({})", layer.type_name());
+        for (key, value) in sizes(layer) {
+            need(value >= 1, format!("{at}: {key} must be a positive integer, found {value}"));
+        }
+        for (key, p) in probabilities(layer) {
+            need((0.0..1.0).contains(&p), format!("{at}: {key} = {p} must be in [0, 1)"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn recurrent_of(layer: &LayerSpec) -> Option<&Recurrent> {
+    match layer {
+        LayerSpec::Bidirectional { layer, .. } => Some(layer.parts().1),
+        other => other.recurrent().map(|(_, r)| r),
+    }
+}
+
+fn sizes(layer: &LayerSpec) -> Vec<(&'static str, usize)> {
+    match layer {
+        LayerSpec::Dense { units, .. } => vec![("units", *units)],
+        LayerSpec::Embedding { input_dim, output_dim, .. } => vec![("input_dim", *input_dim), ("output_dim", *output_dim)],
+        LayerSpec::Conv1d { filters, kernel_size, strides, dilation_rate, .. } => vec![
+            ("filters", *filters),
+            ("kernel_size", *kernel_size),
+            ("strides", *strides),
+            ("dilation_rate", *dilation_rate),
+        ],
+        LayerSpec::MaxPool1d { pool_size, strides, .. } | LayerSpec::AveragePool1d { pool_size, strides, .. } => {
+            vec![("pool_size", *pool_size), ("strides", *strides)]
+        }
+        other => recurrent_of(other).map(|r| vec![("units", r.units)]).unwrap_or_default(),
+    }
+}
+
+fn probabilities(layer: &LayerSpec) -> Vec<(&'static str, f64)> {
+    match layer {
+        LayerSpec::Dropout { rate, .. } => vec![("rate", *rate)],
+        other => recurrent_of(other)
+            .map(|r| vec![("dropout", r.dropout), ("recurrent_dropout", r.recurrent_dropout)])
+            .unwrap_or_default(),
+    }
+}

@@ -1,0 +1,9 @@
+//! seqlab: a declarative experiment runner for sequence models on libtorch.
+//!
+//! Data flows one way: `config` (TOML → resolved plan) → `data` (datasets →
+//! windows → batches on the device) → `model` (layer specs → tch module) →
+//! `train` (loop, optimizer, metrics) → `run` (scheduler, results store) →
+//! `report` (plots, tables, diff).
+pub mod config;
+pub mod data;
+pub mod doctor;
