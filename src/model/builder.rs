@@ -1,0 +1,191 @@
+//! The builder: a checked layer graph becomes a libtorch module on a device.
+//!
+//! Shapes are inferred first (`shape::infer`), so every weight is created with
+//! the right size and a wrong stack fails before any allocation.
+use super::conv::{global_pool, Conv1d, Pool1d};
+use super::dense::{Dense, Embedding};
+use super::graph::Src;
+use super::recurrent::{Bidirectional, Path, RecurrentLayer};
+use super::shape::{infer, Inferred};
+use super::activation;
+use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind};
+use tch::{nn, Device, Tensor};
+
+/// One node's computation.
+#[derive(Debug)]
+pub enum Op {
+    Dense(Dense),
+    Flatten,
+    Dropout(f64),
+    Activation(Activation),
+    Embedding(Embedding),
+    Conv(Conv1d),
+    Pool(Pool1d),
+    GlobalPool { max: bool },
+    Recurrent(RecurrentLayer),
+    Bidirectional(Bidirectional),
+    /// Join along a libtorch dimension (batch included).
+    Concatenate(i64),
+    Add,
+}
+
+/// A built model: weights in a VarStore, ops in graph order.
+pub struct Model {
+    pub vs: nn::VarStore,
+    pub ops: Vec<Op>,
+    pub inferred: Inferred,
+    /// The naive baseline: predict the last observed value of this column.
+    naive: Option<(i64, bool)>,
+}
+
+/// Resolves `auto`, `cpu`, `cuda`, `cuda:N` to a device that exists.
+pub fn device(name: &str) -> anyhow::Result<Device> {
+    Ok(match name {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        other => {
+            let n: usize = if other == "cuda" { 0 } else { other.trim_start_matches("cuda:").parse()? };
+            if n >= tch::Cuda::device_count() as usize {
+                anyhow::bail!("train.device = \"{other}\" but this machine has {} CUDA device(s); use \"auto\" or \"cpu\"", tch::Cuda::device_count());
+            }
+            Device::Cuda(n)
+        }
+    })
+}
+
+impl Model {
+    /// Builds the model of `config` on `device`. `target_column` is the Jena
+    /// target's column (used by the naive baseline).
+    pub fn build(config: &Config, device: Device, target_column: usize) -> anyhow::Result<Model> {
+        let inferred = infer(config).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+        let vs = nn::VarStore::new(device);
+        let naive = (config.model.kind == ModelKind::NaiveLast).then(|| {
+            let reverse = matches!(&config.data, DataSpec::Jena(j) if j.reverse);
+            (target_column as i64, reverse)
+        });
+        let how = config.model.init;
+        let mut ops = Vec::new();
+        for (i, layer) in config.layers.iter().enumerate() {
+            let p = vs.root() / format!("{}", inferred.layers[i].name);
+            let src = inferred.wiring.sources[i][0];
+            let in_shape = match src {
+                Src::Input => inferred.input.clone(),
+                Src::Layer(j) => inferred.layers[j].output.clone(),
+            };
+            let last_dim = *in_shape.dims.last().unwrap_or(&1) as i64;
+            ops.push(match layer {
+                LayerSpec::Dense { units, activation, use_bias, .. } => Op::Dense(Dense::new(&p, last_dim, *units as i64, *use_bias, *activation, how)),
+                LayerSpec::Flatten { .. } => Op::Flatten,
+                LayerSpec::Dropout { rate, .. } => Op::Dropout(*rate),
+                LayerSpec::Activation { activation, .. } => Op::Activation(*activation),
+                LayerSpec::Embedding { input_dim, output_dim, .. } => Op::Embedding(Embedding::new(&p, *input_dim as i64, *output_dim as i64, how)),
+                LayerSpec::Conv1d { filters, kernel_size, strides, padding, dilation_rate, activation, .. } => Op::Conv(Conv1d::new(
+                    &p,
+                    last_dim,
+                    *filters as i64,
+                    *kernel_size as i64,
+                    *strides as i64,
+                    *dilation_rate as i64,
+                    *padding,
+                    *activation,
+                    how,
+                )),
+                LayerSpec::MaxPool1d { pool_size, strides, padding, .. } | LayerSpec::AveragePool1d { pool_size, strides, padding, .. } => Op::Pool(Pool1d {
+                    max: matches!(layer, LayerSpec::MaxPool1d { .. }),
+                    size: *pool_size as i64,
+                    stride: if *strides == 0 { *pool_size as i64 } else { *strides as i64 },
+                    padding: *padding,
+                }),
+                LayerSpec::GlobalMaxPool1d { .. } => Op::GlobalPool { max: true },
+                LayerSpec::GlobalAveragePool1d { .. } => Op::GlobalPool { max: false },
+                LayerSpec::Gru(r) | LayerSpec::Lstm(r) | LayerSpec::SimpleRnn(r) => {
+                    let kind = layer.recurrent().expect("recurrent").0;
+                    Op::Recurrent(RecurrentLayer::new(&p, kind, r, last_dim, how))
+                }
+                LayerSpec::Bidirectional { layer: inner, merge_mode, .. } => {
+                    let (kind, r) = inner.parts();
+                    Op::Bidirectional(Bidirectional::new(&p, kind, r, last_dim, *merge_mode, how))
+                }
+                LayerSpec::Concatenate { axis, .. } => {
+                    let rank = in_shape.dims.len() as i64;
+                    Op::Concatenate(if *axis < 0 { rank + 1 + axis } else { *axis })
+                }
+                LayerSpec::Add { .. } => Op::Add,
+            });
+        }
+        Ok(Model { vs, ops, inferred, naive })
+    }
+
+    /// Trainable parameters actually allocated.
+    pub fn trainable_params(&self) -> usize {
+        self.vs.trainable_variables().iter().map(|t| t.numel()).sum()
+    }
+
+    /// The model's output (probabilities when the output layer has a sigmoid).
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.run(x, train, false)
+    }
+
+    /// The output before a final sigmoid, if the output layer has one: the
+    /// logits a numerically stable binary cross-entropy needs.
+    pub fn forward_logits(&self, x: &Tensor, train: bool) -> Tensor {
+        self.run(x, train, true)
+    }
+
+    /// Whether the output layer ends in a sigmoid.
+    pub fn ends_with_sigmoid(&self) -> bool {
+        matches!(
+            self.ops.get(self.inferred.wiring.output),
+            Some(Op::Dense(Dense { activation: Activation::Sigmoid, .. }) | Op::Activation(Activation::Sigmoid))
+        )
+    }
+
+    /// Paths the recurrent layers take in training (for reports and benches).
+    pub fn recurrent_paths(&self, train: bool) -> Vec<Path> {
+        self.ops
+            .iter()
+            .flat_map(|op| match op {
+                Op::Recurrent(r) => vec![r.path(train)],
+                Op::Bidirectional(b) => vec![b.forward.path(train), b.backward.path(train)],
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    fn run(&self, x: &Tensor, train: bool, logits: bool) -> Tensor {
+        if let Some((col, reverse)) = self.naive {
+            let t = if reverse { 0 } else { x.size()[1] - 1 };
+            return x.select(1, t).select(1, col).unsqueeze(1);
+        }
+        let w = &self.inferred.wiring;
+        let mut outs: Vec<Option<Tensor>> = (0..self.ops.len()).map(|_| None).collect();
+        for &i in &w.order {
+            let ins: Vec<&Tensor> = w.sources[i]
+                .iter()
+                .map(|s| match s {
+                    Src::Input => x,
+                    Src::Layer(j) => outs[*j].as_ref().expect("topological order"),
+                })
+                .collect();
+            let strip = logits && i == w.output;
+            let y = match &self.ops[i] {
+                Op::Dense(d) if strip && d.activation == Activation::Sigmoid => d.forward_linear(ins[0]),
+                Op::Activation(Activation::Sigmoid) if strip => ins[0].shallow_clone(),
+                Op::Dense(d) => d.forward(ins[0]),
+                Op::Flatten => ins[0].flatten(1, -1),
+                Op::Dropout(rate) => ins[0].dropout(*rate, train),
+                Op::Activation(a) => activation::apply(*a, ins[0]),
+                Op::Embedding(e) => e.forward(ins[0]),
+                Op::Conv(c) => c.forward(ins[0]),
+                Op::Pool(p) => p.forward(ins[0]),
+                Op::GlobalPool { max } => global_pool(ins[0], *max),
+                Op::Recurrent(r) => r.forward(ins[0], train),
+                Op::Bidirectional(b) => b.forward(ins[0], train),
+                Op::Concatenate(dim) => Tensor::cat(&ins, *dim),
+                Op::Add => ins[1..].iter().fold(ins[0].shallow_clone(), |acc, t| acc + *t),
+            };
+            outs[i] = Some(y);
+        }
+        outs[w.output].take().expect("output computed")
+    }
+}

@@ -1,0 +1,146 @@
+//! Conv1D and pooling over time, with Keras' padding rules.
+//!
+//! Conv1D: y[t] = act(b + Σₖ w[k] · x[t·s + k·d]); (batch, time, channels) →
+//! (batch, time', filters), parameters kernel·channels·filters + filters.
+//! `valid`: time' = ⌊(time − d(k−1) − 1)/s⌋ + 1; `same`: ⌈time/s⌉ (zeros split
+//! left/right, left ≤ right); `causal`: d(k−1) zeros on the left.
+//! Pooling uses the same formulas with d = 1. Layers transpose to libtorch's
+//! (batch, channels, time) inside `forward` only.
+use super::activation;
+use super::init;
+use crate::config::{Activation, Init, Padding};
+use tch::{nn, Kind, Tensor};
+
+/// Left and right zero padding for a window of `span` steps with stride `s`.
+pub fn pad_amounts(len: i64, span: i64, stride: i64, padding: Padding) -> (i64, i64) {
+    match padding {
+        Padding::Valid => (0, 0),
+        Padding::Causal => (span - 1, 0),
+        Padding::Same => {
+            let out = (len + stride - 1) / stride;
+            let total = ((out - 1) * stride + span - len).max(0);
+            (total / 2, total - total / 2)
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Conv1d {
+    pub w: Tensor,
+    pub b: Tensor,
+    pub kernel: i64,
+    pub stride: i64,
+    pub dilation: i64,
+    pub padding: Padding,
+    pub activation: Activation,
+}
+
+impl Conv1d {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(p: &nn::Path, channels: i64, filters: i64, kernel: i64, stride: i64, dilation: i64, padding: Padding, activation: Activation, how: Init) -> Self {
+        let _guard = tch::no_grad_guard();
+        let dims = [filters, channels, kernel];
+        let (w, b) = match how {
+            Init::Keras => (
+                init::glorot(&dims, channels * kernel, filters * kernel, p.device()),
+                Tensor::zeros([filters], (Kind::Float, p.device())),
+            ),
+            Init::Torch => {
+                let lim = 1.0 / ((channels * kernel) as f64).sqrt();
+                (init::uniform(&dims, lim, p.device()), init::uniform(&[filters], lim, p.device()))
+            }
+        };
+        Conv1d { w: p.var_copy("kernel", &w), b: p.var_copy("bias", &b), kernel, stride, dilation, padding, activation }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let x = x.transpose(1, 2);
+        let span = self.dilation * (self.kernel - 1) + 1;
+        let (l, r) = pad_amounts(x.size()[2], span, self.stride, self.padding);
+        let x = if l + r > 0 { x.constant_pad_nd([l, r]) } else { x };
+        let y = x.conv1d(&self.w, Some(&self.b), [self.stride], [0], [self.dilation], 1);
+        activation::apply(self.activation, &y.transpose(1, 2))
+    }
+}
+
+/// MaxPool1D / AveragePool1D over time.
+#[derive(Debug)]
+pub struct Pool1d {
+    pub max: bool,
+    pub size: i64,
+    pub stride: i64,
+    pub padding: Padding,
+}
+
+impl Pool1d {
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let x = x.transpose(1, 2);
+        let (l, r) = pad_amounts(x.size()[2], self.size, self.stride, self.padding);
+        let y = if self.max {
+            let x = if l + r > 0 { x.pad([l, r], "constant", f64::NEG_INFINITY) } else { x };
+            x.max_pool1d([self.size], [self.stride], [0], [1], false)
+        } else if l + r > 0 {
+            // Keras averages over the real steps only.
+            let sums = x.constant_pad_nd([l, r]).avg_pool1d([self.size], [self.stride], [0], false, true);
+            let ones = Tensor::ones([1, 1, x.size()[2]], (Kind::Float, x.device())).constant_pad_nd([l, r]);
+            let counts = ones.avg_pool1d([self.size], [self.stride], [0], false, true);
+            sums / counts
+        } else {
+            x.avg_pool1d([self.size], [self.stride], [0], false, true)
+        };
+        y.transpose(1, 2)
+    }
+}
+
+/// GlobalMaxPool1D / GlobalAveragePool1D: (batch, time, channels) → (batch, channels).
+pub fn global_pool(x: &Tensor, max: bool) -> Tensor {
+    if max {
+        x.amax([1], false)
+    } else {
+        x.mean_dim(Some([1i64].as_slice()), false, Kind::Float)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::VarStore, Device};
+
+    fn seq(v: &[f32]) -> Tensor {
+        Tensor::from_slice(v).view([1, v.len() as i64, 1])
+    }
+
+    #[test]
+    fn padding_formulas_match_keras() {
+        assert_eq!(pad_amounts(10, 3, 1, Padding::Same), (1, 1));
+        assert_eq!(pad_amounts(10, 4, 1, Padding::Same), (1, 2));
+        assert_eq!(pad_amounts(10, 5, 1, Padding::Causal), (4, 0));
+    }
+
+    #[test]
+    fn conv_with_known_kernel() {
+        let vs = VarStore::new(Device::Cpu);
+        let c = Conv1d::new(&vs.root(), 1, 1, 2, 1, 1, Padding::Valid, Activation::Linear, Init::Keras);
+        tch::no_grad(|| {
+            c.w.shallow_clone().copy_(&Tensor::from_slice(&[1.0f32, 10.0]).view([1, 1, 2]));
+        });
+        let y: Vec<f32> = Vec::try_from(c.forward(&seq(&[1.0, 2.0, 3.0])).flatten(0, -1)).unwrap();
+        assert_eq!(y, vec![21.0, 32.0]);
+        let causal = Conv1d { padding: Padding::Causal, ..c };
+        let y: Vec<f32> = Vec::try_from(causal.forward(&seq(&[1.0, 2.0, 3.0])).flatten(0, -1)).unwrap();
+        assert_eq!(y, vec![10.0, 21.0, 32.0]);
+    }
+
+    #[test]
+    fn pools_and_global_pools() {
+        let x = seq(&[1.0, 5.0, 2.0, -1.0, 7.0]);
+        let max = Pool1d { max: true, size: 2, stride: 2, padding: Padding::Valid };
+        assert_eq!(Vec::<f32>::try_from(max.forward(&x).flatten(0, -1)).unwrap(), vec![5.0, 2.0]);
+        let same = Pool1d { max: true, size: 2, stride: 2, padding: Padding::Same };
+        assert_eq!(Vec::<f32>::try_from(same.forward(&(&x * -1.0)).flatten(0, -1)).unwrap(), vec![-1.0, 1.0, -7.0]);
+        let avg = Pool1d { max: false, size: 2, stride: 2, padding: Padding::Same };
+        assert_eq!(Vec::<f32>::try_from(avg.forward(&x).flatten(0, -1)).unwrap(), vec![3.0, 0.5, 7.0]);
+        assert_eq!(Vec::<f32>::try_from(global_pool(&x, true).flatten(0, -1)).unwrap(), vec![7.0]);
+        assert_eq!(Vec::<f32>::try_from(global_pool(&x, false).flatten(0, -1)).unwrap(), vec![2.8]);
+    }
+}

@@ -1,0 +1,23 @@
+//! The `model` stage: layer specs → a libtorch module, with Keras semantics.
+//!
+//! `shape` checks the graph and counts parameters without weights; `builder`
+//! creates the weights and runs the graph; one file per layer family.
+pub mod activation;
+pub mod builder;
+pub mod conv;
+pub mod dense;
+pub mod graph;
+pub mod init;
+pub mod recurrent;
+pub mod shape;
+pub mod summary;
+
+pub use builder::{device, Model};
+pub use shape::{infer, input_shape, Inferred, Shape};
+
+/// The describe table of a config's model.
+pub fn describe(config: &crate::config::Config) -> Result<String, Vec<String>> {
+    let inferred = infer(config)?;
+    let types: Vec<&str> = config.layers.iter().map(|l| l.type_name()).collect();
+    Ok(summary::table(&inferred, &types))
+}

@@ -1,0 +1,311 @@
+//! GRU, LSTM and SimpleRNN with Keras semantics, and Bidirectional.
+//!
+//! Shapes: (batch, time, features) → (batch, units), or (batch, time, units)
+//! with `return_sequences`. Weights are stored in libtorch's layout (gates
+//! stacked r,z,n for GRU and i,f,g,o for LSTM) so the fused kernel can run
+//! them:
+//!
+//! GRU (reset_after, Keras 2 default = libtorch): r = σ(xWᵢᵣ + bᵢᵣ + hWₕᵣ + bₕᵣ),
+//! z likewise, n = act(xWᵢₙ + bᵢₙ + r ⊙ (hWₕₙ + bₕₙ)), h' = (1 − z) ⊙ n + z ⊙ h.
+//! Parameters 3·(f·u + u·u + 2u).
+//! LSTM: i, f, o = σ(…), g = act(…), c' = f ⊙ c + i ⊙ g, h' = o ⊙ act(c');
+//! one bias vector as Keras (libtorch's second bias is a constant zero), 4·(f·u + u·u + u).
+//!
+//! Dropout follows Keras: in training, `dropout` draws one mask per sequence
+//! for the inputs and `recurrent_dropout` one mask per sequence for the state
+//! entering the recurrent product, each reused at every step. The fused
+//! kernel runs whenever it computes the same function (no recurrent mask,
+//! default activations); otherwise the input projections of all steps are one
+//! matrix product and only the recurrent part is unrolled.
+use super::activation;
+use super::init;
+use crate::config::{Activation, CellKind, Init, MergeMode, Recurrent};
+use tch::{nn, Kind, Tensor};
+
+/// Which code path a forward pass takes (reported by `describe` and benches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    Fused,
+    Unrolled,
+}
+
+#[derive(Debug)]
+pub struct RecurrentLayer {
+    pub kind: CellKind,
+    pub spec: Recurrent,
+    pub w_ih: Tensor,
+    pub w_hh: Tensor,
+    pub b_ih: Tensor,
+    pub b_hh: Tensor,
+    /// Tests set this to compare the unrolled path with the fused kernel.
+    pub force_unrolled: bool,
+}
+
+impl RecurrentLayer {
+    pub fn new(p: &nn::Path, kind: CellKind, spec: &Recurrent, features: i64, how: Init) -> Self {
+        let _guard = tch::no_grad_guard();
+        let u = spec.units as i64;
+        let g = kind.gates() as i64;
+        let dev = p.device();
+        let zeros = || Tensor::zeros([g * u], (Kind::Float, dev));
+        let (w_ih, w_hh, b_ih, b_hh) = match how {
+            Init::Keras => {
+                let b_ih = zeros();
+                if kind == CellKind::Lstm {
+                    // unit_forget_bias: the forget gate (second chunk) starts at 1.
+                    let _ = b_ih.narrow(0, u, u).fill_(1.0);
+                }
+                (init::glorot(&[g * u, features], features, g * u, dev), init::orthogonal(g * u, u, dev), b_ih, zeros())
+            }
+            Init::Torch => {
+                let lim = 1.0 / (u as f64).sqrt();
+                (
+                    init::uniform(&[g * u, features], lim, dev),
+                    init::uniform(&[g * u, u], lim, dev),
+                    init::uniform(&[g * u], lim, dev),
+                    if kind == CellKind::Gru { init::uniform(&[g * u], lim, dev) } else { zeros() },
+                )
+            }
+        };
+        let w_ih = p.var_copy("kernel", &w_ih);
+        let w_hh = p.var_copy("recurrent_kernel", &w_hh);
+        let b_ih = p.var_copy("bias", &b_ih);
+        // GRU (reset_after) trains both biases; LSTM and SimpleRNN have one, as Keras.
+        let b_hh = if kind == CellKind::Gru { p.var_copy("recurrent_bias", &b_hh) } else { b_hh };
+        RecurrentLayer { kind, spec: spec.clone(), w_ih, w_hh, b_ih, b_hh, force_unrolled: false }
+    }
+
+    /// Whether libtorch's fused kernel computes this layer's function.
+    fn fusable(&self) -> bool {
+        let s = &self.spec;
+        match self.kind {
+            CellKind::Gru | CellKind::Lstm => s.activation == Activation::Tanh && s.recurrent_activation == Activation::Sigmoid,
+            CellKind::SimpleRnn => matches!(s.activation, Activation::Tanh | Activation::Relu),
+        }
+    }
+
+    /// The path a forward pass in this mode takes.
+    pub fn path(&self, train: bool) -> Path {
+        let masked = train && self.spec.recurrent_dropout > 0.0;
+        if self.force_unrolled || masked || !self.fusable() {
+            Path::Unrolled
+        } else {
+            Path::Fused
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let x = if self.spec.go_backwards { x.flip([1]) } else { x.shallow_clone() };
+        let (b, f) = (x.size()[0], x.size()[2]);
+        let u = self.spec.units as i64;
+        let x = if train && self.spec.dropout > 0.0 {
+            &x * dropout_mask(b, f, self.spec.dropout, x.device()).unsqueeze(1)
+        } else {
+            x
+        };
+        let seq = match self.path(train) {
+            Path::Fused => self.fused(&x, b, u, train),
+            Path::Unrolled => {
+                let mask = (train && self.spec.recurrent_dropout > 0.0).then(|| dropout_mask(b, u, self.spec.recurrent_dropout, x.device()));
+                return self.unrolled(&x, b, u, mask.as_ref());
+            }
+        };
+        if self.spec.return_sequences {
+            seq
+        } else {
+            seq.select(1, -1)
+        }
+    }
+
+    fn fused(&self, x: &Tensor, b: i64, u: i64, train: bool) -> Tensor {
+        let h0 = Tensor::zeros([1, b, u], (Kind::Float, x.device()));
+        let params = [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh];
+        match self.kind {
+            CellKind::Gru => x.gru(&h0, &params, true, 1, 0.0, train, false, true).0,
+            CellKind::Lstm => x.lstm(&[&h0, &h0], &params, true, 1, 0.0, train, false, true).0,
+            CellKind::SimpleRnn if self.spec.activation == Activation::Relu => x.rnn_relu(&h0, &params, true, 1, 0.0, train, false, true).0,
+            CellKind::SimpleRnn => x.rnn_tanh(&h0, &params, true, 1, 0.0, train, false, true).0,
+        }
+    }
+
+    /// Input projections for all steps in one product; the recurrence in a loop.
+    fn unrolled(&self, x: &Tensor, b: i64, u: i64, rec_mask: Option<&Tensor>) -> Tensor {
+        let act = self.spec.activation;
+        let ract = self.spec.recurrent_activation;
+        let projected = x.linear(&self.w_ih, Some(&self.b_ih));
+        let mut h = Tensor::zeros([b, u], (Kind::Float, x.device()));
+        let mut c = h.shallow_clone();
+        let mut outputs = Vec::new();
+        for gi in projected.unbind(1) {
+            let hm = match rec_mask {
+                Some(m) => &h * m,
+                None => h.shallow_clone(),
+            };
+            let gh = hm.linear(&self.w_hh, Some(&self.b_hh));
+            h = match self.kind {
+                CellKind::Gru => {
+                    let i = gi.chunk(3, 1);
+                    let r = activation::apply(ract, &(&i[0] + gh.narrow(1, 0, u)));
+                    let z = activation::apply(ract, &(&i[1] + gh.narrow(1, u, u)));
+                    let n = activation::apply(act, &(&i[2] + r * gh.narrow(1, 2 * u, u)));
+                    &n + z * (&h - &n)
+                }
+                CellKind::Lstm => {
+                    let s = (gi + gh).chunk(4, 1);
+                    let i = activation::apply(ract, &s[0]);
+                    let f = activation::apply(ract, &s[1]);
+                    let g = activation::apply(act, &s[2]);
+                    let o = activation::apply(ract, &s[3]);
+                    c = f * &c + i * g;
+                    o * activation::apply(act, &c)
+                }
+                CellKind::SimpleRnn => activation::apply(act, &(gi + gh)),
+            };
+            if self.spec.return_sequences {
+                outputs.push(h.shallow_clone());
+            }
+        }
+        if self.spec.return_sequences {
+            Tensor::stack(&outputs, 1)
+        } else {
+            h
+        }
+    }
+}
+
+/// An inverted-dropout mask (kept entries scaled by 1/(1 − rate)).
+fn dropout_mask(rows: i64, cols: i64, rate: f64, device: tch::Device) -> Tensor {
+    Tensor::ones([rows, cols], (Kind::Float, device)).dropout(rate, true)
+}
+
+/// Keras' Bidirectional: a forward layer and a `go_backwards` copy whose
+/// output sequence is flipped back to forward time, merged.
+#[derive(Debug)]
+pub struct Bidirectional {
+    pub forward: RecurrentLayer,
+    pub backward: RecurrentLayer,
+    pub merge: MergeMode,
+}
+
+impl Bidirectional {
+    pub fn new(p: &nn::Path, kind: CellKind, spec: &Recurrent, features: i64, merge: MergeMode, how: Init) -> Self {
+        let forward = RecurrentLayer::new(&(p / "forward"), kind, spec, features, how);
+        let mut back_spec = spec.clone();
+        back_spec.go_backwards = !spec.go_backwards;
+        let backward = RecurrentLayer::new(&(p / "backward"), kind, &back_spec, features, how);
+        Bidirectional { forward, backward, merge }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let y = self.forward.forward(x, train);
+        let mut y_rev = self.backward.forward(x, train);
+        if self.backward.spec.return_sequences {
+            y_rev = y_rev.flip([1]);
+        }
+        match self.merge {
+            MergeMode::Concat => Tensor::cat(&[y, y_rev], -1),
+            MergeMode::Sum => y + y_rev,
+            MergeMode::Mul => y * y_rev,
+            MergeMode::Ave => (y + y_rev) * 0.5,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::VarStore, Device};
+
+    fn spec(units: usize, return_sequences: bool) -> Recurrent {
+        toml::from_str::<Recurrent>(&format!("units = {units}\nreturn_sequences = {return_sequences}")).unwrap()
+    }
+
+    /// The unrolled path equals the fused kernel on the same weights (no
+    /// masks), forward and gradients, for GRU and LSTM.
+    #[test]
+    fn unrolled_equals_fused() {
+        for kind in [CellKind::Gru, CellKind::Lstm, CellKind::SimpleRnn] {
+            for seqs in [false, true] {
+                tch::manual_seed(7);
+                let vs = VarStore::new(Device::Cpu);
+                let mut layer = RecurrentLayer::new(&vs.root(), kind, &spec(5, seqs), 3, Init::Torch);
+                let x = Tensor::randn([4, 6, 3], (Kind::Float, Device::Cpu));
+                let grads = |layer: &RecurrentLayer| {
+                    for mut v in vs.trainable_variables() {
+                        v.zero_grad();
+                    }
+                    let y = layer.forward(&x, true);
+                    (y.square().sum(Kind::Float)).backward();
+                    let g: Vec<Tensor> = vs.trainable_variables().iter().map(|v| v.grad().copy()).collect();
+                    (y.detach(), g)
+                };
+                assert_eq!(layer.path(true), Path::Fused);
+                let (y_fused, g_fused) = grads(&layer);
+                layer.force_unrolled = true;
+                let (y_loop, g_loop) = grads(&layer);
+                let dy = (&y_fused - &y_loop).abs().max().double_value(&[]);
+                assert!(dy < 1e-5, "{kind:?} seqs={seqs}: forward differs by {dy}");
+                for (a, b) in g_fused.iter().zip(&g_loop) {
+                    let dg = (a - b).abs().max().double_value(&[]);
+                    assert!(dg < 1e-5, "{kind:?} seqs={seqs}: gradient differs by {dg}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn recurrent_dropout_takes_unrolled_path_in_training_only() {
+        let vs = VarStore::new(Device::Cpu);
+        let mut s = spec(4, false);
+        s.recurrent_dropout = 0.5;
+        let layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 2, Init::Keras);
+        assert_eq!(layer.path(true), Path::Unrolled);
+        assert_eq!(layer.path(false), Path::Fused);
+        // In evaluation there is no mask: two passes agree.
+        let x = Tensor::randn([3, 5, 2], (Kind::Float, Device::Cpu));
+        assert!(layer.forward(&x, false).allclose(&layer.forward(&x, false), 0.0, 0.0, false));
+        // In training the masks differ between calls.
+        assert!(!layer.forward(&x, true).allclose(&layer.forward(&x, true), 1e-6, 1e-6, false));
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        tch::manual_seed(3);
+        let vs = VarStore::new(Device::Cpu);
+        let mut s = spec(3, false);
+        s.recurrent_activation = Activation::HardSigmoid;
+        let layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 2, Init::Keras);
+        let x = Tensor::randn([2, 4, 2], (Kind::Double, Device::Cpu)).to_kind(Kind::Float);
+        let loss = |l: &RecurrentLayer| l.forward(&x, false).tanh().sum(Kind::Float);
+        loss(&layer).backward();
+        let g = layer.w_hh.grad().copy();
+        let eps = 1e-2;
+        for idx in [0i64, 4, 10] {
+            let flat = layer.w_hh.view([-1]);
+            let orig = flat.double_value(&[idx]);
+            tch::no_grad(|| {
+                let _ = flat.get(idx).fill_(orig + eps);
+            });
+            let up = loss(&layer).double_value(&[]);
+            tch::no_grad(|| {
+                let _ = flat.get(idx).fill_(orig - eps);
+            });
+            let down = loss(&layer).double_value(&[]);
+            tch::no_grad(|| {
+                let _ = flat.get(idx).fill_(orig);
+            });
+            let numeric = (up - down) / (2.0 * eps);
+            let analytic = g.view([-1]).double_value(&[idx]);
+            assert!((numeric - analytic).abs() < 2e-3, "w_hh[{idx}]: numeric {numeric} vs autograd {analytic}");
+        }
+    }
+
+    #[test]
+    fn lstm_counts_one_bias_and_starts_forget_gate_at_one() {
+        let vs = VarStore::new(Device::Cpu);
+        let layer = RecurrentLayer::new(&vs.root(), CellKind::Lstm, &spec(32, false), 32, Init::Keras);
+        let n: i64 = vs.trainable_variables().iter().map(|v| v.numel() as i64).sum();
+        assert_eq!(n, 4 * (32 * 32 + 32 * 32 + 32));
+        assert_eq!(layer.b_ih.narrow(0, 32, 32).sum(Kind::Float).double_value(&[]), 32.0);
+    }
+}
