@@ -4,7 +4,11 @@
 //! windows → batches on the device) → `model` (layer specs → tch module) →
 //! `train` (loop, optimizer, metrics) → `run` (scheduler, results store) →
 //! `report` (plots, tables, diff).
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod doctor;
 pub mod model;
+pub mod report;
+pub mod run;
+pub mod train;

@@ -1,9 +1,12 @@
 //! The `seqlab` binary: parse the command line and hand over to the library.
+use clap::Parser;
+
 fn main() {
-    match seqlab::doctor::report() {
-        Ok(r) => print!("{r}"),
+    let cli = seqlab::cli::Cli::parse();
+    match seqlab::cli::dispatch(cli) {
+        Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("seqlab: {e:#}");
+            eprintln!("seqlab: error: {e:#}");
             std::process::exit(1);
         }
     }

@@ -1,0 +1,269 @@
+//! The command line: clap definitions and the hand-over to each stage.
+use crate::config;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "seqlab", version, about = "Declarative experiment runner for sequence models on libtorch")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command that reads experiment files.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Overrides {
+    /// Override a resolved key, e.g. `--set train.epochs=5` or `--set layers.0.units=64` (repeatable; values are TOML).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run every cell of the experiment files (skipping complete ones) and write the report.
+    Run(RunArgs),
+    /// List experiments and cells, their content ids and whether results are current.
+    Plan {
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
+        /// Print each cell's resolved config.
+        #[arg(long)]
+        show_config: bool,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Validate files, grid cells and model shapes without loading data or training.
+    Check {
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Keras-style model summary: output shapes and parameter counts.
+    Describe {
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Print the JSON Schema of experiment files (for editor completion).
+    Schema,
+    /// Write results/summary.{csv,md}, index.html and the comparison figures.
+    Report {
+        #[arg(default_value = "results")]
+        results: PathBuf,
+    },
+    /// Compare two results folders; exit 1 when a watched metric regressed.
+    Diff(DiffArgs),
+    /// Datasets: fetch, inspect, or generate synthetic Jena data.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Versions, libtorch location, CUDA and threads.
+    Doctor,
+    /// Time train steps, validation steps and batches of experiment files.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Results root.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Cells run in parallel (default: as many as cores allow with ≥ 1 thread each).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// libtorch intra-op threads per cell (default: cores / jobs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Redo complete cells too.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop scheduling new cells after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Only cells whose `experiment/cell` contains this text.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Skip writing the report at the end.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    /// Metrics to watch (default: every best/test value in the summaries).
+    #[arg(long)]
+    pub metric: Vec<String>,
+    /// Allowed worsening: absolute (`0.01`) or relative (`5%`).
+    #[arg(long, default_value = "0")]
+    pub tolerance: String,
+    /// Also show timing differences.
+    #[arg(long)]
+    pub timing: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Download whatever of the book's datasets is missing from the data directory.
+    Fetch,
+    /// What is in the data directory: files, rows, checksums.
+    Info,
+    /// Write a deterministic synthetic Jena-format CSV.
+    SynthJena {
+        #[arg(long, default_value_t = 420_551)]
+        rows: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2009)]
+        seed: u64,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Timed train steps per repetition (validation: 3/5 of it).
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// Repetitions; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// CSV to append results to.
+    #[arg(long, default_value = "benches/results.csv")]
+    pub out: PathBuf,
+}
+
+/// Loads and expands every file; all errors of all files together.
+pub fn plan_files(files: &[PathBuf], overrides: &Overrides) -> Result<Vec<config::Cell>, Vec<String>> {
+    let mut cells = Vec::new();
+    let mut errors = Vec::new();
+    if files.is_empty() {
+        errors.push("no experiment files given; e.g. `seqlab check experiments/*.toml`".to_string());
+    }
+    for file in files {
+        match config::load(file, &overrides.sets).and_then(|l| config::expand(&l)) {
+            Ok(c) => cells.extend(c),
+            Err(e) => errors.extend(e.0),
+        }
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for c in &cells {
+        if let Some(prev) = seen.insert((c.experiment.clone(), c.name.clone()), ()) {
+            let _ = prev;
+            errors.push(format!(
+                "experiment `{}` cell `{}` appears twice; give each file a unique [experiment] name",
+                c.experiment, c.name
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(cells)
+    } else {
+        Err(errors)
+    }
+}
+
+fn print_errors(errors: &[String]) -> ! {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("{} error(s); nothing was run", errors.len());
+    std::process::exit(1);
+}
+
+/// Runs the parsed command; the process exit code comes back.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Check { files, overrides } => {
+            let cells = plan_files(&files, &overrides).unwrap_or_else(|e| print_errors(&e));
+            let mut errors = Vec::new();
+            for c in &cells {
+                if let Err(e) = crate::model::infer(&c.config) {
+                    errors.extend(e.into_iter().map(|m| format!("{}/{}: {m}", c.experiment, c.name)));
+                }
+            }
+            if !errors.is_empty() {
+                print_errors(&errors);
+            }
+            println!("ok: {} file(s), {} cell(s) checked", files.len(), cells.len());
+            Ok(0)
+        }
+        Command::Plan { files, overrides, show_config, results } => {
+            let cells = plan_files(&files, &overrides).unwrap_or_else(|e| print_errors(&e));
+            for c in &cells {
+                let state = crate::run::store::state(&results, c);
+                println!("{:<28} {:<32} {}  {}", c.experiment, c.name, c.id, state.label());
+                if show_config {
+                    println!("{}", c.config_toml());
+                }
+            }
+            Ok(0)
+        }
+        Command::Describe { files, overrides } => {
+            let cells = plan_files(&files, &overrides).unwrap_or_else(|e| print_errors(&e));
+            for c in &cells {
+                println!("{} / {}", c.experiment, c.name);
+                match crate::model::describe(&c.config) {
+                    Ok(t) => println!("{t}"),
+                    Err(e) => print_errors(&e),
+                }
+            }
+            Ok(0)
+        }
+        Command::Schema => {
+            let schema = schemars::schema_for!(config::Config);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(0)
+        }
+        Command::Doctor => {
+            print!("{}", crate::doctor::report()?);
+            Ok(0)
+        }
+        Command::Data(cmd) => {
+            let dir = crate::data::data_dir();
+            match cmd {
+                DataCommand::Fetch => crate::data::fetch_all(&dir)?,
+                DataCommand::Info => print!("{}", crate::data::info(&dir)?),
+                DataCommand::SynthJena { rows, out, seed } => {
+                    crate::data::synth::write_synthetic_jena(rows, seed, &out)
+                        .with_context(|| format!("writing {}", out.display()))?;
+                    println!("wrote {rows} synthetic Jena rows to {}", out.display());
+                }
+            }
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let cells = plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
+            let mut errors = Vec::new();
+            for c in &cells {
+                if let Err(e) = crate::model::infer(&c.config) {
+                    errors.extend(e.into_iter().map(|m| format!("{}/{}: {m}", c.experiment, c.name)));
+                }
+            }
+            if !errors.is_empty() {
+                print_errors(&errors);
+            }
+            crate::run::scheduler::run(cells, &args)
+        }
+        Command::Report { results } => {
+            if !results.is_dir() {
+                bail!("{}: no such results folder; run `seqlab run …` first", results.display());
+            }
+            crate::report::write_all(&results)?;
+            println!("report written to {}", results.join("index.html").display());
+            Ok(0)
+        }
+        Command::Diff(args) => crate::report::diff::run(&args),
+        Command::Bench(args) => {
+            let cells = plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
+            crate::train::bench::run(&cells, &args)
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Figures with plotters: a run's training history (styled like the book's:
+//! training as dots, validation as a line), horizontal bar charts comparing
+//! runs, and line charts of a series. Plots read only files runs wrote.
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+const FONT: &str = "sans-serif";
+static FONT_ONCE: Once = Once::new();
+
+/// Registers the bundled DejaVu Sans, so figures need no system fonts.
+fn fonts() {
+    FONT_ONCE.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, bytes);
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, bytes);
+    });
+}
+
+/// A metrics.csv read back: column names and columns of values.
+pub struct Table {
+    pub header: Vec<String>,
+    pub columns: Vec<Vec<f64>>,
+}
+
+impl Table {
+    pub fn read(path: &Path) -> Result<Table> {
+        let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+        let header: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
+        let mut columns = vec![Vec::new(); header.len()];
+        for (line, record) in reader.records().enumerate() {
+            let record = record?;
+            for (i, field) in record.iter().enumerate() {
+                let v: f64 = field.parse().with_context(|| format!("{}: line {}: `{field}` is not a number", path.display(), line + 2))?;
+                columns[i].push(v);
+            }
+        }
+        Ok(Table { header, columns })
+    }
+
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        self.header.iter().position(|h| h == name).map(|i| self.columns[i].as_slice())
+    }
+}
+
+/// One panel of a history figure.
+struct Panel<'a> {
+    ylabel: &'a str,
+    train: &'a [f64],
+    val: &'a [f64],
+    reference: Option<(String, f64)>,
+}
+
+/// `history.png`: loss (or MAE in °C) per epoch, plus accuracy for
+/// classification runs; the baseline as a horizontal reference line.
+pub fn history(metrics: &Path, title: &str, baseline: Option<(String, f64)>, out: &Path) -> Result<()> {
+    fonts();
+    let t = Table::read(metrics)?;
+    let mut panels = Vec::new();
+    if let (Some(train), Some(val)) = (t.column("train_mae_degc"), t.column("val_mae_degc")) {
+        panels.push(Panel { ylabel: "MAE (°C)", train, val, reference: baseline });
+    } else if let (Some(train), Some(val)) = (t.column("train_loss"), t.column("val_loss")) {
+        panels.push(Panel { ylabel: "loss", train, val, reference: baseline });
+    }
+    if let (Some(train), Some(val)) = (t.column("train_accuracy"), t.column("val_accuracy")) {
+        panels.push(Panel { ylabel: "accuracy", train, val, reference: None });
+    }
+    anyhow::ensure!(!panels.is_empty(), "{}: no loss columns to plot", metrics.display());
+    let height = 620 * panels.len() as u32;
+    let tmp = out.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (1000, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let areas = root.split_evenly((panels.len(), 1));
+        for (area, p) in areas.iter().zip(&panels) {
+            let epochs = p.train.len().max(1) as f64;
+            let mut values: Vec<f64> = p.train.iter().chain(p.val).copied().collect();
+            if let Some((_, r)) = &p.reference {
+                values.push(*r);
+            }
+            let (lo, hi) = bounds(&values);
+            let caption = format!("{title}: training and validation {}", p.ylabel);
+            let mut chart = ChartBuilder::on(area)
+                .caption(caption, (FONT, 24))
+                .margin(20)
+                .x_label_area_size(50)
+                .y_label_area_size(80)
+                .build_cartesian_2d(0.5..epochs + 0.5, lo..hi)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(p.ylabel)
+                .label_style((FONT, 18))
+                .axis_desc_style((FONT, 20))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()?;
+            let blue = RGBColor(31, 87, 180);
+            chart
+                .draw_series(p.train.iter().enumerate().map(|(i, v)| Circle::new(((i + 1) as f64, *v), 5, blue.filled())))?
+                .label("training")
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, blue.filled()));
+            chart
+                .draw_series(LineSeries::new(p.val.iter().enumerate().map(|(i, v)| ((i + 1) as f64, *v)), blue.stroke_width(3)))?
+                .label("validation")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(3)));
+            if let Some((name, r)) = &p.reference {
+                let red = RGBColor(200, 30, 30);
+                chart
+                    .draw_series(LineSeries::new(vec![(0.5, *r), (epochs + 0.5, *r)], red.stroke_width(2)))?
+                    .label(format!("{name} ({r:.3})"))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(2)));
+            }
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 18))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()?;
+        }
+        root.present()?;
+    }
+    std::fs::rename(&tmp, out)?;
+    Ok(())
+}
+
+fn bounds(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-3);
+    (lo - pad, hi + pad)
+}
+
+/// Horizontal bars, one per label, with an optional reference line.
+pub fn bars(title: &str, xlabel: &str, items: &[(String, f64)], reference: Option<(String, f64)>, out: &Path) -> Result<()> {
+    fonts();
+    anyhow::ensure!(!items.is_empty(), "nothing to plot for {title}");
+    let n = items.len();
+    let height = (160 + 60 * n) as u32;
+    let mut hi = items.iter().map(|i| i.1).fold(0.0f64, f64::max);
+    if let Some((_, r)) = &reference {
+        hi = hi.max(*r);
+    }
+    let hi = if hi > 0.0 { hi * 1.2 } else { 1.0 };
+    let label_width = items.iter().map(|i| i.0.len()).max().unwrap_or(10) as u32 * 10 + 20;
+    let tmp = out.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (1100, height.max(400))).into_drawing_area();
+        root.fill(&WHITE)?;
+        let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 26))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(0.0..hi, 0.0..n as f64)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n * 2 + 1)
+            .y_label_formatter(&|y| {
+                let i = (*y - 0.5).round();
+                if (*y - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+                    names[n - 1 - i as usize].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .x_desc(xlabel)
+            .label_style((FONT, 18))
+            .axis_desc_style((FONT, 20))
+            .draw()?;
+        let blue = RGBColor(31, 87, 180);
+        for (k, (_, v)) in items.iter().enumerate() {
+            let y = (n - 1 - k) as f64;
+            chart.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.2), (*v, y + 0.8)], blue.filled())))?;
+            chart.draw_series(std::iter::once(Text::new(format!("{v:.3}"), (*v + hi * 0.01, y + 0.62), (FONT, 18))))?;
+        }
+        if let Some((name, r)) = reference {
+            let red = RGBColor(200, 30, 30);
+            chart
+                .draw_series(LineSeries::new(vec![(r, 0.0), (r, n as f64)], red.stroke_width(3)))?
+                .label(format!("{name} ({r:.3})"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3)));
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 18))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::LowerRight)
+                .draw()?;
+        }
+        root.present()?;
+    }
+    std::fs::rename(&tmp, out)?;
+    Ok(())
+}
+
+/// A line chart of y against x (a temperature record, a metric against a grid key).
+pub fn line(title: &str, xlabel: &str, ylabel: &str, points: &[(f64, f64)], dots: bool, out: &Path) -> Result<()> {
+    fonts();
+    anyhow::ensure!(!points.is_empty(), "nothing to plot for {title}");
+    let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    let ys: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let (x0, x1) = bounds(&xs);
+    let (y0, y1) = bounds(&ys);
+    let tmp = out.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (1100, 620)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_desc(xlabel)
+            .y_desc(ylabel)
+            .label_style((FONT, 18))
+            .axis_desc_style((FONT, 20))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()?;
+        let blue = RGBColor(31, 87, 180);
+        chart.draw_series(LineSeries::new(points.iter().copied(), blue.stroke_width(if dots { 3 } else { 1 })))?;
+        if dots {
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 6, blue.filled())))?;
+        }
+        root.present()?;
+    }
+    std::fs::rename(&tmp, out)?;
+    Ok(())
+}

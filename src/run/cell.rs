@@ -1,0 +1,229 @@
+//! One cell from resolved config to complete results folder: data, model,
+//! fit, then `config.toml`, `metrics.csv`, `timing.csv`, `model.txt`,
+//! `history.png` and — last — `summary.toml`.
+use super::store::{self, Staging};
+use crate::config::{Cell, Config};
+use crate::model::{self, Model};
+use crate::train::{fit, progress::Progress, Fitted, Interrupted};
+use indicatif::MultiProgress;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// How a cell ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub experiment: String,
+    pub cell: String,
+    pub status: Status,
+    pub best_epoch: usize,
+    /// (name, value) of the monitored validation value at the best epoch.
+    pub best: Option<(String, f64)>,
+    pub test: Option<(String, f64)>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Complete,
+    Skipped,
+    Failed(String),
+    Interrupted,
+    Busy(String),
+}
+
+impl Status {
+    pub fn label(&self) -> String {
+        match self {
+            Status::Complete => "complete".into(),
+            Status::Skipped => "skipped (complete)".into(),
+            Status::Failed(r) => format!("failed: {r}"),
+            Status::Interrupted => "interrupted".into(),
+            Status::Busy(r) => format!("busy: {r}"),
+        }
+    }
+}
+
+/// Floats in results files: fixed, locale-free, six decimals.
+pub fn num(v: f64) -> String {
+    format!("{v:.6}")
+}
+
+/// The metrics CSV: `epoch,train_loss,val_loss,…`, one row per epoch.
+pub fn metrics_csv(f: &Fitted) -> String {
+    let mut s = format!("epoch,{}\n", f.columns.join(","));
+    for (i, row) in f.rows.iter().enumerate() {
+        let vals: Vec<String> = row.iter().map(|v| num(*v)).collect();
+        let _ = writeln!(s, "{},{}", i + 1, vals.join(","));
+    }
+    s
+}
+
+fn timing_csv(f: &Fitted) -> String {
+    let mut s = "epoch,train_seconds,val_seconds,samples_per_second\n".to_string();
+    for (i, t) in f.timing.iter().enumerate() {
+        let _ = writeln!(s, "{},{:.3},{:.3},{:.1}", i + 1, t.train_seconds, t.val_seconds, t.samples_per_second);
+    }
+    s
+}
+
+/// The resolved config plus how it ran (`[run]`: id, versions, device, threads).
+fn config_toml(cell: &Cell, device: tch::Device, threads: usize) -> String {
+    let mut value = toml::Value::try_from(&cell.config).expect("config serialises");
+    let mut run = toml::Table::new();
+    run.insert("content_id".into(), cell.id.clone().into());
+    run.insert("cell".into(), cell.name.clone().into());
+    run.insert("seqlab".into(), env!("CARGO_PKG_VERSION").into());
+    run.insert("libtorch".into(), crate::doctor::libtorch_version().unwrap_or_default().into());
+    run.insert("device".into(), format!("{device:?}").to_lowercase().into());
+    run.insert("threads".into(), (threads as i64).into());
+    value.as_table_mut().expect("table").insert("run".into(), run.into());
+    toml::to_string(&value).expect("prints")
+}
+
+fn summary_toml(cell: &Cell, f: &Fitted, params: usize) -> String {
+    let mut t = toml::Table::new();
+    t.insert("status".into(), if f.failure.is_some() { "failed" } else { "complete" }.into());
+    t.insert("reason".into(), f.failure.clone().unwrap_or_default().into());
+    t.insert("experiment".into(), cell.experiment.clone().into());
+    t.insert("cell".into(), cell.name.clone().into());
+    t.insert("content_id".into(), cell.id.clone().into());
+    t.insert("epochs_run".into(), (f.rows.len() as i64).into());
+    t.insert("best_epoch".into(), (f.best_epoch as i64).into());
+    t.insert("monitor".into(), cell.config.train.monitor.clone().into());
+    t.insert("params".into(), (params as i64).into());
+    t.insert("trainable_params".into(), (params as i64).into());
+    let row_table = |row: &Vec<f64>| -> toml::Table { f.columns.iter().zip(row).map(|(c, v)| (c.clone(), toml::Value::Float(round6(*v)))).collect() };
+    if f.best_epoch > 0 {
+        t.insert("best".into(), row_table(&f.rows[f.best_epoch - 1]).into());
+    }
+    if let Some(last) = f.rows.last() {
+        t.insert("last".into(), row_table(last).into());
+    }
+    if !f.test.is_empty() {
+        let test: toml::Table = f.test.iter().map(|(k, v)| (k.clone(), toml::Value::Float(round6(*v)))).collect();
+        t.insert("test".into(), test.into());
+    }
+    toml::to_string(&t).expect("prints")
+}
+
+/// Rounds as the CSV prints, so summary and metrics agree digit for digit.
+fn round6(v: f64) -> f64 {
+    num(v).parse().unwrap_or(v)
+}
+
+/// The baseline value to draw in this cell's figure (its best validation MAE
+/// in °C, or loss), read from the baseline experiment's results.
+pub fn baseline_value(root: &Path, config: &Config) -> Option<(String, f64)> {
+    let name = &config.experiment.baseline;
+    if name.is_empty() {
+        return None;
+    }
+    let summary = store::read_summary(&store::cell_dir(root, name, "default"))?;
+    let best = summary.get("best")?.as_table()?;
+    let key = if best.contains_key("val_mae_degc") { "val_mae_degc" } else { "val_loss" };
+    Some((name.clone(), best.get(key)?.as_float()?))
+}
+
+/// Runs one cell into `root`. Errors and failures become an `Outcome`;
+/// only an interrupt leaves nothing behind.
+pub fn run(cell: &Cell, root: &Path, threads: usize, multi: Option<&MultiProgress>, stop: &AtomicBool) -> Outcome {
+    let start = Instant::now();
+    let mut outcome = Outcome {
+        experiment: cell.experiment.clone(),
+        cell: cell.name.clone(),
+        status: Status::Complete,
+        best_epoch: 0,
+        best: None,
+        test: None,
+        seconds: 0.0,
+    };
+    let result = execute(cell, root, threads, multi, stop, &mut outcome);
+    outcome.seconds = start.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {}
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => outcome.status = Status::Interrupted,
+        Err(e) => {
+            let reason = format!("{e:#}").replace('\n', "; ");
+            record_failure(cell, root, &reason);
+            outcome.status = Status::Failed(reason);
+        }
+    }
+    outcome
+}
+
+/// Writes a failed summary, unless a complete earlier result would be lost.
+pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
+    let dir = store::cell_dir(root, &cell.experiment, &cell.name);
+    if matches!(store::state(root, cell), store::State::Complete | store::State::Stale) {
+        return;
+    }
+    let Ok(staging) = Staging::new(root, &cell.experiment, &cell.name) else { return };
+    let fitted = Fitted { columns: vec![], rows: vec![], timing: vec![], best_epoch: 0, test: vec![], failure: Some(reason.to_string()) };
+    let _ = staging.write("config.toml", cell.config_toml().as_bytes());
+    let _ = staging.write("summary.toml", summary_toml(cell, &fitted, 0).as_bytes());
+    let _ = staging.commit();
+    let _ = dir;
+}
+
+fn execute(cell: &Cell, root: &Path, threads: usize, multi: Option<&MultiProgress>, stop: &AtomicBool, outcome: &mut Outcome) -> anyhow::Result<()> {
+    let config = &cell.config;
+    tch::set_num_threads(threads as i32);
+    tch::manual_seed(config.train.seed as i64);
+    let device = model::device(&config.train.device)?;
+    let mut data = crate::data::prepare(&config.data, device)?;
+    let model = Model::build(config, device, data.target_column.unwrap_or(0))?;
+    let steps = if config.train.steps_per_epoch == 0 { data.train.full_pass_steps() } else { config.train.steps_per_epoch };
+    let label = format!("{}/{}", cell.experiment, cell.name);
+    let progress = Progress::new(multi, &label, (steps * config.train.epochs) as u64);
+    let staging = Staging::new(root, &cell.experiment, &cell.name)?;
+    let fitted = match fit(config, &model, &mut data, &progress, stop) {
+        Ok(f) => f,
+        Err(e) => {
+            progress.finish();
+            staging.discard();
+            return Err(e);
+        }
+    };
+    progress.finish();
+    let params = model.trainable_params();
+    staging.write("config.toml", config_toml(cell, device, threads).as_bytes())?;
+    staging.write("metrics.csv", metrics_csv(&fitted).as_bytes())?;
+    staging.write("timing.csv", timing_csv(&fitted).as_bytes())?;
+    let types: Vec<&str> = config.layers.iter().map(|l| l.type_name()).collect();
+    let mut table = model::summary::table(&model.inferred, &types);
+    let paths = model.recurrent_paths(true);
+    if !paths.is_empty() {
+        let _ = writeln!(table, "Recurrent path in training: {:?}; in evaluation: {:?}", paths, model.recurrent_paths(false));
+    }
+    staging.write("model.txt", table.as_bytes())?;
+    if config.train.save_weights {
+        model.vs.save(staging.dir.join("weights.safetensors"))?;
+    }
+    if fitted.failure.is_none() {
+        let title = if config.experiment.title.is_empty() { cell.experiment.clone() } else { config.experiment.title.clone() };
+        crate::report::plot::history(&staging.dir.join("metrics.csv"), &format!("{title} — {}", cell.name), baseline_value(root, config), &staging.dir.join("history.png"))?;
+    }
+    staging.write("summary.toml", summary_toml(cell, &fitted, params).as_bytes())?;
+    staging.commit()?;
+    outcome.best_epoch = fitted.best_epoch;
+    if fitted.best_epoch > 0 {
+        let row = &fitted.rows[fitted.best_epoch - 1];
+        let key = if fitted.columns.iter().any(|c| c == "val_mae_degc") { "val_mae_degc" } else { config.train.monitor.as_str() };
+        if let Some(i) = fitted.columns.iter().position(|c| c == key) {
+            outcome.best = Some((key.to_string(), row[i]));
+        }
+    }
+    outcome.test = fitted
+        .test
+        .iter()
+        .find(|(k, _)| k == "test_mae_degc")
+        .or_else(|| fitted.test.iter().find(|(k, _)| k == "test_accuracy"))
+        .or(fitted.test.first())
+        .cloned();
+    if let Some(reason) = fitted.failure {
+        outcome.status = Status::Failed(reason);
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The scheduler: skip complete cells, run the rest in parallel on a rayon
+//! pool with a thread budget, isolate failures, stop cleanly on Ctrl-C.
+//!
+//! Budget: `jobs × threads ≤ cores` by default (on 2 cores: two cells with
+//! one libtorch thread each). Each worker sets libtorch's intra-op threads
+//! itself, at the start of every cell.
+use super::cell::{self, Outcome, Status};
+use super::lock;
+use super::store::{self, State};
+use crate::cli::RunArgs;
+use crate::config::Cell;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// The process-wide stop flag: the first Ctrl-C/SIGTERM sets it, the second exits.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    STOP.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let presses = AtomicUsize::new(0);
+        let _ = ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+                f.store(true, Ordering::SeqCst);
+                eprintln!("\nseqlab: stopping at the next step boundary (press Ctrl-C again to exit now; complete results are safe)");
+            } else {
+                eprintln!("\nseqlab: exiting now");
+                std::process::exit(130);
+            }
+        });
+        flag
+    })
+    .clone()
+}
+
+/// Cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Chooses (jobs, threads per job) for `pending` cells.
+pub fn budget(pending: usize, jobs: Option<usize>, threads: Option<usize>) -> (usize, usize) {
+    let cores = cores();
+    let jobs = jobs.unwrap_or_else(|| match threads {
+        Some(t) => (cores / t.max(1)).max(1),
+        None => cores,
+    });
+    let jobs = jobs.clamp(1, pending.max(1));
+    let threads = threads.unwrap_or((cores / jobs).max(1));
+    (jobs, threads)
+}
+
+/// Runs `cells`; returns the process exit code.
+pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
+    let root = &args.results;
+    std::fs::create_dir_all(root)?;
+    store::sweep_stale_partials(root);
+    let selected: Vec<Cell> = cells
+        .into_iter()
+        .filter(|c| args.only.as_ref().is_none_or(|p| format!("{}/{}", c.experiment, c.name).contains(p.as_str())))
+        .collect();
+    let mut outcomes = Vec::new();
+    let mut pending = Vec::new();
+    for c in selected {
+        if !args.force && store::state(root, &c) == State::Complete {
+            outcomes.push(skipped(&c, root));
+        } else {
+            pending.push(c);
+        }
+    }
+    // Experiments named as baselines run first, so others can draw them.
+    let baselines: Vec<String> = pending.iter().map(|c| c.config.experiment.baseline.clone()).filter(|b| !b.is_empty()).collect();
+    let (first, rest): (Vec<Cell>, Vec<Cell>) = pending.into_iter().partition(|c| baselines.contains(&c.experiment));
+    let total = first.len() + rest.len();
+    let (jobs, threads) = budget(total, args.jobs, args.threads);
+    let stop = stop_flag();
+    let failed = AtomicBool::new(false);
+    let terminal = std::io::stderr().is_terminal();
+    let multi = terminal.then(MultiProgress::new);
+    let overall = multi.as_ref().map(|m| {
+        let b = m.add(ProgressBar::new(total as u64));
+        b.set_style(ProgressStyle::with_template("cells {pos}/{len} [{bar:30}] elapsed {elapsed} eta {eta}").expect("template").progress_chars("=> "));
+        b
+    });
+    if total > 0 {
+        eprintln!("seqlab: {total} cell(s) to run, {jobs} at a time with {threads} libtorch thread(s) each; {} already complete", outcomes.len());
+    }
+    let run_one = |c: &Cell| -> Outcome {
+        if stop.load(Ordering::SeqCst) || (args.fail_fast && failed.load(Ordering::SeqCst)) {
+            return Outcome { status: Status::Interrupted, ..skipped(c, root) };
+        }
+        let _lock = match lock::lock_cell(root, &c.experiment, &c.name) {
+            Ok(l) => l,
+            Err(holder) => return Outcome { status: Status::Busy(holder), ..skipped(c, root) },
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell::run(c, root, threads, multi.as_ref(), &stop)));
+        let outcome = result.unwrap_or_else(|panic| {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            let reason = format!("panicked: {}", msg.lines().next().unwrap_or(""));
+            cell::record_failure(c, root, &reason);
+            Outcome { status: Status::Failed(reason), ..skipped(c, root) }
+        });
+        if matches!(outcome.status, Status::Failed(_)) {
+            failed.store(true, Ordering::SeqCst);
+        }
+        if let Some(b) = &overall {
+            b.inc(1);
+        } else {
+            eprintln!("{}/{}: {} ({:.1} s)", outcome.experiment, outcome.cell, outcome.status.label(), outcome.seconds);
+        }
+        outcome
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    outcomes.extend(first.iter().map(&run_one));
+    outcomes.extend(pool.install(|| rest.par_iter().map(&run_one).collect::<Vec<_>>()));
+    if let Some(b) = &overall {
+        b.finish_and_clear();
+    }
+    print_table(&outcomes);
+    let interrupted = stop.load(Ordering::SeqCst);
+    if !args.no_report && !interrupted {
+        crate::report::write_all(root)?;
+        println!("report: {}", root.join("index.html").display());
+    }
+    let any_failed = outcomes.iter().any(|o| matches!(o.status, Status::Failed(_) | Status::Busy(_)));
+    if interrupted {
+        let done = outcomes.iter().filter(|o| matches!(o.status, Status::Complete | Status::Skipped)).count();
+        eprintln!("seqlab: interrupted; {done} of {} cell(s) complete. Run the same command again to resume.", outcomes.len());
+        return Ok(130);
+    }
+    Ok(if any_failed { 1 } else { 0 })
+}
+
+fn skipped(c: &Cell, root: &Path) -> Outcome {
+    let dir = store::cell_dir(root, &c.experiment, &c.name);
+    let summary = store::read_summary(&dir);
+    let best_epoch = summary.as_ref().and_then(|s| s.get("best_epoch")?.as_integer()).unwrap_or(0) as usize;
+    let pick = |section: &str, keys: &[&str]| -> Option<(String, f64)> {
+        let t = summary.as_ref()?.get(section)?.as_table()?;
+        keys.iter().find_map(|k| Some((k.to_string(), t.get(*k)?.as_float()?)))
+    };
+    Outcome {
+        experiment: c.experiment.clone(),
+        cell: c.name.clone(),
+        status: Status::Skipped,
+        best_epoch,
+        best: pick("best", &["val_mae_degc", "val_accuracy", "val_loss"]),
+        test: pick("test", &["test_mae_degc", "test_accuracy", "test_loss"]),
+        seconds: 0.0,
+    }
+}
+
+/// The final table: experiment, cell, status, best epoch, best val metric, test metric, wall time.
+pub fn print_table(outcomes: &[Outcome]) {
+    println!("{:<26} {:<24} {:<22} {:>5} {:>24} {:>24} {:>8}", "experiment", "cell", "status", "best", "best val", "test", "time s");
+    for o in outcomes {
+        let show = |v: &Option<(String, f64)>| v.as_ref().map(|(k, v)| format!("{k} {v:.4}")).unwrap_or_else(|| "-".into());
+        let mut status = o.status.label();
+        if status.len() > 22 {
+            status.truncate(21);
+            status.push('…');
+        }
+        println!(
+            "{:<26} {:<24} {:<22} {:>5} {:>24} {:>24} {:>8.1}",
+            o.experiment,
+            o.cell,
+            status,
+            o.best_epoch,
+            show(&o.best),
+            show(&o.test),
+            o.seconds
+        );
+    }
+    for o in outcomes {
+        if let Status::Failed(r) | Status::Busy(r) = &o.status {
+            eprintln!("{}/{}: {r}", o.experiment, o.cell);
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The results store: where a cell's folder lives, whether it is complete
+//! and current, and atomic writes.
+//!
+//! A run writes into a staging folder next to its cell folder
+//! (`<experiment>/.<cell>.partial-<pid>`) and swaps it in only once
+//! `summary.toml` is written, so an interrupted or crashed run never damages
+//! a complete folder — neither a neighbour's nor an earlier result of the
+//! same cell.
+use crate::config::Cell;
+use std::path::{Path, PathBuf};
+
+/// What the store holds for a cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    Missing,
+    /// Complete, and its content id matches the cell's.
+    Complete,
+    /// Complete, but for another config (the file changed since).
+    Stale,
+    Failed(String),
+}
+
+impl State {
+    pub fn label(&self) -> String {
+        match self {
+            State::Missing => "pending".into(),
+            State::Complete => "complete".into(),
+            State::Stale => "stale (config changed)".into(),
+            State::Failed(r) => format!("failed: {r}"),
+        }
+    }
+}
+
+pub fn cell_dir(root: &Path, experiment: &str, cell: &str) -> PathBuf {
+    root.join(experiment).join(cell)
+}
+
+/// The parsed `summary.toml` of a folder, if there is one.
+pub fn read_summary(dir: &Path) -> Option<toml::Table> {
+    toml::from_str(&std::fs::read_to_string(dir.join("summary.toml")).ok()?).ok()
+}
+
+pub fn state(root: &Path, cell: &Cell) -> State {
+    let Some(summary) = read_summary(&cell_dir(root, &cell.experiment, &cell.name)) else {
+        return State::Missing;
+    };
+    let id = summary.get("content_id").and_then(|v| v.as_str()).unwrap_or("");
+    match summary.get("status").and_then(|v| v.as_str()) {
+        Some("complete") if id == cell.id => State::Complete,
+        Some("complete") => State::Stale,
+        _ => State::Failed(summary.get("reason").and_then(|v| v.as_str()).unwrap_or("unknown").to_string()),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary name and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_file_name(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A cell's folder being written.
+pub struct Staging {
+    pub dir: PathBuf,
+    target: PathBuf,
+}
+
+impl Staging {
+    pub fn new(root: &Path, experiment: &str, cell: &str) -> std::io::Result<Staging> {
+        let target = cell_dir(root, experiment, cell);
+        let parent = target.parent().expect("cell folder has a parent");
+        std::fs::create_dir_all(parent)?;
+        let dir = parent.join(format!(".{cell}.partial-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(Staging { dir, target })
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        write_atomic(&self.dir.join(name), bytes)
+    }
+
+    /// Swaps the staged folder in (atomically where the OS allows) and
+    /// removes what it replaced.
+    pub fn commit(self) -> std::io::Result<PathBuf> {
+        if self.target.exists() {
+            if exchange(&self.dir, &self.target).is_err() {
+                let old = self.dir.with_extension("old");
+                std::fs::rename(&self.target, &old)?;
+                std::fs::rename(&self.dir, &self.target)?;
+                std::fs::remove_dir_all(&old)?;
+                return Ok(self.target);
+            }
+            std::fs::remove_dir_all(&self.dir)?;
+        } else {
+            std::fs::rename(&self.dir, &self.target)?;
+        }
+        Ok(self.target)
+    }
+
+    /// Drops the staged files (interrupted run).
+    pub fn discard(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let ca = CString::new(a.as_os_str().as_bytes())?;
+        let cb = CString::new(b.as_os_str().as_bytes())?;
+        // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them relative to the cwd.
+        let rc = unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+        if rc == 0 {
+            return Ok(());
+        }
+        Err(std::io::Error::last_os_error())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Err(std::io::Error::other("no atomic exchange on this OS"))
+    }
+}
+
+/// Removes staging folders left by processes that no longer run.
+pub fn sweep_stale_partials(root: &Path) {
+    let Ok(experiments) = std::fs::read_dir(root) else { return };
+    for exp in experiments.flatten() {
+        let Ok(entries) = std::fs::read_dir(exp.path()) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.rsplit_once(".partial-").and_then(|(_, p)| p.parse::<i32>().ok()) {
+                // SAFETY: kill with signal 0 only checks whether the process exists.
+                let alive = unsafe { libc::kill(pid, 0) } == 0;
+                if !alive {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! `seqlab bench`: median and spread of train step, validation step and data
+//! batch time for experiment files, appended to a CSV with the machine's
+//! description, plus a bar chart of train step times.
+use super::loss::loss;
+use super::optim;
+use crate::cli::BenchArgs;
+use crate::config::{Cell, Loss};
+use crate::model::Model;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Instant;
+
+/// Median and (min, max) of a sample, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+pub fn spread(mut v: Vec<f64>) -> Spread {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n == 0 { 0.0 } else if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    Spread { median, min: v.first().copied().unwrap_or(0.0), max: v.last().copied().unwrap_or(0.0) }
+}
+
+/// CPU model and core count, for the results CSV.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "unknown cpu".into());
+    format!("{cpu} ({} cores)", crate::run::scheduler::cores())
+}
+
+/// Peak resident memory of this process in MiB (VmHWM).
+pub fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// One benchmark line.
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    pub experiment: String,
+    pub cell: String,
+    pub train: Spread,
+    pub val: Spread,
+    pub batch: Spread,
+    pub samples_per_second: f64,
+    pub paths: String,
+}
+
+/// Times one cell: `steps` train steps, 3/5 as many validation steps and
+/// data batches, `repeat` times after a warm-up; medians of the repetitions.
+pub fn bench_cell(cell: &Cell, steps: usize, repeat: usize, threads: usize) -> anyhow::Result<BenchResult> {
+    let config = &cell.config;
+    tch::set_num_threads(threads as i32);
+    tch::manual_seed(config.train.seed as i64);
+    let device = crate::model::device(&config.train.device)?;
+    let mut data = crate::data::prepare(&config.data, device)?;
+    let model = Model::build(config, device, data.target_column.unwrap_or(0))?;
+    let mut opt = optim::build(&config.train.optimizer, &model.vs)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
+    let bce = config.train.loss == Loss::BinaryCrossentropy;
+    let out = |x: &tch::Tensor, train: bool| if bce { model.forward_logits(x, train) } else { model.forward(x, train) };
+    let trainable = model.trainable_params() > 0;
+    let mut train_step = || {
+        let (x, y) = data.train.next_batch(&mut rng);
+        if trainable {
+            let l = loss(config.train.loss, &out(&x, true), &y);
+            opt.backward_step(&l);
+            l.double_value(&[])
+        } else {
+            0.0
+        }
+    };
+    for _ in 0..5 {
+        train_step();
+    }
+    let val_steps = (steps * 3 / 5).max(1);
+    let (mut train, mut val, mut batch) = (vec![], vec![], vec![]);
+    for _ in 0..repeat.max(1) {
+        let mut t = Vec::new();
+        for _ in 0..steps {
+            let s = Instant::now();
+            train_step();
+            t.push(ms(s));
+        }
+        train.push(spread(t).median);
+    }
+    let batch_size = config.data.batch_size() as f64;
+    for _ in 0..repeat.max(1) {
+        let _guard = tch::no_grad_guard();
+        data.val.reset();
+        let mut v = Vec::new();
+        for _ in 0..val_steps {
+            let s = Instant::now();
+            let (x, y) = data.val.next_batch(&mut rng);
+            let _ = loss(config.train.loss, &out(&x, false), &y).double_value(&[]);
+            v.push(ms(s));
+        }
+        val.push(spread(v).median);
+        let mut b = Vec::new();
+        for _ in 0..val_steps {
+            let s = Instant::now();
+            let (x, _) = data.train.next_batch(&mut rng);
+            let _ = x.sum(tch::Kind::Float).double_value(&[]);
+            b.push(ms(s));
+        }
+        batch.push(spread(b).median);
+    }
+    let train = spread(train);
+    Ok(BenchResult {
+        experiment: cell.experiment.clone(),
+        cell: cell.name.clone(),
+        samples_per_second: batch_size / (train.median / 1000.0).max(1e-9),
+        train,
+        val: spread(val),
+        batch: spread(batch),
+        paths: format!("{:?}", model.recurrent_paths(true)),
+    })
+}
+
+pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
+    let threads = crate::run::scheduler::cores();
+    let machine = machine();
+    let new_file = !args.out.exists();
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut csv = std::fs::OpenOptions::new().create(true).append(true).open(&args.out)?;
+    if new_file {
+        writeln!(csv, "date,machine,threads,experiment,cell,train_ms_median,train_ms_min,train_ms_max,val_ms_median,val_ms_min,val_ms_max,batch_ms_median,samples_per_second,peak_mib,recurrent_path")?;
+    }
+    let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%dT%H:%M:%SZ").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    println!("{:<26} {:>14} {:>14} {:>10} {:>10}  path", "experiment", "train ms", "val ms", "batch ms", "samples/s");
+    let mut bars = Vec::new();
+    for cell in cells {
+        let r = bench_cell(cell, args.steps, args.repeat, threads)?;
+        let mut line = String::new();
+        let _ = write!(
+            line,
+            "{date},\"{machine}\",{threads},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.0},{:.0},\"{}\"",
+            r.experiment,
+            r.cell,
+            r.train.median,
+            r.train.min,
+            r.train.max,
+            r.val.median,
+            r.val.min,
+            r.val.max,
+            r.batch.median,
+            r.samples_per_second,
+            peak_memory_mib(),
+            r.paths
+        );
+        writeln!(csv, "{line}")?;
+        println!(
+            "{:<26} {:>6.2} ±{:<6.2} {:>6.2} ±{:<6.2} {:>10.3} {:>10.0}  {}",
+            r.experiment,
+            r.train.median,
+            (r.train.max - r.train.min) / 2.0,
+            r.val.median,
+            (r.val.max - r.val.min) / 2.0,
+            r.batch.median,
+            r.samples_per_second,
+            r.paths
+        );
+        bars.push((r.experiment.clone(), r.train.median));
+    }
+    if !bars.is_empty() {
+        let png = args.out.with_file_name("step_time.png");
+        crate::report::plot::bars(&format!("Median train step, batch 128, {threads} threads"), "ms per step", &bars, None, &png)?;
+        println!("figure: {}", png.display());
+    }
+    Ok(0)
+}

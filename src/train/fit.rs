@@ -1,0 +1,198 @@
+//! The training loop, as Keras' `fit` runs it: an epoch is `steps_per_epoch`
+//! training batches, then `val_steps` validation batches in evaluation mode
+//! (no dropout); at the end the test split, optionally with the best epoch's
+//! weights. A non-finite loss fails the run with the epoch and step.
+use super::loss::{loss, metric};
+use super::optim;
+use super::progress::Progress;
+use crate::config::{Config, Loss, Metric};
+use crate::data::{Batcher, Prepared};
+use crate::model::Model;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::Tensor;
+
+/// A run stopped by Ctrl-C/SIGTERM between two steps.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// Seconds and throughput of one epoch (kept apart: never reproducible).
+#[derive(Debug, Clone)]
+pub struct EpochTiming {
+    pub train_seconds: f64,
+    pub val_seconds: f64,
+    pub samples_per_second: f64,
+}
+
+/// What a finished (or failed) fit produced.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// Column names after `epoch`: train_loss, val_loss, train_<m>, val_<m>, …
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<f64>>,
+    pub timing: Vec<EpochTiming>,
+    /// 1-based; 0 when no epoch completed.
+    pub best_epoch: usize,
+    /// Test metrics (loss, metrics, de-normalised MAE) when evaluated.
+    pub test: Vec<(String, f64)>,
+    /// `None` when complete, else why the run failed.
+    pub failure: Option<String>,
+}
+
+/// The values one pass produces, in order: loss, each metric.
+fn names(config: &Config, denorm: bool) -> Vec<String> {
+    let mut n = vec!["loss".to_string()];
+    n.extend(config.train.metrics.iter().map(|m| m.name().to_string()));
+    if denorm && config.train.metrics.contains(&Metric::Mae) {
+        n.push("mae_degc".into());
+    }
+    n
+}
+
+fn output(model: &Model, loss_kind: Loss, x: &Tensor, train: bool) -> Tensor {
+    if loss_kind == Loss::BinaryCrossentropy {
+        model.forward_logits(x, train)
+    } else {
+        model.forward(x, train)
+    }
+}
+
+/// Sample-weighted means of loss and metrics over `steps` batches, no gradients.
+fn evaluate(model: &Model, config: &Config, batcher: &mut Batcher, steps: usize, rng: &mut ChaCha8Rng, target_std: Option<f64>) -> Vec<f64> {
+    let _guard = tch::no_grad_guard();
+    let t = &config.train;
+    let mut sums = vec![0.0; 1 + t.metrics.len()];
+    let mut count = 0.0;
+    for _ in 0..steps {
+        let (x, y) = batcher.next_batch(rng);
+        let out = output(model, t.loss, &x, false);
+        let n = y.size()[0] as f64;
+        sums[0] += loss(t.loss, &out, &y).double_value(&[]) * n;
+        for (k, m) in t.metrics.iter().enumerate() {
+            sums[k + 1] += metric(*m, t.loss, &out, &y).double_value(&[]) * n;
+        }
+        count += n;
+    }
+    finish(config, sums, count, target_std)
+}
+
+fn finish(config: &Config, sums: Vec<f64>, count: f64, target_std: Option<f64>) -> Vec<f64> {
+    let mut v: Vec<f64> = sums.into_iter().map(|s| s / count.max(1.0)).collect();
+    if let Some(std) = target_std {
+        if let Some(k) = config.train.metrics.iter().position(|m| *m == Metric::Mae) {
+            v.push(v[k + 1] * std);
+        }
+    }
+    v
+}
+
+fn lower_is_better(monitor: &str) -> bool {
+    !monitor.ends_with("accuracy")
+}
+
+/// Trains `model` on `data` as `config` says. `stop` is polled at every step.
+pub fn fit(config: &Config, model: &Model, data: &mut Prepared, progress: &Progress, stop: &AtomicBool) -> anyhow::Result<Fitted> {
+    let t = &config.train;
+    let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
+    let trainable = model.trainable_params() > 0;
+    let mut opt = if trainable { Some(optim::build(&t.optimizer, &model.vs)?) } else { None };
+    let steps = if t.steps_per_epoch == 0 { data.train.full_pass_steps() } else { t.steps_per_epoch };
+    let val_steps = if t.val_steps == 0 { data.val.full_pass_steps() } else { t.val_steps };
+    let pass = names(config, data.target_std.is_some());
+    let mut columns: Vec<String> = Vec::new();
+    for i in 0..pass.len() {
+        columns.push(format!("train_{}", pass[i]));
+        columns.push(format!("val_{}", pass[i]));
+    }
+    let monitor_col = columns.iter().position(|c| *c == t.monitor || (t.monitor == "loss" && c == "train_loss"));
+    let better = |a: f64, b: f64| if lower_is_better(&t.monitor) { a < b } else { a > b };
+    let mut fitted = Fitted { columns, rows: vec![], timing: vec![], best_epoch: 0, test: vec![], failure: None };
+    let mut best_value = f64::NAN;
+    let mut best_weights: Option<Vec<(String, Tensor)>> = None;
+    for epoch in 1..=t.epochs {
+        let start = Instant::now();
+        let mut sums = vec![0.0; 1 + t.metrics.len()];
+        let mut count = 0.0;
+        for step in 1..=steps {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Interrupted.into());
+            }
+            let (x, y) = data.train.next_batch(&mut rng);
+            let n = y.size()[0] as f64;
+            let (batch_loss, metric_values) = match opt.as_mut() {
+                Some(opt) => {
+                    let out = output(model, t.loss, &x, true);
+                    let l = loss(t.loss, &out, &y);
+                    let value = l.double_value(&[]);
+                    if !value.is_finite() {
+                        fitted.failure = Some(format!("loss became {value} at epoch {epoch}, step {step}; lower the learning rate or check the data"));
+                        return Ok(fitted);
+                    }
+                    opt.backward_step(&l);
+                    let _guard = tch::no_grad_guard();
+                    let ms: Vec<f64> = t.metrics.iter().map(|m| metric(*m, t.loss, &out.detach(), &y).double_value(&[])).collect();
+                    (value, ms)
+                }
+                None => {
+                    let _guard = tch::no_grad_guard();
+                    let out = output(model, t.loss, &x, false);
+                    let ms = t.metrics.iter().map(|m| metric(*m, t.loss, &out, &y).double_value(&[])).collect();
+                    (loss(t.loss, &out, &y).double_value(&[]), ms)
+                }
+            };
+            sums[0] += batch_loss * n;
+            for (k, v) in metric_values.into_iter().enumerate() {
+                sums[k + 1] += v * n;
+            }
+            count += n;
+            progress.step(epoch, step, sums[0] / count);
+        }
+        let train = finish(config, sums, count, data.target_std);
+        let train_seconds = start.elapsed().as_secs_f64();
+        if stop.load(Ordering::Relaxed) {
+            return Err(Interrupted.into());
+        }
+        let val_start = Instant::now();
+        data.val.reset();
+        let val = evaluate(model, config, &mut data.val, val_steps, &mut rng, data.target_std);
+        let val_seconds = val_start.elapsed().as_secs_f64();
+        let row: Vec<f64> = train.iter().zip(&val).flat_map(|(a, b)| [*a, *b]).collect();
+        if row.iter().any(|v| !v.is_finite()) {
+            fitted.failure = Some(format!("a metric became non-finite at epoch {epoch}; lower the learning rate or check the data"));
+            return Ok(fitted);
+        }
+        let shown: Vec<String> = fitted.columns.iter().zip(&row).map(|(c, v)| format!("{c} {v:.4}")).collect();
+        progress.epoch(&format!("epoch {epoch}/{}: {}", t.epochs, shown.join(", ")));
+        fitted.timing.push(EpochTiming { train_seconds, val_seconds, samples_per_second: count / train_seconds.max(1e-9) });
+        let watched = monitor_col.map(|c| row[c]).unwrap_or(row[1]);
+        fitted.rows.push(row);
+        if fitted.best_epoch == 0 || better(watched, best_value) {
+            best_value = watched;
+            fitted.best_epoch = epoch;
+            if t.restore_best && trainable {
+                best_weights = Some(model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect());
+            }
+        } else if t.patience > 0 && epoch - fitted.best_epoch >= t.patience {
+            progress.epoch(&format!("early stop: no better {} for {} epochs", t.monitor, t.patience));
+            break;
+        }
+    }
+    if let Some(best) = best_weights {
+        let vars = model.vs.variables();
+        tch::no_grad(|| {
+            for (name, value) in &best {
+                vars[name].shallow_clone().copy_(value);
+            }
+        });
+    }
+    if t.evaluate_test {
+        let steps = if t.test_steps == 0 { data.test.full_pass_steps() } else { t.test_steps };
+        data.test.reset();
+        let values = evaluate(model, config, &mut data.test, steps, &mut rng, data.target_std);
+        fitted.test = pass.iter().map(|n| format!("test_{n}")).zip(values).collect();
+    }
+    Ok(fitted)
+}

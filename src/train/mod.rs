@@ -1,0 +1,8 @@
+//! The `train` stage: the loop, optimizers, losses, metrics and progress.
+pub mod bench;
+pub mod fit;
+pub mod loss;
+pub mod optim;
+pub mod progress;
+
+pub use fit::{fit, Fitted, Interrupted};
