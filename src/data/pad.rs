@@ -34,3 +34,17 @@ pub fn pad_sequences(seqs: &[Vec<i32>], maxlen: usize, padding: Side, truncating
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_pad_sequences_pre_and_post() {
+        let s = vec![vec![1, 2, 3], vec![1, 4, 5, 6, 7]];
+        assert_eq!(pad_sequences(&s, 4, Side::Pre, Side::Pre), vec![0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(pad_sequences(&s, 4, Side::Post, Side::Post), vec![1, 2, 3, 0, 1, 4, 5, 6]);
+        assert_eq!(pad_sequences(&s, 4, Side::Pre, Side::Post), vec![0, 1, 2, 3, 1, 4, 5, 6]);
+        assert_eq!(pad_sequences(&s, 4, Side::Post, Side::Pre), vec![1, 2, 3, 0, 4, 5, 6, 7]);
+    }
+}
