@@ -1,18 +1,23 @@
 //! Downloads end to end against a tiny HTTP server on 127.0.0.1: a good
 //! archive lands in place; a corrupt, truncated or missing one leaves no file
 //! behind and says what failed and where to put the file by hand.
-use seqlab::data::fetch::{fetch_imdb_from, fetch_jena_from, locate_imdb, locate_jena, IMDB_FILE, JENA_FILE};
+use seqlab::data::fetch::{
+    fetch_imdb_from, fetch_jena_from, locate_imdb, locate_jena, IMDB_FILE, JENA_FILE,
+};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn zip_with(name: &str, body: &[u8]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+    w.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap();
     w.write_all(body).unwrap();
     w.finish().unwrap().into_inner()
 }
@@ -48,7 +53,9 @@ fn serve() -> String {
                 "/evil.zip" => ("200 OK", &evil, evil.len()),
                 _ => ("404 Not Found", b"not here", 8),
             };
-            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n");
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
+            );
             let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(body);
             let _ = s.flush();
@@ -59,7 +66,10 @@ fn serve() -> String {
 
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn listing(dir: &Path) -> Vec<String> {
@@ -86,14 +96,20 @@ fn imdb_download_good_corrupt_truncated_missing() {
         let url = format!("{base}/{route}");
         let e = format!("{:#}", fetch_imdb_from(&url, d, Some(&want)).unwrap_err());
         assert!(e.contains(needle) && e.contains(&url), "{route}: {e}");
-        assert!(e.contains(&d.join(IMDB_FILE).display().to_string()), "says where to put it: {e}");
+        assert!(
+            e.contains(&d.join(IMDB_FILE).display().to_string()),
+            "says where to put it: {e}"
+        );
         assert!(listing(d).is_empty(), "{route} left {:?}", listing(d));
     }
 
     let got = fetch_imdb_from(&format!("{base}/good.tar.gz"), d, Some(&want)).unwrap();
     assert_eq!(got, d.join(IMDB_FILE));
     assert_eq!(listing(d), vec![IMDB_FILE.to_string()]);
-    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(fixture("imdb_tiny.tar.gz")).unwrap());
+    assert_eq!(
+        std::fs::read(&got).unwrap(),
+        std::fs::read(fixture("imdb_tiny.tar.gz")).unwrap()
+    );
     assert_eq!(locate_imdb("", d).unwrap(), got, "present: no download");
 }
 
@@ -103,30 +119,54 @@ fn jena_download_unzips_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
-    let e = format!("{:#}", fetch_jena_from(&format!("{base}/jena.zip"), d, Some(420_551)).unwrap_err());
+    let e = format!(
+        "{:#}",
+        fetch_jena_from(&format!("{base}/jena.zip"), d, Some(420_551)).unwrap_err()
+    );
     assert!(e.contains("600 rows, not 420551"), "{e}");
     assert!(listing(d).is_empty(), "{:?}", listing(d));
 
-    let e = format!("{:#}", fetch_jena_from(&format!("{base}/evil.zip"), d, None).unwrap_err());
+    let e = format!(
+        "{:#}",
+        fetch_jena_from(&format!("{base}/evil.zip"), d, None).unwrap_err()
+    );
     assert!(e.contains("unsafe entry name"), "{e}");
     assert!(listing(d).is_empty(), "{:?}", listing(d));
 
-    let e = format!("{:#}", fetch_jena_from(&format!("{base}/good.tar.gz"), d, None).unwrap_err());
+    let e = format!(
+        "{:#}",
+        fetch_jena_from(&format!("{base}/good.tar.gz"), d, None).unwrap_err()
+    );
     assert!(e.contains("not a zip"), "{e}");
     assert!(listing(d).is_empty(), "{:?}", listing(d));
 
     let p = fetch_jena_from(&format!("{base}/jena.zip"), d, Some(600)).unwrap();
     assert_eq!(listing(d), vec![JENA_FILE.to_string()]);
-    assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(fixture("jena_head.csv")).unwrap());
+    assert_eq!(
+        std::fs::read(&p).unwrap(),
+        std::fs::read(fixture("jena_head.csv")).unwrap()
+    );
     assert_eq!(locate_jena("", d).unwrap(), p);
     let info = seqlab::data::info(d).unwrap();
-    assert!(info.contains("600 rows") && info.contains("imdb: missing"), "{info}");
+    assert!(
+        info.contains("600 rows") && info.contains("imdb: missing"),
+        "{info}"
+    );
 }
 
 #[test]
 fn an_explicit_path_must_exist() {
-    let e = format!("{:#}", locate_jena("no/such/jena.csv", Path::new(".")).unwrap_err());
-    assert!(e.contains("data.path") && e.contains("no/such/jena.csv"), "{e}");
-    let e = format!("{:#}", locate_imdb("no/such/aclImdb", Path::new(".")).unwrap_err());
+    let e = format!(
+        "{:#}",
+        locate_jena("no/such/jena.csv", Path::new(".")).unwrap_err()
+    );
+    assert!(
+        e.contains("data.path") && e.contains("no/such/jena.csv"),
+        "{e}"
+    );
+    let e = format!(
+        "{:#}",
+        locate_imdb("no/such/aclImdb", Path::new(".")).unwrap_err()
+    );
     assert!(e.contains("data.path"), "{e}");
 }

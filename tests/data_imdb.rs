@@ -25,7 +25,11 @@ fn rows(x: &[i32], maxlen: usize) -> Vec<Vec<i32>> {
 #[test]
 fn reviews_in_documented_order_with_labels() {
     let r = read_reviews(&fixture()).unwrap();
-    assert_eq!((r.train.len(), r.test.len()), (20, 20), "unsup and README are ignored");
+    assert_eq!(
+        (r.train.len(), r.test.len()),
+        (20, 20),
+        "unsup and README are ignored"
+    );
     let labels: Vec<u8> = r.test.iter().map(|r| r.label).collect();
     assert_eq!(labels, [[1u8; 10], [0u8; 10]].concat());
     assert!(r.train.iter().all(|r| !r.text.contains("must be ignored")));
@@ -45,7 +49,10 @@ fn keras_conventions_split_and_padding() {
     // the test set keeps its order (pos then neg)
     assert_eq!(a.test.y, [[1u8; 10], [0u8; 10]].concat());
     // the validation split is the end of the shuffled training set, and all reviews appear once
-    let mut all: Vec<Vec<i32>> = rows(&a.train.x, 400).into_iter().chain(rows(&a.val.x, 400)).collect();
+    let mut all: Vec<Vec<i32>> = rows(&a.train.x, 400)
+        .into_iter()
+        .chain(rows(&a.val.x, 400))
+        .collect();
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 20);
@@ -59,15 +66,27 @@ fn max_features_keeps_only_the_most_frequent_words() {
     // only index 3 (the most frequent training word) survives
     assert!(a.test.x.iter().all(|&v| (0..4).contains(&v)));
     let r = read_reviews(&fixture()).unwrap();
-    let the_count: usize = r.test[0].text.to_lowercase().split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| *w == "the").count();
+    let the_count: usize = r.test[0]
+        .text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| *w == "the")
+        .count();
     let threes = rows(&a.test.x, 400)[0].iter().filter(|&&v| v == 3).count();
-    assert_eq!(threes, the_count, "\"the\" is the most frequent word of the training reviews");
+    assert_eq!(
+        threes, the_count,
+        "\"the\" is the most frequent word of the training reviews"
+    );
 }
 
 #[test]
 fn reverse_truncation_and_post_padding() {
     let base = encode(&spec("maxlen = 400"), &fixture()).unwrap();
-    let rev = encode(&spec("maxlen = 400\nreverse = true\npadding = \"post\""), &fixture()).unwrap();
+    let rev = encode(
+        &spec("maxlen = 400\nreverse = true\npadding = \"post\""),
+        &fixture(),
+    )
+    .unwrap();
     for (f, r) in rows(&base.test.x, 400).iter().zip(rows(&rev.test.x, 400)) {
         let mut s: Vec<i32> = f.iter().copied().skip_while(|&v| v == 0).collect();
         s.reverse();
@@ -76,7 +95,11 @@ fn reverse_truncation_and_post_padding() {
     }
     let pre = encode(&spec("maxlen = 5"), &fixture()).unwrap();
     let post = encode(&spec("maxlen = 5\ntruncating = \"post\""), &fixture()).unwrap();
-    for ((f, p), q) in rows(&base.test.x, 400).iter().zip(rows(&pre.test.x, 5)).zip(rows(&post.test.x, 5)) {
+    for ((f, p), q) in rows(&base.test.x, 400)
+        .iter()
+        .zip(rows(&pre.test.x, 5))
+        .zip(rows(&post.test.x, 5))
+    {
         let s: Vec<i32> = f.iter().copied().skip_while(|&v| v == 0).collect();
         assert_eq!(p, s[s.len() - 5..].to_vec(), "pre: keep the end");
         assert_eq!(q, s[..5].to_vec(), "post: keep the start");
@@ -121,7 +144,11 @@ fn second_load_uses_the_cache_and_settings_or_archive_change_the_key() {
 
     // a different archive (same reviews, recompressed) changes the key
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(fixture()).unwrap()), &mut bytes).unwrap();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(fixture()).unwrap()),
+        &mut bytes,
+    )
+    .unwrap();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut enc, &bytes).unwrap();
     std::fs::write(&src, enc.finish().unwrap()).unwrap();
@@ -136,7 +163,10 @@ fn batches_walk_a_fresh_permutation_and_sequential_splits_in_order() {
     std::fs::copy(fixture(), &src).unwrap();
     let s = spec("maxlen = 30\nbatch_size = 5");
     let mut p = prepare_imdb(&s, &src, tch::Device::Cpu).unwrap();
-    assert_eq!((p.input_time, p.input_features, p.target_std), (30, None, None));
+    assert_eq!(
+        (p.input_time, p.input_features, p.target_std),
+        (30, None, None)
+    );
     assert_eq!(p.train.full_pass_steps(), 4); // ceil(16 / 5)
     assert_eq!(p.test.full_pass_steps(), 4);
     let arrays: ImdbArrays = load(&s, &src).unwrap().arrays;
@@ -153,20 +183,33 @@ fn batches_walk_a_fresh_permutation_and_sequential_splits_in_order() {
         let mut rows: Vec<Vec<i64>> = seen.chunks(30).map(<[i64]>::to_vec).collect();
         epochs.push(rows.clone());
         rows.sort();
-        let mut want: Vec<Vec<i64>> = arrays.train.x.chunks(30).map(|c| c.iter().map(|&v| v as i64).collect()).collect();
+        let mut want: Vec<Vec<i64>> = arrays
+            .train
+            .x
+            .chunks(30)
+            .map(|c| c.iter().map(|&v| v as i64).collect())
+            .collect();
         want.sort();
         assert_eq!(rows, want, "each training review once per epoch");
     }
     assert_ne!(epochs[0], epochs[1], "a fresh permutation each epoch");
     let (_, y) = p.test.next_batch(&mut rng);
-    assert_eq!(Vec::<f32>::try_from(y.flatten(0, -1)).unwrap(), vec![1.0; 5]);
+    assert_eq!(
+        Vec::<f32>::try_from(y.flatten(0, -1)).unwrap(),
+        vec![1.0; 5]
+    );
     p.test.reset();
-    let Batcher::Imdb(t) = &mut p.test else { panic!() };
+    let Batcher::Imdb(t) = &mut p.test else {
+        panic!()
+    };
     assert_eq!(t.next_indices(&mut rng), vec![0, 1, 2, 3, 4]);
 }
 
 fn tar_gz_with_raw_entry(name: &[u8], kind: tar::EntryType) -> Vec<u8> {
-    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
     let data = b"great movie";
     let mut h = tar::Header::new_gnu();
     h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
@@ -184,11 +227,26 @@ fn tar_gz_with_raw_entry(name: &[u8], kind: tar::EntryType) -> Vec<u8> {
 fn unsafe_archive_entries_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("evil.tar.gz");
-    std::fs::write(&p, tar_gz_with_raw_entry(b"aclImdb/train/pos/../../../evil_1.txt", tar::EntryType::Regular)).unwrap();
+    std::fs::write(
+        &p,
+        tar_gz_with_raw_entry(
+            b"aclImdb/train/pos/../../../evil_1.txt",
+            tar::EntryType::Regular,
+        ),
+    )
+    .unwrap();
     let e = format!("{:#}", read_reviews(&p).unwrap_err());
     assert!(e.contains("unsafe entry name") && e.contains(".."), "{e}");
-    std::fs::write(&p, tar_gz_with_raw_entry(b"/aclImdb/train/pos/1_1.txt", tar::EntryType::Regular)).unwrap();
+    std::fs::write(
+        &p,
+        tar_gz_with_raw_entry(b"/aclImdb/train/pos/1_1.txt", tar::EntryType::Regular),
+    )
+    .unwrap();
     assert!(format!("{:#}", read_reviews(&p).unwrap_err()).contains("unsafe entry name"));
-    std::fs::write(&p, tar_gz_with_raw_entry(b"aclImdb/train/pos/1_1.txt", tar::EntryType::Symlink)).unwrap();
+    std::fs::write(
+        &p,
+        tar_gz_with_raw_entry(b"aclImdb/train/pos/1_1.txt", tar::EntryType::Symlink),
+    )
+    .unwrap();
     assert!(format!("{:#}", read_reviews(&p).unwrap_err()).contains("link"));
 }

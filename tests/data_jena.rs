@@ -5,7 +5,9 @@ use seqlab::data::{read_csv, write_synthetic_jena};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 #[test]
@@ -18,7 +20,10 @@ fn reads_the_real_format() {
     assert_eq!(t.timestamps[599], "05.01.2009 04:00:00");
     assert_eq!(
         t.row(0),
-        &[996.52, -8.02, 265.40, -8.90, 93.30, 3.33, 3.11, 0.22, 1.94, 3.12, 1307.75, 1.03, 1.75, 152.30]
+        &[
+            996.52, -8.02, 265.40, -8.90, 93.30, 3.33, 3.11, 0.22, 1.94, 3.12, 1307.75, 1.03, 1.75,
+            152.30
+        ]
     );
     assert_eq!(t.column("T (degC)").unwrap(), 1);
 }
@@ -31,7 +36,10 @@ fn reads_a_file_without_trailing_newline() {
     std::fs::write(&p, text.trim_end()).unwrap();
     let t = read_csv(&p).unwrap();
     assert_eq!(t.rows, 600);
-    assert_eq!(t.row(599)[13], read_csv(&fixture("jena_head.csv")).unwrap().row(599)[13]);
+    assert_eq!(
+        t.row(599)[13],
+        read_csv(&fixture("jena_head.csv")).unwrap().row(599)[13]
+    );
 }
 
 fn with_line(line_no: usize, replace: impl Fn(&str) -> String) -> (tempfile::TempDir, PathBuf) {
@@ -40,7 +48,13 @@ fn with_line(line_no: usize, replace: impl Fn(&str) -> String) -> (tempfile::Tem
     let lines: Vec<String> = text
         .lines()
         .enumerate()
-        .map(|(i, l)| if i + 1 == line_no { replace(l) } else { l.to_string() })
+        .map(|(i, l)| {
+            if i + 1 == line_no {
+                replace(l)
+            } else {
+                l.to_string()
+            }
+        })
         .collect();
     let p = dir.path().join("bad.csv");
     std::fs::write(&p, lines.join("\n")).unwrap();
@@ -69,7 +83,11 @@ fn a_short_row_is_an_error() {
 #[test]
 fn synthetic_jena_is_deterministic_parses_and_is_physical() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (dir.path().join("a.csv"), dir.path().join("b.csv"), dir.path().join("c.csv"));
+    let (a, b, c) = (
+        dir.path().join("a.csv"),
+        dir.path().join("b.csv"),
+        dir.path().join("c.csv"),
+    );
     write_synthetic_jena(5000, 7, &a).unwrap();
     write_synthetic_jena(5000, 7, &b).unwrap();
     write_synthetic_jena(5000, 8, &c).unwrap();
@@ -86,7 +104,10 @@ fn synthetic_jena_is_deterministic_parses_and_is_physical() {
     let col = |n: &str| t.column(n).unwrap();
     for r in 0..t.rows {
         let v = |n: &str| t.row(r)[col(n)] as f64;
-        assert!((v("VPdef (mbar)") - (v("VPmax (mbar)") - v("VPact (mbar)"))).abs() <= 0.0101, "row {r}");
+        assert!(
+            (v("VPdef (mbar)") - (v("VPmax (mbar)") - v("VPact (mbar)"))).abs() <= 0.0101,
+            "row {r}"
+        );
         assert!(v("Tdew (degC)") <= v("T (degC)") + 0.05, "row {r}");
         assert!((0.0..=100.0).contains(&v("rh (%)")));
         assert!(v("wv (m/s)") <= v("max. wv (m/s)") && v("wv (m/s)") >= 0.0);

@@ -78,7 +78,10 @@ fn shuffled_batches_gather_the_rows_they_drew() {
         let xv = to_vec(&x);
         for (b, target) in to_vec(&y).into_iter().enumerate() {
             let row = target as i64 - 1000 - 3;
-            assert!((6..20).contains(&row), "row {row} outside [min + lookback, max)");
+            assert!(
+                (6..20).contains(&row),
+                "row {row} outside [min + lookback, max)"
+            );
             let first = xv[b * 9] as i64;
             assert_eq!(first, row - 6, "sample starts lookback rows back");
         }
@@ -126,7 +129,9 @@ fn prepare_normalises_on_training_rows_and_clamps_the_test_split() {
     // test: [25, min(100, 40 - 3 - 1 = 36)] → (36 - 25 - 6) / 4 = 1
     assert_eq!(p.test.full_pass_steps(), 1);
     assert_eq!(p.val.full_pass_steps(), (30 - 10 - 6) / 4);
-    let Batcher::Jena(mut val) = p.val else { panic!("jena batcher") };
+    let Batcher::Jena(mut val) = p.val else {
+        panic!("jena batcher")
+    };
     let (_, y) = val.next_batch(&mut ChaCha8Rng::seed_from_u64(0));
     // first val row 16, target row 19: (361 - 28.5) / std
     let y0 = to_vec(&y)[0] as f64;
@@ -152,7 +157,10 @@ fn splits_outside_the_data_name_the_key_and_row_count() {
     let c = cfg("");
     let e = prepare_jena(&c, &table(20), Device::Cpu).unwrap_err();
     let msg = format!("{e:#}");
-    assert!(msg.contains("data.splits.val") && msg.contains("20 rows"), "{msg}");
+    assert!(
+        msg.contains("data.splits.val") && msg.contains("20 rows"),
+        "{msg}"
+    );
     let e = prepare_jena(&cfg("target = \"nope\""), &table(40), Device::Cpu).unwrap_err();
     assert!(format!("{e:#}").contains("T (degC)"), "{e:#}");
 }

@@ -93,7 +93,11 @@ pub fn extract_single_csv(archive: &Path, out: &Path) -> Result<()> {
         let entry = zip.by_index(i)?;
         check_name(archive, entry.name().as_bytes())?;
         if entry.is_symlink() {
-            bail!("{}: entry {:?} is a link; refused", archive.display(), entry.name());
+            bail!(
+                "{}: entry {:?} is a link; refused",
+                archive.display(),
+                entry.name()
+            );
         }
         total += entry.size();
         if entry.size() > MAX_ENTRY_BYTES || total > MAX_TOTAL_BYTES {
@@ -106,7 +110,10 @@ pub fn extract_single_csv(archive: &Path, out: &Path) -> Result<()> {
         }
         if entry.is_file() && entry.name().ends_with(".csv") && !entry.name().contains("__MACOSX") {
             if found.is_some() {
-                bail!("{}: more than one CSV file in the archive", archive.display());
+                bail!(
+                    "{}: more than one CSV file in the archive",
+                    archive.display()
+                );
             }
             found = Some(i);
         }
@@ -115,11 +122,16 @@ pub fn extract_single_csv(archive: &Path, out: &Path) -> Result<()> {
         bail!("{}: no CSV file in the archive", archive.display());
     };
     let mut entry = zip.by_index(i)?;
-    let mut dst = std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+    let mut dst =
+        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
     let copied = std::io::copy(&mut (&mut entry).take(MAX_ENTRY_BYTES + 1), &mut dst)
         .with_context(|| format!("{}: cannot unzip {:?}", archive.display(), entry.name()))?;
     if copied > MAX_ENTRY_BYTES {
-        bail!("{}: {:?} is larger than its header says", archive.display(), entry.name());
+        bail!(
+            "{}: {:?} is larger than its header says",
+            archive.display(),
+            entry.name()
+        );
     }
     dst.sync_all()?;
     Ok(())

@@ -20,7 +20,9 @@ pub fn bench_batches(device: Device, batches: usize, seed: u64) -> anyhow::Resul
     let rows = crate::data::jena::OFFICIAL_ROWS;
     let features = crate::data::jena::FEATURES;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let values: Vec<f32> = (0..rows * features).map(|_| rng.gen_range(-2.0..2.0)).collect();
+    let values: Vec<f32> = (0..rows * features)
+        .map(|_| rng.gen_range(-2.0..2.0))
+        .collect();
     let matrix = matrix_on(&values, features, device);
     let cfg: JenaData = toml::from_str("")?;
     let spec = WindowSpec::for_split(&cfg, "train", cfg.splits.train, rows, true)?;

@@ -35,8 +35,9 @@ impl TempPath {
 
     /// Renames the file to `dest` (atomic within one folder).
     pub fn persist(mut self, dest: &Path) -> Result<()> {
-        std::fs::rename(&self.path, dest)
-            .with_context(|| format!("cannot move {} to {}", self.path.display(), dest.display()))?;
+        std::fs::rename(&self.path, dest).with_context(|| {
+            format!("cannot move {} to {}", self.path.display(), dest.display())
+        })?;
         self.keep = true;
         Ok(())
     }
@@ -62,8 +63,13 @@ pub fn by_hand(url: &str, dest: &Path) -> String {
 /// Downloads `url` into a temporary file in `dir` (at most `max_bytes`).
 /// `dest` is only named in error messages.
 pub fn download_to_temp(url: &str, dir: &Path, dest: &Path, max_bytes: u64) -> Result<TempPath> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
-    let name = dest.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let name = dest
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let tmp = TempPath::new(dir, &name);
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(30))
@@ -72,11 +78,17 @@ pub fn download_to_temp(url: &str, dir: &Path, dest: &Path, max_bytes: u64) -> R
     let response = match agent.get(url).call() {
         Ok(r) => r,
         Err(ureq::Error::Status(code, r)) => {
-            bail!("downloading {url} failed: HTTP {code} {}; {}", r.status_text(), by_hand(url, dest))
+            bail!(
+                "downloading {url} failed: HTTP {code} {}; {}",
+                r.status_text(),
+                by_hand(url, dest)
+            )
         }
         Err(e) => bail!("downloading {url} failed: {e}; {}", by_hand(url, dest)),
     };
-    let expected: Option<u64> = response.header("Content-Length").and_then(|v| v.trim().parse().ok());
+    let expected: Option<u64> = response
+        .header("Content-Length")
+        .and_then(|v| v.trim().parse().ok());
     if let Some(len) = expected.filter(|&l| l > max_bytes) {
         bail!("downloading {url}: the server announces {len} bytes, more than the {max_bytes} allowed; is the URL right?");
     }
@@ -89,17 +101,23 @@ pub fn download_to_temp(url: &str, dir: &Path, dest: &Path, max_bytes: u64) -> R
         },
     );
     bar.set_style(
-        ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(format!("downloading {name}"));
-    let mut out = std::fs::File::create(tmp.path()).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    let mut out = std::fs::File::create(tmp.path())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
     let mut reader = response.into_reader().take(max_bytes + 1);
     let mut buf = vec![0u8; 1 << 16];
     let mut got = 0u64;
     loop {
         let n = reader.read(&mut buf).with_context(|| {
-            format!("downloading {url} broke off after {got} bytes; try again, or {}", by_hand(url, dest))
+            format!(
+                "downloading {url} broke off after {got} bytes; try again, or {}",
+                by_hand(url, dest)
+            )
         })?;
         if n == 0 {
             break;
@@ -108,12 +126,16 @@ pub fn download_to_temp(url: &str, dir: &Path, dest: &Path, max_bytes: u64) -> R
         if got > max_bytes {
             bail!("downloading {url}: more than {max_bytes} bytes; is the URL right?");
         }
-        out.write_all(&buf[..n]).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+        out.write_all(&buf[..n])
+            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
         bar.set_position(got);
     }
     bar.finish_and_clear();
     if let Some(len) = expected.filter(|&l| l != got) {
-        bail!("downloading {url} broke off: got {got} of {len} bytes; try again, or {}", by_hand(url, dest));
+        bail!(
+            "downloading {url} broke off: got {got} of {len} bytes; try again, or {}",
+            by_hand(url, dest)
+        );
     }
     out.sync_all()?;
     Ok(tmp)

@@ -79,11 +79,16 @@ pub fn fetch_jena_from(url: &str, dir: &Path, expected_rows: Option<usize>) -> R
     let dest = dir.join(JENA_FILE);
     let zip = download_to_temp(url, dir, &dest, MAX_DOWNLOAD_BYTES)?;
     let csv = TempPath::new(dir, JENA_FILE);
-    extract_single_csv(zip.path(), csv.path()).with_context(|| format!("the download from {url} is not the Jena zip"))?;
-    let table = read_csv(csv.path()).with_context(|| format!("the CSV downloaded from {url} does not parse"))?;
+    extract_single_csv(zip.path(), csv.path())
+        .with_context(|| format!("the download from {url} is not the Jena zip"))?;
+    let table = read_csv(csv.path())
+        .with_context(|| format!("the CSV downloaded from {url} does not parse"))?;
     let header: Vec<&str> = HEADER[1..].to_vec();
     if table.columns != header {
-        bail!("the CSV downloaded from {url} has columns {:?}, not Jena's {header:?}", table.columns);
+        bail!(
+            "the CSV downloaded from {url} has columns {:?}, not Jena's {header:?}",
+            table.columns
+        );
     }
     if let Some(rows) = expected_rows.filter(|&r| r != table.rows) {
         bail!(
@@ -130,7 +135,11 @@ pub fn info(dir: &Path) -> Result<String> {
             "jena: {} ({} rows{}, {} to {}) sha256 {}\n",
             jena.display(),
             table.rows,
-            if table.rows == OFFICIAL_ROWS { "" } else { ", not the official 420,551" },
+            if table.rows == OFFICIAL_ROWS {
+                ""
+            } else {
+                ", not the official 420,551"
+            },
             table.timestamps.first().map(String::as_str).unwrap_or("-"),
             table.timestamps.last().map(String::as_str).unwrap_or("-"),
             sha256_file(&jena)?
@@ -164,7 +173,29 @@ pub fn info(dir: &Path) -> Result<String> {
                 r.test.len()
             );
         }
-        None => out += &format!("imdb: missing ({IMDB_FILE} or {IMDB_DIR}/; `seqlab data fetch` downloads it)\n"),
+        None => {
+            out += &format!(
+                "imdb: missing ({IMDB_FILE} or {IMDB_DIR}/; `seqlab data fetch` downloads it)\n"
+            )
+        }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_follows_seqlab_data() {
+        let old = std::env::var_os("SEQLAB_DATA");
+        std::env::set_var("SEQLAB_DATA", "/somewhere/else");
+        assert_eq!(data_dir(), PathBuf::from("/somewhere/else"));
+        std::env::set_var("SEQLAB_DATA", "");
+        assert_eq!(data_dir(), PathBuf::from("data"));
+        match old {
+            Some(v) => std::env::set_var("SEQLAB_DATA", v),
+            None => std::env::remove_var("SEQLAB_DATA"),
+        }
+    }
 }

@@ -48,7 +48,10 @@ pub fn load(spec: &ImdbData, source: &Path) -> Result<Loaded> {
 
 fn check(spec: &ImdbData) -> Result<()> {
     if spec.max_features < 4 {
-        bail!("data.max_features = {}: must be at least 4 (0, 1, 2 are reserved)", spec.max_features);
+        bail!(
+            "data.max_features = {}: must be at least 4 (0, 1, 2 are reserved)",
+            spec.max_features
+        );
     }
     if spec.maxlen == 0 {
         bail!("data.maxlen must be at least 1");
@@ -66,7 +69,9 @@ fn check(spec: &ImdbData) -> Result<()> {
 pub fn encode(spec: &ImdbData, source: &Path) -> Result<ImdbArrays> {
     check(spec)?;
     let reviews = read_reviews(source)?;
-    let norm = |rs: &[Review]| -> Vec<String> { rs.par_iter().map(|r| normalised_words(&r.text)).collect() };
+    let norm = |rs: &[Review]| -> Vec<String> {
+        rs.par_iter().map(|r| normalised_words(&r.text)).collect()
+    };
     let train_words = norm(&reviews.train);
     let test_words = norm(&reviews.test);
     let vocab = Vocabulary::build(&train_words, spec.max_features);
@@ -90,15 +95,29 @@ pub fn encode(spec: &ImdbData, source: &Path) -> Result<ImdbArrays> {
     let build = |idx: &mut dyn Iterator<Item = usize>, seqs: &[Vec<i32>], labels: &[Review]| {
         let mut s = TokenSplit::default();
         for i in idx {
-            pad_into(&mut s.x, &seqs[i], spec.maxlen, spec.padding, spec.truncating);
+            pad_into(
+                &mut s.x,
+                &seqs[i],
+                spec.maxlen,
+                spec.padding,
+                spec.truncating,
+            );
             s.y.push(labels[i].label);
         }
         s
     };
     Ok(ImdbArrays {
         maxlen: spec.maxlen,
-        train: build(&mut order[..split_at].iter().copied(), &train_seqs, &reviews.train),
-        val: build(&mut order[split_at..].iter().copied(), &train_seqs, &reviews.train),
+        train: build(
+            &mut order[..split_at].iter().copied(),
+            &train_seqs,
+            &reviews.train,
+        ),
+        val: build(
+            &mut order[split_at..].iter().copied(),
+            &train_seqs,
+            &reviews.train,
+        ),
         test: build(&mut (0..test_seqs.len()), &test_seqs, &reviews.test),
     })
 }

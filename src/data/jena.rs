@@ -46,12 +46,15 @@ pub struct JenaTable {
 impl JenaTable {
     /// Index of the float column called `name`, or an error listing the columns.
     pub fn column(&self, name: &str) -> Result<usize> {
-        self.columns.iter().position(|c| c == name).with_context(|| {
-            format!(
-                "data.target: no column named {name:?}; the Jena columns are {}",
-                self.columns.join(", ")
-            )
-        })
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .with_context(|| {
+                format!(
+                    "data.target: no column named {name:?}; the Jena columns are {}",
+                    self.columns.join(", ")
+                )
+            })
     }
 
     /// One row's 14 values.
@@ -88,13 +91,18 @@ pub fn read_csv(path: &Path) -> Result<JenaTable> {
         );
     }
     let columns: Vec<String> = header.iter().skip(1).map(str::to_string).collect();
-    let size_hint = std::fs::metadata(path).map(|m| m.len() as usize / 100).unwrap_or(0);
+    let size_hint = std::fs::metadata(path)
+        .map(|m| m.len() as usize / 100)
+        .unwrap_or(0);
     let mut timestamps = Vec::with_capacity(size_hint);
     let mut values = Vec::with_capacity(size_hint * FEATURES);
     let mut record = csv::ByteRecord::new();
     loop {
         let more = reader.read_byte_record(&mut record).with_context(|| {
-            format!("{}: cannot read the CSV (truncated or not text?)", path.display())
+            format!(
+                "{}: cannot read the CSV (truncated or not text?)",
+                path.display()
+            )
         })?;
         if !more {
             break;
@@ -109,7 +117,9 @@ pub fn read_csv(path: &Path) -> Result<JenaTable> {
                 record.len()
             );
         }
-        let stamp = std::str::from_utf8(&record[0]).ok().filter(|s| s.len() == 19);
+        let stamp = std::str::from_utf8(&record[0])
+            .ok()
+            .filter(|s| s.len() == 19);
         let Some(stamp) = stamp else {
             bail!(
                 "{}:{line}: column \"Date Time\": expected dd.mm.yyyy HH:MM:SS, found {:?}; fix or remove this row",

@@ -113,7 +113,8 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
     ];
     let norm = Normaliser::fit(&table.values, features, cfg.splits.train[1]);
     let matrix = window::matrix_on(&norm.apply(&table.values), features, device);
-    let [train, val, test] = specs.map(|s| Batcher::Jena(Windows::new(&matrix, target, s, cfg.reverse)));
+    let [train, val, test] =
+        specs.map(|s| Batcher::Jena(Windows::new(&matrix, target, s, cfg.reverse)));
     Ok(Prepared {
         train,
         val,
@@ -129,7 +130,15 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
 pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Prepared> {
     let loaded = imdb::load(cfg, source)?;
     let a = &loaded.arrays;
-    let batches = |s, shuffle| Batcher::Imdb(TokenBatches::new(s, a.maxlen, cfg.batch_size, shuffle, device));
+    let batches = |s, shuffle| {
+        Batcher::Imdb(TokenBatches::new(
+            s,
+            a.maxlen,
+            cfg.batch_size,
+            shuffle,
+            device,
+        ))
+    };
     Ok(Prepared {
         train: batches(&a.train, true),
         val: batches(&a.val, false),

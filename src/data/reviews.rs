@@ -80,7 +80,10 @@ pub fn read_reviews(source: &Path) -> Result<Reviews> {
             if let Some((train, label, name)) = classify(path) {
                 let mut text = String::new();
                 reader.read_to_string(&mut text).with_context(|| {
-                    format!("{}: cannot read {path} (not UTF-8 text, or a damaged archive)", source.display())
+                    format!(
+                        "{}: cannot read {path} (not UTF-8 text, or a damaged archive)",
+                        source.display()
+                    )
                 })?;
                 found.push((train, label, sort_key(name), text));
             }
@@ -156,8 +159,14 @@ mod tests {
 
     #[test]
     fn only_train_and_test_pos_neg_are_reviews() {
-        assert_eq!(classify("aclImdb/train/pos/3_9.txt"), Some((true, 1, "3_9.txt")));
-        assert_eq!(classify("aclImdb/test/neg/0_2.txt"), Some((false, 0, "0_2.txt")));
+        assert_eq!(
+            classify("aclImdb/train/pos/3_9.txt"),
+            Some((true, 1, "3_9.txt"))
+        );
+        assert_eq!(
+            classify("aclImdb/test/neg/0_2.txt"),
+            Some((false, 0, "0_2.txt"))
+        );
         assert_eq!(classify("aclImdb/train/unsup/0_0.txt"), None);
         assert_eq!(classify("aclImdb/imdb.vocab"), None);
         assert_eq!(classify("aclImdb/train/labeledBow.feat"), None);

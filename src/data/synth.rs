@@ -17,12 +17,22 @@ use std::path::Path;
 
 /// Writes `rows` synthetic rows to `out` (temporary file, then rename).
 pub fn write_synthetic_jena(rows: usize, seed: u64, out: &Path) -> Result<()> {
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = crate::data::download::TempPath::new(dir, &out.file_name().unwrap_or_default().to_string_lossy());
-    let file = std::fs::File::create(tmp.path()).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    let tmp = crate::data::download::TempPath::new(
+        dir,
+        &out.file_name().unwrap_or_default().to_string_lossy(),
+    );
+    let file = std::fs::File::create(tmp.path())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let header: Vec<String> = crate::data::jena::HEADER.iter().map(|h| format!("\"{h}\"")).collect();
+    let header: Vec<String> = crate::data::jena::HEADER
+        .iter()
+        .map(|h| format!("\"{h}\""))
+        .collect();
     writeln!(w, "{}", header.join(","))?;
     let mut weather = Weather::new(seed);
     let mut line = String::with_capacity(160);
@@ -81,14 +91,18 @@ impl Weather {
         // AR(1) anomalies per 10-minute step, stationary sd 3.5 °C, 7 hPa, 10 %
         self.t_anom = 0.9985 * self.t_anom + 3.5 * (1.0 - 0.9985f64.powi(2)).sqrt() * self.normal();
         self.p_anom = 0.9995 * self.p_anom + 7.0 * (1.0 - 0.9995f64.powi(2)).sqrt() * self.normal();
-        self.rh_anom = 0.995 * self.rh_anom + 10.0 * (1.0 - 0.995f64.powi(2)).sqrt() * self.normal();
+        self.rh_anom =
+            0.995 * self.rh_anom + 10.0 * (1.0 - 0.995f64.powi(2)).sqrt() * self.normal();
         self.wind = 0.99 * self.wind + 0.1 * self.normal();
         self.wd = (self.wd + 8.0 * self.normal()).rem_euclid(360.0);
 
         let daily_amp = 3.0 - 1.5 * year_phase.cos();
         let t = round2(9.4 - 9.5 * year_phase.cos() + daily_amp * day_phase.cos() + self.t_anom);
         let p = round2(989.2 + self.p_anom);
-        let rh = round2((76.0 + 8.0 * year_phase.cos() - 12.0 * day_phase.cos() + self.rh_anom).clamp(15.0, 100.0));
+        let rh = round2(
+            (76.0 + 8.0 * year_phase.cos() - 12.0 * day_phase.cos() + self.rh_anom)
+                .clamp(15.0, 100.0),
+        );
         let vpmax = round2(6.1094 * (17.625 * t / (t + 243.04)).exp());
         let vpact = round2(rh / 100.0 * vpmax);
         let vpdef = round2(vpmax - vpact);
@@ -101,7 +115,9 @@ impl Weather {
         let wv = (2.2 * (self.wind).exp()).min(25.0);
         let max_wv = wv * (1.4 + 0.3 * self.rng.gen::<f64>());
         // header order: p, T, Tpot, Tdew, rh, VPmax, VPact, VPdef, sh, H2OC, rho, wv, max. wv, wd
-        [p, t, tpot, tdew, rh, vpmax, vpact, vpdef, sh, h2oc, rho, wv, max_wv, self.wd]
+        [
+            p, t, tpot, tdew, rh, vpmax, vpact, vpdef, sh, h2oc, rho, wv, max_wv, self.wd,
+        ]
     }
 }
 
@@ -151,7 +167,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]

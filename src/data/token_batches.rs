@@ -22,7 +22,13 @@ pub struct TokenBatches {
 
 impl TokenBatches {
     /// Copies the split to `device` once.
-    pub fn new(split: &TokenSplit, maxlen: usize, batch_size: usize, shuffle: bool, device: Device) -> TokenBatches {
+    pub fn new(
+        split: &TokenSplit,
+        maxlen: usize,
+        batch_size: usize,
+        shuffle: bool,
+        device: Device,
+    ) -> TokenBatches {
         let n = split.len();
         let x = Tensor::from_slice(&split.x)
             .view([n as i64, maxlen as i64])

@@ -52,7 +52,8 @@ impl WindowSpec {
         rows: usize,
         shuffle: bool,
     ) -> Result<WindowSpec> {
-        let (lookback, step, delay, batch_size) = (cfg.lookback, cfg.step, cfg.delay, cfg.batch_size);
+        let (lookback, step, delay, batch_size) =
+            (cfg.lookback, cfg.step, cfg.delay, cfg.batch_size);
         if step == 0 || lookback == 0 || lookback % step != 0 {
             bail!("data.lookback ({lookback}) must be a positive multiple of data.step ({step})");
         }
@@ -257,6 +258,9 @@ mod tests {
         assert_eq!(s.full_pass_steps(), (94 - 10 - 4) / 8);
         let e = WindowSpec::for_split(&cfg, "val", [95, 1000], 100, false).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("data.splits.val") && msg.contains("100 rows"), "{msg}");
+        assert!(
+            msg.contains("data.splits.val") && msg.contains("100 rows"),
+            "{msg}"
+        );
     }
 }
