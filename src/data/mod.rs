@@ -1,2 +1,151 @@
 //! The `data` stage: from files on disk (or a download) to batches of tensors
-//! on the run's device. (Being written: Jena, IMDB, windowing, downloads.)
+//! on the run's device.
+//!
+//! Jena: CSV → [`JenaTable`] → normalised on the training rows → one
+//! `(rows, 14)` tensor on the device → [`Windows`] (the book's generator).
+//! IMDB: archive → reviews → tokens → padded ids (cached on disk) →
+//! [`TokenBatches`]. The trainer sees only [`prepare`] and [`Batcher`].
+pub mod archive;
+pub mod bench;
+pub mod download;
+pub mod fetch;
+pub mod imdb;
+pub mod imdb_cache;
+pub mod jena;
+pub mod normalise;
+pub mod pad;
+pub mod reviews;
+pub mod synth;
+pub mod token_batches;
+pub mod tokenize;
+pub mod vocab;
+pub mod window;
+
+pub use bench::{bench_batches, BenchReport};
+pub use fetch::{data_dir, fetch_all, info};
+pub use jena::{read_csv, JenaTable};
+pub use normalise::Normaliser;
+pub use synth::write_synthetic_jena;
+pub use token_batches::TokenBatches;
+pub use window::{RowSelector, WindowSpec, Windows};
+
+use crate::config::{DataSpec, ImdbData, JenaData};
+use anyhow::{Context, Result};
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use tch::{Device, Tensor};
+
+/// The three splits, ready to batch, and what the model needs to know.
+#[derive(Debug)]
+pub struct Prepared {
+    pub train: Batcher,
+    pub val: Batcher,
+    pub test: Batcher,
+    /// Jena: the target column's std (to report MAE in °C) and its index; None for IMDB
+    pub target_std: Option<f64>,
+    pub target_column: Option<usize>,
+    /// per-sample input shape without batch: Jena (lookback/step, 14 features); IMDB (maxlen,) token ids
+    pub input_time: usize,
+    pub input_features: Option<usize>,
+}
+
+/// Batches of one split.
+#[derive(Debug)]
+pub enum Batcher {
+    Jena(Windows),
+    Imdb(TokenBatches),
+}
+
+impl Batcher {
+    /// next batch on the device: x (B,T,F) f32 for Jena, (B,maxlen) i64 for IMDB; y (B,1) f32
+    pub fn next_batch(&mut self, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
+        match self {
+            Batcher::Jena(w) => w.next_batch(rng),
+            Batcher::Imdb(t) => t.next_batch(rng),
+        }
+    }
+
+    /// number of batches in one full pass (book's val_steps/test_steps formula for Jena, ceil(n/batch) for IMDB)
+    pub fn full_pass_steps(&self) -> usize {
+        match self {
+            Batcher::Jena(w) => w.rows.spec.full_pass_steps(),
+            Batcher::Imdb(t) => t.full_pass_steps(),
+        }
+    }
+
+    /// restart a sequential batcher at its first row (validation at every epoch starts from the beginning, as a fresh Keras generator does)
+    pub fn reset(&mut self) {
+        match self {
+            Batcher::Jena(w) => w.rows.reset(),
+            Batcher::Imdb(t) => t.reset(),
+        }
+    }
+}
+
+/// Loads (downloading if needed) and prepares the data a run's config asks for.
+pub fn prepare(spec: &DataSpec, device: Device) -> Result<Prepared> {
+    let dir = data_dir();
+    match spec {
+        DataSpec::Jena(j) => {
+            let path = fetch::locate_jena(&j.path, &dir)?;
+            let table = read_csv(&path)?;
+            prepare_jena(j, &table, device).with_context(|| format!("preparing {}", path.display()))
+        }
+        DataSpec::Imdb(i) => {
+            let source = fetch::locate_imdb(&i.path, &dir)?;
+            prepare_imdb(i, &source, device)
+        }
+    }
+}
+
+/// Jena batchers from a table already read: train shuffled (rows with
+/// replacement), validation and test sequential.
+pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result<Prepared> {
+    let target = table.column(&cfg.target)?;
+    let features = table.columns.len();
+    let spec = |name: &str, split: [usize; 2], shuffle: bool| {
+        WindowSpec::for_split(cfg, name, split, table.rows, shuffle)
+    };
+    let specs = [
+        spec("train", cfg.splits.train, true)?,
+        spec("val", cfg.splits.val, false)?,
+        spec("test", cfg.splits.test, false)?,
+    ];
+    let norm = Normaliser::fit(&table.values, features, cfg.splits.train[1]);
+    let matrix = window::matrix_on(&norm.apply(&table.values), features, device);
+    let [train, val, test] =
+        specs.map(|s| Batcher::Jena(Windows::new(&matrix, target, s, cfg.reverse)));
+    Ok(Prepared {
+        train,
+        val,
+        test,
+        target_std: Some(norm.std[target]),
+        target_column: Some(target),
+        input_time: cfg.lookback / cfg.step,
+        input_features: Some(features),
+    })
+}
+
+/// IMDB batchers from an archive or unpacked folder (through the cache).
+pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Prepared> {
+    let loaded = imdb::load(cfg, source)?;
+    let a = &loaded.arrays;
+    let batches = |s, shuffle| {
+        Batcher::Imdb(TokenBatches::new(
+            s,
+            a.maxlen,
+            cfg.batch_size,
+            shuffle,
+            device,
+        ))
+    };
+    Ok(Prepared {
+        train: batches(&a.train, true),
+        val: batches(&a.val, false),
+        test: batches(&a.test, false),
+        target_std: None,
+        target_column: None,
+        input_time: a.maxlen,
+        input_features: None,
+    })
+}

@@ -1,0 +1,266 @@
+//! Jena windows with the exact semantics of the book's `generator`
+//! (Deep Learning with Python, listing 6.33).
+//!
+//! A batch row `r` (a "current time") yields the sample
+//! `data[r - lookback .. r : step]` of shape `(lookback / step, features)` and
+//! the target `data[r + delay][target]`. Rows are drawn from
+//! `[min_index + lookback, max_index)`: uniformly with replacement when
+//! shuffled, or in order, wrapping to the start when `i + batch_size >= max_index`.
+//!
+//! The split is two parts: [`RowSelector`] picks row indices on the host (pure,
+//! unit-tested), and [`Windows`] gathers the batch on the device in one
+//! `index_select` from the matrix that lives there once.
+use crate::config::JenaData;
+use anyhow::{bail, Result};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tch::{Device, Kind, Tensor};
+
+/// How one split is cut into windows (all in rows of the record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    pub lookback: usize,
+    pub step: usize,
+    pub delay: usize,
+    pub batch_size: usize,
+    /// First row of the split (inclusive).
+    pub min_index: usize,
+    /// End of the split: rows are `< max_index`, as in the listing.
+    pub max_index: usize,
+    pub shuffle: bool,
+}
+
+impl WindowSpec {
+    /// Time steps per sample: `lookback / step`.
+    pub fn steps(&self) -> usize {
+        self.lookback / self.step
+    }
+
+    /// Batches in one full pass: the book's `(max - min - lookback) // batch_size`.
+    pub fn full_pass_steps(&self) -> usize {
+        (self.max_index - self.min_index - self.lookback) / self.batch_size
+    }
+
+    /// Checks that a split `[min, max]` of a record of `rows` rows gives
+    /// windows, clamping `max` to `rows - delay - 1` as the listing's
+    /// `max_index=None` does. `name` is the config key for errors
+    /// (`data.splits.val`).
+    pub fn for_split(
+        cfg: &JenaData,
+        name: &str,
+        split: [usize; 2],
+        rows: usize,
+        shuffle: bool,
+    ) -> Result<WindowSpec> {
+        let (lookback, step, delay, batch_size) =
+            (cfg.lookback, cfg.step, cfg.delay, cfg.batch_size);
+        if step == 0 || lookback == 0 || lookback % step != 0 {
+            bail!("data.lookback ({lookback}) must be a positive multiple of data.step ({step})");
+        }
+        if batch_size == 0 {
+            bail!("data.batch_size must be at least 1");
+        }
+        let last = (rows as i64) - (delay as i64) - 1;
+        let [min_index, max_index] = split;
+        let max_index = (max_index as i64).min(last);
+        if (min_index + lookback) as i64 >= max_index {
+            bail!(
+                "data.splits.{name} = [{}, {}]: no window fits: the data has {rows} rows, so with \
+                 lookback {lookback} and delay {delay} a split needs min + lookback < min(max, rows - delay - 1) = {max_index}; \
+                 change data.splits.{name} (or use the full dataset)",
+                split[0],
+                split[1]
+            );
+        }
+        Ok(WindowSpec {
+            lookback,
+            step,
+            delay,
+            batch_size,
+            min_index,
+            max_index: max_index as usize,
+            shuffle,
+        })
+    }
+}
+
+/// The host side of the generator: which rows make the next batch.
+#[derive(Debug, Clone)]
+pub struct RowSelector {
+    pub spec: WindowSpec,
+    /// The listing's `i`: next row of a sequential pass.
+    next: usize,
+}
+
+impl RowSelector {
+    pub fn new(spec: WindowSpec) -> RowSelector {
+        RowSelector {
+            spec,
+            next: spec.min_index + spec.lookback,
+        }
+    }
+
+    /// Back to the first row (a fresh generator).
+    pub fn reset(&mut self) {
+        self.next = self.spec.min_index + self.spec.lookback;
+    }
+
+    /// The rows of the next batch (the listing's `rows`).
+    pub fn next_rows(&mut self, rng: &mut ChaCha8Rng) -> Vec<i64> {
+        let s = &self.spec;
+        let lo = s.min_index + s.lookback;
+        if s.shuffle {
+            return (0..s.batch_size)
+                .map(|_| rng.gen_range(lo..s.max_index) as i64)
+                .collect();
+        }
+        if self.next + s.batch_size >= s.max_index {
+            self.next = lo;
+        }
+        let end = (self.next + s.batch_size).min(s.max_index);
+        let rows = (self.next..end).map(|r| r as i64).collect();
+        self.next = end;
+        rows
+    }
+}
+
+/// Batches of windows gathered on the device from the normalised matrix.
+#[derive(Debug)]
+pub struct Windows {
+    pub rows: RowSelector,
+    /// `(rows, features)` f32 on the device, shared by the three splits.
+    data: Tensor,
+    /// The target column, `(rows,)` f32 on the device.
+    target: Tensor,
+    /// `(steps,)` i64 offsets from a batch row: `-lookback, -lookback + step, …`
+    /// (reversed when samples are flipped in time).
+    offsets: Tensor,
+    features: i64,
+}
+
+impl Windows {
+    /// `data` is the `(rows, features)` matrix already on the device; the
+    /// returned batches live on the same device.
+    pub fn new(data: &Tensor, target_column: usize, spec: WindowSpec, reverse: bool) -> Windows {
+        let device = data.device();
+        let mut offsets: Vec<i64> = (0..spec.steps())
+            .map(|k| (k * spec.step) as i64 - spec.lookback as i64)
+            .collect();
+        if reverse {
+            offsets.reverse();
+        }
+        Windows {
+            rows: RowSelector::new(spec),
+            data: data.shallow_clone(),
+            target: data.select(1, target_column as i64).contiguous(),
+            offsets: Tensor::from_slice(&offsets).to_device(device),
+            features: data.size()[1],
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        self.data.device()
+    }
+
+    /// Gathers the batch of the given rows: `x (B, steps, features)`, `y (B, 1)`.
+    pub fn gather(&self, rows: &[i64]) -> (Tensor, Tensor) {
+        let b = rows.len() as i64;
+        let rows = Tensor::from_slice(rows).to_device(self.device());
+        let index = rows.unsqueeze(1) + self.offsets.unsqueeze(0);
+        let steps = self.offsets.size()[0];
+        let x = self
+            .data
+            .index_select(0, &index.view([-1]))
+            .view([b, steps, self.features]);
+        let y = self
+            .target
+            .index_select(0, &(rows + self.rows.spec.delay as i64))
+            .view([b, 1]);
+        (x, y)
+    }
+
+    /// The next batch, on the device.
+    pub fn next_batch(&mut self, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
+        let rows = self.rows.next_rows(rng);
+        self.gather(&rows)
+    }
+}
+
+/// The `(rows, features)` f32 matrix as a tensor on `device` (one copy).
+pub fn matrix_on(values: &[f32], features: usize, device: Device) -> Tensor {
+    let rows = (values.len() / features) as i64;
+    Tensor::from_slice(values)
+        .view([rows, features as i64])
+        .to_kind(Kind::Float)
+        .to_device(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn spec(min: usize, max: usize, batch: usize, shuffle: bool) -> WindowSpec {
+        WindowSpec {
+            lookback: 4,
+            step: 2,
+            delay: 1,
+            batch_size: batch,
+            min_index: min,
+            max_index: max,
+            shuffle,
+        }
+    }
+
+    #[test]
+    fn sequential_rows_wrap_as_the_listing() {
+        // i starts at 2 + 4 = 6; max 14: 6,7,8 | 9,10,11 | 12 + 3 >= 14 → wrap to 6.
+        let mut sel = RowSelector::new(spec(2, 14, 3, false));
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        assert_eq!(sel.next_rows(&mut rng), vec![6, 7, 8]);
+        assert_eq!(sel.next_rows(&mut rng), vec![9, 10, 11]);
+        assert_eq!(sel.next_rows(&mut rng), vec![6, 7, 8]);
+        sel.next_rows(&mut rng);
+        sel.reset();
+        assert_eq!(sel.next_rows(&mut rng), vec![6, 7, 8]);
+    }
+
+    #[test]
+    fn short_batch_when_the_split_is_smaller_than_a_batch() {
+        let mut sel = RowSelector::new(spec(0, 7, 5, false));
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        assert_eq!(sel.next_rows(&mut rng), vec![4, 5, 6]);
+        assert_eq!(sel.next_rows(&mut rng), vec![4, 5, 6]);
+    }
+
+    #[test]
+    fn shuffled_rows_stay_in_bounds_and_cover_them() {
+        let mut sel = RowSelector::new(spec(10, 20, 64, true));
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut seen = [false; 30];
+        for _ in 0..10 {
+            let rows = sel.next_rows(&mut rng);
+            assert_eq!(rows.len(), 64);
+            for r in rows {
+                assert!((14..20).contains(&r), "row {r}");
+                seen[r as usize] = true;
+            }
+        }
+        assert!((14..20).all(|r| seen[r]));
+    }
+
+    #[test]
+    fn split_is_clamped_and_checked() {
+        let cfg: JenaData =
+            toml::from_str("lookback = 4\nstep = 2\ndelay = 5\nbatch_size = 8").unwrap();
+        let s = WindowSpec::for_split(&cfg, "test", [10, 1000], 100, false).unwrap();
+        assert_eq!(s.max_index, 94);
+        assert_eq!(s.full_pass_steps(), (94 - 10 - 4) / 8);
+        let e = WindowSpec::for_split(&cfg, "val", [95, 1000], 100, false).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("data.splits.val") && msg.contains("100 rows"),
+            "{msg}"
+        );
+    }
+}
