@@ -39,16 +39,16 @@ data: build ## fetch or generate the datasets of the book into $(SEQLAB_DATA)
 
 all: build data ## reproduce every experiment and figure of chapter 6.3-6.4
 	$(BIN) run experiments/*.toml --results $(RESULTS) $(if $(JOBS),--jobs $(JOBS))
-	$(BIN) figures --results $(RESULTS)
+	$(BIN) report $(RESULTS)
 
 quick: build data ## every experiment with few epochs and steps, into results-quick/
 	$(BIN) run experiments/*.toml --results results-quick \
 	  --set train.epochs=2 --set train.steps_per_epoch=20 --set train.val_steps=10 --set train.test_steps=10 \
 	  $(if $(JOBS),--jobs $(JOBS))
-	$(BIN) figures --results results-quick
+	$(BIN) report results-quick
 
 figures: build ## redraw figures and the report from existing results
-	$(BIN) figures --results $(RESULTS)
+	$(BIN) report $(RESULTS)
 
 test: $(VENV_OK) ## build, run every test, rustfmt and clippy
 	cargo build --release
