@@ -124,6 +124,7 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
         let assignments = keys.iter().map(|k| k.to_string()).zip(combo).collect();
         cells.push(Cell { experiment: config.experiment.name.clone(), name, id, config, assignments });
     }
+    errors.dedup();
     if errors.is_empty() {
         Ok(cells)
     } else {

@@ -126,15 +126,21 @@ fn describe(err: figment::Error, file: &Path) -> Vec<String> {
                     format!("{what} `{found}`{hint}")
                 }
                 Kind::MissingField(f) => format!("missing key `{f}`; add it to the file"),
-                other => other.to_string(),
+                other => other.to_string().replace("usize", "a non-negative integer").replace("u64", "a non-negative integer"),
             };
+            let mut key = key;
             let origin = match &e.metadata {
                 Some(meta) => match &meta.source {
                     Some(Source::File(p)) => {
                         let shown = relative(p);
-                        match line_of(p, &e.path) {
-                            Some(line) => format!("{shown}:{line}"),
-                            None => shown,
+                        if let Some((line, field)) = line_in_table_array(p, &e.path, &message) {
+                            key = format!("{key}.{field}");
+                            format!("{shown}:{line}")
+                        } else {
+                            match line_of(p, &e.path) {
+                                Some(line) => format!("{shown}:{line}"),
+                                None => shown,
+                            }
                         }
                     }
                     Some(Source::Custom(s)) => s.clone(),
@@ -174,4 +180,41 @@ fn line_of(file: &Path, path: &[String]) -> Option<usize> {
             .unwrap_or(false)
     })
     .map(|i| i + 1)
+}
+
+/// For errors inside an array of tables (`layers.2`), where serde loses the
+/// field: the line in that table whose value appears in the message, and its key.
+fn line_in_table_array(file: &Path, path: &[String], message: &str) -> Option<(usize, String)> {
+    let (index, array) = match path {
+        [.., array, index] => (index.parse::<usize>().ok()?, array),
+        _ => return None,
+    };
+    let text = std::fs::read_to_string(file).ok()?;
+    let header = format!("[[{array}]]");
+    let mut seen = None;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed == header {
+            seen = Some(seen.map_or(0, |s: usize| s + 1));
+            continue;
+        }
+        if trimmed.starts_with('[') {
+            if seen == Some(index) {
+                return None;
+            }
+            continue;
+        }
+        if seen != Some(index) {
+            continue;
+        }
+        if let Some((k, v)) = trimmed.split_once('=') {
+            let v = v.trim();
+            let bare = v.trim_matches('"');
+            let quoted = message.contains(&format!("`{bare}`")) || message.contains(&format!("\"{bare}\""));
+            if !bare.is_empty() && quoted {
+                return Some((n + 1, k.trim().to_string()));
+            }
+        }
+    }
+    None
 }

@@ -66,7 +66,7 @@ pub fn wire(layers: &[LayerSpec], output: &str) -> Result<Wiring, Vec<String>> {
                 })
                 .collect(),
         };
-        if srcs.is_empty() && layer.wiring().1.is_some() {
+        if layer.wiring().1.is_some_and(|l| l.is_empty()) {
             errors.push(format!("{}: `inputs` is empty; name at least one layer or \"input\"", label(i, layer)));
         }
         sources.push(srcs);

@@ -113,10 +113,10 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
                 "end with a dense layer with units = 1"
             };
             errors.push(format!(
-                "{} is the output and returns {}, but loss {:?} needs (batch, 1); {fix}",
+                "{} is the output and returns {}, but loss `{}` needs (batch, 1); {fix}",
                 last.label,
                 last.output,
-                config.train.loss
+                toml::Value::try_from(config.train.loss).map(|v| v.as_str().unwrap_or("").to_string()).unwrap_or_default()
             ));
         }
     }
