@@ -120,3 +120,13 @@ fn synthetic_jena_is_deterministic_parses_and_is_physical() {
     let jan_mean: f64 = (0..4400).map(|r| t.row(r)[1] as f64).sum::<f64>() / 4400.0;
     assert!(jan_mean < 5.0, "{jan_mean}");
 }
+
+#[test]
+fn a_bad_timestamp_names_the_date_column() {
+    let (_d, p) = with_line(42, |l| l.replacen("01.01.2009", "2009-01-01", 1));
+    let e = format!("{:#}", read_csv(&p).unwrap_err());
+    assert!(
+        e.contains("bad.csv:42:") && e.contains("\"Date Time\""),
+        "{e}"
+    );
+}
