@@ -123,7 +123,10 @@ fn jena_download_unzips_and_verifies() {
         "{:#}",
         fetch_jena_from(&format!("{base}/jena.zip"), d, Some(420_551)).unwrap_err()
     );
-    assert!(e.contains("600 rows, not 420551"), "{e}");
+    assert!(
+        e.contains("600 rows, not 420551") && e.contains("jena.zip"),
+        "{e}"
+    );
     assert!(listing(d).is_empty(), "{:?}", listing(d));
 
     let e = format!(
@@ -169,4 +172,21 @@ fn an_explicit_path_must_exist() {
         locate_imdb("no/such/aclImdb", Path::new(".")).unwrap_err()
     );
     assert!(e.contains("data.path"), "{e}");
+}
+
+#[test]
+fn a_jena_zip_put_by_hand_is_unzipped_on_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read(fixture("jena_head.csv")).unwrap();
+    let zip = dir.path().join(seqlab::data::fetch::JENA_ZIP);
+    std::fs::write(&zip, zip_with("jena_climate_2009_2016.csv", &csv)).unwrap();
+    // the official row count is required of a zip in the data folder
+    let e = format!("{:#}", locate_jena("", dir.path()).unwrap_err());
+    assert!(
+        e.contains("600 rows, not 420551") && e.contains(&zip.display().to_string()),
+        "{e}"
+    );
+    assert!(!dir.path().join(JENA_FILE).exists());
+    let p = seqlab::data::fetch::install_jena_zip(&zip, dir.path(), Some(600)).unwrap();
+    assert_eq!(std::fs::read(p).unwrap(), csv);
 }

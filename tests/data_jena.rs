@@ -120,3 +120,39 @@ fn synthetic_jena_is_deterministic_parses_and_is_physical() {
     let jan_mean: f64 = (0..4400).map(|r| t.row(r)[1] as f64).sum::<f64>() / 4400.0;
     assert!(jan_mean < 5.0, "{jan_mean}");
 }
+
+#[test]
+fn a_bad_timestamp_names_the_date_column() {
+    let (_d, p) = with_line(42, |l| l.replacen("01.01.2009", "2009-01-01", 1));
+    let e = format!("{:#}", read_csv(&p).unwrap_err());
+    assert!(
+        e.contains("bad.csv:42:") && e.contains("\"Date Time\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn prepare_a_full_size_synthetic_record_with_the_books_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("jena.csv");
+    write_synthetic_jena(420_551, 1, &p).unwrap();
+    let spec: seqlab::config::DataSpec = toml::from_str(&format!(
+        "source = \"jena\"\npath = {:?}",
+        p.display().to_string()
+    ))
+    .unwrap();
+    let mut prep = seqlab::data::prepare(&spec, tch::Device::Cpu).unwrap();
+    assert_eq!((prep.input_time, prep.input_features), (240, Some(14)));
+    assert_eq!(prep.target_column, Some(1));
+    // book: val_steps = (300000 - 200001 - 1440) // 128; test with max clamped to 420551 - 144 - 1
+    assert_eq!(prep.val.full_pass_steps(), 769);
+    assert_eq!(
+        prep.test.full_pass_steps(),
+        (420_406 - 300_001 - 1440) / 128
+    );
+    let mut rng = rand::SeedableRng::seed_from_u64(0);
+    let (x, y) = prep.train.next_batch(&mut rng);
+    assert_eq!((x.size(), y.size()), (vec![128, 240, 14], vec![128, 1]));
+    let std = prep.target_std.unwrap();
+    assert!((3.0..15.0).contains(&std), "temperature std {std} °C");
+}

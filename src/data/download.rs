@@ -55,7 +55,7 @@ impl Drop for TempPath {
 pub fn by_hand(url: &str, dest: &Path) -> String {
     format!(
         "without internet access, download {url} on another machine and put it at {} \
-         (or set SEQLAB_DATA to the folder that holds it)",
+         (or set SEQLAB_DATA to the folder that holds it, or set data.path)",
         dest.display()
     )
 }

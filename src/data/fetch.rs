@@ -10,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 pub const JENA_FILE: &str = "jena_climate_2009_2016.csv";
+/// The zip the Keras URL serves; put in the data folder by hand, it is unzipped on first use.
+pub const JENA_ZIP: &str = "jena_climate_2009_2016.csv.zip";
 pub const IMDB_FILE: &str = "aclImdb_v1.tar.gz";
 pub const IMDB_DIR: &str = "aclImdb";
 pub const JENA_URL: &str = "https://s3.amazonaws.com/keras-datasets/jena_climate_2009_2016.csv.zip";
@@ -43,14 +45,21 @@ fn explicit(path: &str, what: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// The Jena CSV for `data.path` (empty: the data folder's, downloaded if missing).
+/// The Jena CSV for `data.path` (empty: the data folder's; else unzipped from
+/// the data folder's `jena_climate_2009_2016.csv.zip`; else downloaded).
 pub fn locate_jena(path: &str, dir: &Path) -> Result<PathBuf> {
     if !path.is_empty() {
         return explicit(path, "file");
     }
     let p = dir.join(JENA_FILE);
+    let zip = dir.join(JENA_ZIP);
     if !p.exists() {
-        fetch_jena_from(&jena_url(), dir, Some(OFFICIAL_ROWS))?;
+        if zip.is_file() {
+            install_jena_zip(&zip, dir, Some(OFFICIAL_ROWS))
+                .with_context(|| format!("cannot use {}", zip.display()))?;
+        } else {
+            fetch_jena_from(&jena_url(), dir, Some(OFFICIAL_ROWS))?;
+        }
     }
     Ok(p)
 }
@@ -76,25 +85,30 @@ pub fn locate_imdb(path: &str, dir: &Path) -> Result<PathBuf> {
 /// Downloads the Jena zip from `url`, unzips its single CSV, checks the
 /// header (and the row count, when given) and puts it at `dir/jena_climate_2009_2016.csv`.
 pub fn fetch_jena_from(url: &str, dir: &Path, expected_rows: Option<usize>) -> Result<PathBuf> {
+    let zip = download_to_temp(url, dir, &dir.join(JENA_ZIP), MAX_DOWNLOAD_BYTES)?;
+    install_jena_zip(zip.path(), dir, expected_rows)
+        .with_context(|| format!("the download from {url} is not the Jena record"))
+}
+
+/// Unzips the Jena CSV from `zip` (a download, or a zip put in the data
+/// folder by hand), verifies it and puts it at `dir/jena_climate_2009_2016.csv`.
+pub fn install_jena_zip(zip: &Path, dir: &Path, expected_rows: Option<usize>) -> Result<PathBuf> {
     let dest = dir.join(JENA_FILE);
-    let zip = download_to_temp(url, dir, &dest, MAX_DOWNLOAD_BYTES)?;
     let csv = TempPath::new(dir, JENA_FILE);
-    extract_single_csv(zip.path(), csv.path())
-        .with_context(|| format!("the download from {url} is not the Jena zip"))?;
-    let table = read_csv(csv.path())
-        .with_context(|| format!("the CSV downloaded from {url} does not parse"))?;
+    extract_single_csv(zip, csv.path())?;
+    let table = read_csv(csv.path()).context("the unzipped CSV does not parse")?;
     let header: Vec<&str> = HEADER[1..].to_vec();
     if table.columns != header {
         bail!(
-            "the CSV downloaded from {url} has columns {:?}, not Jena's {header:?}",
+            "the unzipped CSV has columns {:?}, not Jena's {header:?}",
             table.columns
         );
     }
     if let Some(rows) = expected_rows.filter(|&r| r != table.rows) {
         bail!(
-            "the CSV downloaded from {url} has {} rows, not {rows}; try again, or {}",
+            "the unzipped CSV has {} rows, not {rows}; {}",
             table.rows,
-            crate::data::download::by_hand(JENA_URL, &dest)
+            crate::data::download::by_hand(JENA_URL, &dir.join(JENA_ZIP))
         );
     }
     csv.persist(&dest)?;

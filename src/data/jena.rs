@@ -119,7 +119,7 @@ pub fn read_csv(path: &Path) -> Result<JenaTable> {
         }
         let stamp = std::str::from_utf8(&record[0])
             .ok()
-            .filter(|s| s.len() == 19);
+            .filter(|s| is_timestamp(s));
         let Some(stamp) = stamp else {
             bail!(
                 "{}:{line}: column \"Date Time\": expected dd.mm.yyyy HH:MM:SS, found {:?}; fix or remove this row",
@@ -147,6 +147,18 @@ pub fn read_csv(path: &Path) -> Result<JenaTable> {
         values,
         rows,
     })
+}
+
+/// `dd.mm.yyyy HH:MM:SS`, digits where digits belong.
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 19
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            2 | 5 => c == b'.',
+            10 => c == b' ',
+            13 | 16 => c == b':',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 fn parse_f32(field: &[u8]) -> Result<f32> {
