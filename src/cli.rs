@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "seqlab", version, about = "Declarative experiment runner for sequence models on libtorch")]
+#[command(
+    name = "seqlab",
+    version,
+    about = "Declarative experiment runner for sequence models on libtorch"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -141,11 +145,15 @@ pub struct BenchArgs {
 }
 
 /// Loads and expands every file; all errors of all files together.
-pub fn plan_files(files: &[PathBuf], overrides: &Overrides) -> Result<Vec<config::Cell>, Vec<String>> {
+pub fn plan_files(
+    files: &[PathBuf],
+    overrides: &Overrides,
+) -> Result<Vec<config::Cell>, Vec<String>> {
     let mut cells = Vec::new();
     let mut errors = Vec::new();
     if files.is_empty() {
-        errors.push("no experiment files given; e.g. `seqlab check experiments/*.toml`".to_string());
+        errors
+            .push("no experiment files given; e.g. `seqlab check experiments/*.toml`".to_string());
     }
     for file in files {
         match config::load(file, &overrides.sets).and_then(|l| config::expand(&l)) {
@@ -186,20 +194,38 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let mut errors = Vec::new();
             for c in &cells {
                 if let Err(e) = crate::model::infer(&c.config) {
-                    errors.extend(e.into_iter().map(|m| format!("{}/{}: {m}", c.experiment, c.name)));
+                    errors.extend(
+                        e.into_iter()
+                            .map(|m| format!("{}/{}: {m}", c.experiment, c.name)),
+                    );
                 }
             }
             if !errors.is_empty() {
                 print_errors(&errors);
             }
-            println!("ok: {} file(s), {} cell(s) checked", files.len(), cells.len());
+            println!(
+                "ok: {} file(s), {} cell(s) checked",
+                files.len(),
+                cells.len()
+            );
             Ok(0)
         }
-        Command::Plan { files, overrides, show_config, results } => {
+        Command::Plan {
+            files,
+            overrides,
+            show_config,
+            results,
+        } => {
             let cells = plan_files(&files, &overrides).unwrap_or_else(|e| print_errors(&e));
             for c in &cells {
                 let state = crate::run::store::state(&results, c);
-                println!("{:<28} {:<32} {}  {}", c.experiment, c.name, c.id, state.label());
+                println!(
+                    "{:<28} {:<32} {}  {}",
+                    c.experiment,
+                    c.name,
+                    c.id,
+                    state.label()
+                );
                 if show_config {
                     println!("{}", c.config_toml());
                 }
@@ -240,11 +266,15 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Run(args) => {
-            let cells = plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
+            let cells =
+                plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
             let mut errors = Vec::new();
             for c in &cells {
                 if let Err(e) = crate::model::infer(&c.config) {
-                    errors.extend(e.into_iter().map(|m| format!("{}/{}: {m}", c.experiment, c.name)));
+                    errors.extend(
+                        e.into_iter()
+                            .map(|m| format!("{}/{}: {m}", c.experiment, c.name)),
+                    );
                 }
             }
             if !errors.is_empty() {
@@ -254,7 +284,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Report { results } => {
             if !results.is_dir() {
-                bail!("{}: no such results folder; run `seqlab run …` first", results.display());
+                bail!(
+                    "{}: no such results folder; run `seqlab run …` first",
+                    results.display()
+                );
             }
             crate::report::write_all(&results)?;
             println!("report written to {}", results.join("index.html").display());
@@ -262,7 +295,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Diff(args) => crate::report::diff::run(&args),
         Command::Bench(args) => {
-            let cells = plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
+            let cells =
+                plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
             crate::train::bench::run(&cells, &args)
         }
     }

@@ -16,7 +16,9 @@ pub fn libtorch_version() -> Option<String> {
 /// The doctor's report; an error says what to do when libtorch is unusable.
 pub fn report() -> anyhow::Result<String> {
     let dir = libtorch_dir().ok_or_else(|| {
-        anyhow::anyhow!("this seqlab was built without a known libtorch folder; rebuild with `make build`")
+        anyhow::anyhow!(
+            "this seqlab was built without a known libtorch folder; rebuild with `make build`"
+        )
     })?;
     if !dir.join("libtorch_cpu.so").exists() {
         anyhow::bail!(

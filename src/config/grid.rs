@@ -60,17 +60,25 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
         GridMode::Zip => {
             let lens: Vec<usize> = grid.axes.values().map(|v| v.len()).collect();
             if lens.iter().any(|l| *l != lens[0]) {
-                let shown: Vec<String> = keys.iter().zip(&lens).map(|(k, l)| format!("{k} ({l})")).collect();
+                let shown: Vec<String> = keys
+                    .iter()
+                    .zip(&lens)
+                    .map(|(k, l)| format!("{k} ({l})"))
+                    .collect();
                 return Err(ConfigErrors::one(format!(
                     "{file}: grid: mode = \"zip\" needs lists of equal length, found {}",
                     shown.join(", ")
                 )));
             }
-            (0..lens[0]).map(|i| grid.axes.values().map(|v| v[i].clone()).collect()).collect()
+            (0..lens[0])
+                .map(|i| grid.axes.values().map(|v| v[i].clone()).collect())
+                .collect()
         }
     };
     if combos.is_empty() {
-        return Err(ConfigErrors::one(format!("{file}: grid: a key has an empty list of values")));
+        return Err(ConfigErrors::one(format!(
+            "{file}: grid: a key has an empty list of values"
+        )));
     }
     let labels = short_labels(&keys);
     let base = Value::try_from(&loaded.config).expect("a config serialises");
@@ -80,7 +88,11 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
         let name = if keys.is_empty() {
             "default".to_string()
         } else {
-            let parts: Vec<String> = labels.iter().zip(&combo).map(|(l, v)| format!("{l}={}", show(v))).collect();
+            let parts: Vec<String> = labels
+                .iter()
+                .zip(&combo)
+                .map(|(l, v)| format!("{l}={}", show(v)))
+                .collect();
             sanitise(&parts.join(","))
         };
         let mut value = base.clone();
@@ -98,7 +110,10 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
             Ok(c) => c,
             Err(e) => {
                 let e: toml::de::Error = e;
-                errors.push(format!("{file}: grid cell {name}: {}", with_suggestion(e.message())));
+                errors.push(format!(
+                    "{file}: grid cell {name}: {}",
+                    with_suggestion(e.message())
+                ));
                 continue;
             }
         };
@@ -122,7 +137,13 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
             continue;
         }
         let assignments = keys.iter().map(|k| k.to_string()).zip(combo).collect();
-        cells.push(Cell { experiment: config.experiment.name.clone(), name, id, config, assignments });
+        cells.push(Cell {
+            experiment: config.experiment.name.clone(),
+            name,
+            id,
+            config,
+            assignments,
+        });
     }
     errors.dedup();
     if errors.is_empty() {
@@ -145,7 +166,8 @@ fn short_labels(keys: &[&String]) -> Vec<String> {
                         .iter()
                         .filter(|other| {
                             other.len() >= label.split('.').count()
-                                && other[other.len() - label.split('.').count()..].join(".") == *label
+                                && other[other.len() - label.split('.').count()..].join(".")
+                                    == *label
                         })
                         .count()
                         == 1
@@ -164,7 +186,13 @@ fn show(v: &Value) -> String {
 
 fn sanitise(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._=,-+".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._=,-+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -178,7 +206,10 @@ mod tests {
         let b = "layers.1.units".to_string();
         let c = "train.optimizer.lr".to_string();
         assert_eq!(short_labels(&[&a, &c]), vec!["units", "lr"]);
-        assert_eq!(short_labels(&[&a, &b, &c]), vec!["0.units", "1.units", "lr"]);
+        assert_eq!(
+            short_labels(&[&a, &b, &c]),
+            vec!["0.units", "1.units", "lr"]
+        );
     }
 
     #[test]

@@ -35,9 +35,11 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ConfigErrors> {
     );
     let mut indexed = Vec::new();
     for set in sets {
-        let (key, raw) = set
-            .split_once('=')
-            .ok_or_else(|| ConfigErrors::one(format!("--set {set}: expected key.path=value, e.g. --set train.epochs=5")))?;
+        let (key, raw) = set.split_once('=').ok_or_else(|| {
+            ConfigErrors::one(format!(
+                "--set {set}: expected key.path=value, e.g. --set train.epochs=5"
+            ))
+        })?;
         let value = value_path::parse_scalar(raw.trim());
         let key = key.trim();
         if key.split('.').any(|p| p.parse::<usize>().is_ok()) {
@@ -52,15 +54,19 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ConfigErrors> {
     } else {
         let mut value = toml::Value::try_from(&config).expect("a config serialises");
         for (set, key, v) in indexed {
-            value_path::set(&mut value, &key, v).map_err(|e| ConfigErrors::one(format!("--set {set}: {e}")))?;
+            value_path::set(&mut value, &key, v)
+                .map_err(|e| ConfigErrors::one(format!("--set {set}: {e}")))?;
         }
-        let mut typed: Config = value
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigErrors::one(format!("--set: {}", with_suggestion(e.message()))))?;
+        let mut typed: Config = value.try_into().map_err(|e: toml::de::Error| {
+            ConfigErrors::one(format!("--set: {}", with_suggestion(e.message())))
+        })?;
         typed.grid = config.grid;
         typed
     };
-    Ok(Loaded { path: path.to_path_buf(), config })
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        config,
+    })
 }
 
 /// The file followed by the files it extends, nearest first. Syntax errors
@@ -81,11 +87,23 @@ fn extends_chain(path: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
                 None => format!("{}: cannot read: {e}", current.display()),
             })
         })?;
-        let table: toml::Table = toml::from_str(&text)
-            .map_err(|e| ConfigErrors::one(format!("{}: {}", current.display(), e.to_string().trim_end())))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| {
+            ConfigErrors::one(format!(
+                "{}: {}",
+                current.display(),
+                e.to_string().trim_end()
+            ))
+        })?;
         let canonical = current.canonicalize().unwrap_or_else(|_| current.clone());
-        if chain.iter().any(|c| c.canonicalize().ok().as_ref() == Some(&canonical)) {
-            let names: Vec<String> = chain.iter().chain([&current]).map(|p| p.display().to_string()).collect();
+        if chain
+            .iter()
+            .any(|c| c.canonicalize().ok().as_ref() == Some(&canonical))
+        {
+            let names: Vec<String> = chain
+                .iter()
+                .chain([&current])
+                .map(|p| p.display().to_string())
+                .collect();
             return Err(ConfigErrors::one(format!(
                 "{}: `extends` makes a cycle: {}; remove one of these `extends` lines",
                 path.display(),
@@ -119,14 +137,21 @@ fn describe(err: figment::Error, file: &Path) -> Vec<String> {
             let message = match &e.kind {
                 Kind::UnknownField(found, expected) | Kind::UnknownVariant(found, expected) => {
                     let known: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
-                    let what = if matches!(e.kind, Kind::UnknownField(..)) { "unknown key" } else { "unknown value" };
+                    let what = if matches!(e.kind, Kind::UnknownField(..)) {
+                        "unknown key"
+                    } else {
+                        "unknown value"
+                    };
                     let hint = closest(found, &known)
                         .map(|b| format!("; did you mean `{b}`?"))
                         .unwrap_or_else(|| format!("; expected one of: {}", known.join(", ")));
                     format!("{what} `{found}`{hint}")
                 }
                 Kind::MissingField(f) => format!("missing key `{f}`; add it to the file"),
-                other => other.to_string().replace("usize", "a non-negative integer").replace("u64", "a non-negative integer"),
+                other => other
+                    .to_string()
+                    .replace("usize", "a non-negative integer")
+                    .replace("u64", "a non-negative integer"),
             };
             let mut key = key;
             let origin = match &e.metadata {
@@ -147,7 +172,10 @@ fn describe(err: figment::Error, file: &Path) -> Vec<String> {
                     Some(Source::Code(_)) => "--set".to_string(),
                     _ if meta.name.contains("environment") => {
                         let profile = e.profile.clone().unwrap_or_default();
-                        format!("environment variable {}", meta.interpolate(&profile, &e.path))
+                        format!(
+                            "environment variable {}",
+                            meta.interpolate(&profile, &e.path)
+                        )
                     }
                     _ => meta.name.to_string(),
                 },
@@ -173,13 +201,14 @@ fn relative(p: &Path) -> String {
 fn line_of(file: &Path, path: &[String]) -> Option<usize> {
     let last = path.last()?;
     let text = std::fs::read_to_string(file).ok()?;
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        l.strip_prefix(last.as_str())
-            .map(|rest| rest.trim_start().starts_with('='))
-            .unwrap_or(false)
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(last.as_str())
+                .map(|rest| rest.trim_start().starts_with('='))
+                .unwrap_or(false)
+        })
+        .map(|i| i + 1)
 }
 
 /// For errors inside an array of tables (`layers.2`), where serde loses the
@@ -210,7 +239,8 @@ fn line_in_table_array(file: &Path, path: &[String], message: &str) -> Option<(u
         if let Some((k, v)) = trimmed.split_once('=') {
             let v = v.trim();
             let bare = v.trim_matches('"');
-            let quoted = message.contains(&format!("`{bare}`")) || message.contains(&format!("\"{bare}\""));
+            let quoted =
+                message.contains(&format!("`{bare}`")) || message.contains(&format!("\"{bare}\""));
             if !bare.is_empty() && quoted {
                 return Some((n + 1, k.trim().to_string()));
             }

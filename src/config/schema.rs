@@ -326,7 +326,9 @@ impl Default for Optimizer {
 impl Optimizer {
     pub fn lr(&self) -> f64 {
         match self {
-            Optimizer::Rmsprop { lr, .. } | Optimizer::Adam { lr, .. } | Optimizer::Sgd { lr, .. } => *lr,
+            Optimizer::Rmsprop { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::Sgd { lr, .. } => *lr,
         }
     }
 }
@@ -660,7 +662,9 @@ impl LayerSpec {
     /// The layer's `name` and `inputs` wiring.
     pub fn wiring(&self) -> (Option<&str>, Option<&[String]>) {
         let (n, i) = match self {
-            LayerSpec::Gru(r) | LayerSpec::Lstm(r) | LayerSpec::SimpleRnn(r) => (&r.name, &r.inputs),
+            LayerSpec::Gru(r) | LayerSpec::Lstm(r) | LayerSpec::SimpleRnn(r) => {
+                (&r.name, &r.inputs)
+            }
             LayerSpec::Dense { name, inputs, .. }
             | LayerSpec::Flatten { name, inputs }
             | LayerSpec::Dropout { name, inputs, .. }

@@ -20,7 +20,13 @@ pub fn resolve(config: &mut Config) {
         }
     }
     for layer in &mut config.layers {
-        if let LayerSpec::MaxPool1d { pool_size, strides, .. } | LayerSpec::AveragePool1d { pool_size, strides, .. } = layer {
+        if let LayerSpec::MaxPool1d {
+            pool_size, strides, ..
+        }
+        | LayerSpec::AveragePool1d {
+            pool_size, strides, ..
+        } = layer
+        {
             if *strides == 0 {
                 *strides = *pool_size;
             }
@@ -43,7 +49,10 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
                 j.lookback >= j.step,
                 format!("data.lookback: {} is shorter than data.step = {}; a sample needs at least one time step", j.lookback, j.step),
             );
-            need(j.batch_size >= 1, "data.batch_size: must be at least 1".into());
+            need(
+                j.batch_size >= 1,
+                "data.batch_size: must be at least 1".into(),
+            );
             let s = &j.splits;
             for (name, [lo, hi]) in [("train", s.train), ("val", s.val), ("test", s.test)] {
                 need(
@@ -60,46 +69,85 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
                 let ((a, ra), (b, rb)) = (pair[0], pair[1]);
                 need(
                     ra[1] < rb[0],
-                    format!("data.splits: {a} [{}, {}] overlaps {b} [{}, {}]; make the ranges disjoint", ra[0], ra[1], rb[0], rb[1]),
+                    format!(
+                        "data.splits: {a} [{}, {}] overlaps {b} [{}, {}]; make the ranges disjoint",
+                        ra[0], ra[1], rb[0], rb[1]
+                    ),
                 );
             }
         }
         DataSpec::Imdb(i) => {
             need(i.max_features >= 4, "data.max_features: must be at least 4 (0 padding, 1 start, 2 unknown, words from 3)".into());
             need(i.maxlen >= 1, "data.maxlen: must be at least 1".into());
-            need(i.batch_size >= 1, "data.batch_size: must be at least 1".into());
+            need(
+                i.batch_size >= 1,
+                "data.batch_size: must be at least 1".into(),
+            );
             need(
                 (0.0..1.0).contains(&i.validation_split),
-                format!("data.validation_split: {} must be in [0, 1)", i.validation_split),
+                format!(
+                    "data.validation_split: {} must be in [0, 1)",
+                    i.validation_split
+                ),
             );
         }
     }
     let t = &config.train;
     need(t.epochs >= 1, "train.epochs: must be at least 1".into());
-    need(t.optimizer.lr() > 0.0, format!("train.optimizer.lr: {} must be positive", t.optimizer.lr()));
-    let device_ok = t.device == "auto" || t.device == "cpu" || t.device == "cuda" || t.device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
-    need(device_ok, format!("train.device: `{}`: use auto, cpu, cuda or cuda:N", t.device));
+    need(
+        t.optimizer.lr() > 0.0,
+        format!("train.optimizer.lr: {} must be positive", t.optimizer.lr()),
+    );
+    let device_ok = t.device == "auto"
+        || t.device == "cpu"
+        || t.device == "cuda"
+        || t.device
+            .strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<usize>().is_ok());
+    need(
+        device_ok,
+        format!(
+            "train.device: `{}`: use auto, cpu, cuda or cuda:N",
+            t.device
+        ),
+    );
     let mut monitors = vec!["loss".to_string(), "val_loss".to_string()];
     monitors.extend(t.metrics.iter().map(|m| format!("val_{}", m.name())));
     need(
         monitors.contains(&t.monitor),
-        format!("train.monitor: `{}` is not recorded; use one of {}", t.monitor, monitors.join(", ")),
+        format!(
+            "train.monitor: `{}` is not recorded; use one of {}",
+            t.monitor,
+            monitors.join(", ")
+        ),
     );
     if matches!(t.loss, Loss::BinaryCrossentropy) {
-        need(matches!(config.data, DataSpec::Imdb(_)), "train.loss: binary_crossentropy needs binary labels (data.source = \"imdb\")".into());
+        need(
+            matches!(config.data, DataSpec::Imdb(_)),
+            "train.loss: binary_crossentropy needs binary labels (data.source = \"imdb\")".into(),
+        );
     }
     if config.model.kind == ModelKind::Layers {
         need(!config.layers.is_empty(), "layers: no layers; add at least one [[layers]] table (or set model.kind = \"naive_last\")".into());
     } else {
-        need(matches!(config.data, DataSpec::Jena(_)), "model.kind: naive_last needs Jena data".into());
+        need(
+            matches!(config.data, DataSpec::Jena(_)),
+            "model.kind: naive_last needs Jena data".into(),
+        );
     }
     for (i, layer) in config.layers.iter().enumerate() {
         let at = format!("layers[{i}] ({})", layer.type_name());
         for (key, value) in sizes(layer) {
-            need(value >= 1, format!("{at}: {key} must be a positive integer, found {value}"));
+            need(
+                value >= 1,
+                format!("{at}: {key} must be a positive integer, found {value}"),
+            );
         }
         for (key, p) in probabilities(layer) {
-            need((0.0..1.0).contains(&p), format!("{at}: {key} = {p} must be in [0, 1)"));
+            need(
+                (0.0..1.0).contains(&p),
+                format!("{at}: {key} = {p} must be in [0, 1)"),
+            );
         }
     }
     if errors.is_empty() {
@@ -119,17 +167,34 @@ fn recurrent_of(layer: &LayerSpec) -> Option<&Recurrent> {
 fn sizes(layer: &LayerSpec) -> Vec<(&'static str, usize)> {
     match layer {
         LayerSpec::Dense { units, .. } => vec![("units", *units)],
-        LayerSpec::Embedding { input_dim, output_dim, .. } => vec![("input_dim", *input_dim), ("output_dim", *output_dim)],
-        LayerSpec::Conv1d { filters, kernel_size, strides, dilation_rate, .. } => vec![
+        LayerSpec::Embedding {
+            input_dim,
+            output_dim,
+            ..
+        } => vec![("input_dim", *input_dim), ("output_dim", *output_dim)],
+        LayerSpec::Conv1d {
+            filters,
+            kernel_size,
+            strides,
+            dilation_rate,
+            ..
+        } => vec![
             ("filters", *filters),
             ("kernel_size", *kernel_size),
             ("strides", *strides),
             ("dilation_rate", *dilation_rate),
         ],
-        LayerSpec::MaxPool1d { pool_size, strides, .. } | LayerSpec::AveragePool1d { pool_size, strides, .. } => {
+        LayerSpec::MaxPool1d {
+            pool_size, strides, ..
+        }
+        | LayerSpec::AveragePool1d {
+            pool_size, strides, ..
+        } => {
             vec![("pool_size", *pool_size), ("strides", *strides)]
         }
-        other => recurrent_of(other).map(|r| vec![("units", r.units)]).unwrap_or_default(),
+        other => recurrent_of(other)
+            .map(|r| vec![("units", r.units)])
+            .unwrap_or_default(),
     }
 }
 
@@ -137,7 +202,12 @@ fn probabilities(layer: &LayerSpec) -> Vec<(&'static str, f64)> {
     match layer {
         LayerSpec::Dropout { rate, .. } => vec![("rate", *rate)],
         other => recurrent_of(other)
-            .map(|r| vec![("dropout", r.dropout), ("recurrent_dropout", r.recurrent_dropout)])
+            .map(|r| {
+                vec![
+                    ("dropout", r.dropout),
+                    ("recurrent_dropout", r.recurrent_dropout),
+                ]
+            })
             .unwrap_or_default(),
     }
 }

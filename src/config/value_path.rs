@@ -17,8 +17,14 @@ pub fn set(root: &mut Value, path: &str, new: Value) -> Result<(), String> {
                     let hint = super::suggest::closest(part, &known)
                         .map(|b| format!("; did you mean `{}`?", join(&seen, &b)))
                         .unwrap_or_default();
-                    let at = if seen.is_empty() { "the top level".to_string() } else { format!("`{seen}`") };
-                    return Err(format!("key `{path}` does not exist: {at} has no `{part}`{hint}"));
+                    let at = if seen.is_empty() {
+                        "the top level".to_string()
+                    } else {
+                        format!("`{seen}`")
+                    };
+                    return Err(format!(
+                        "key `{path}` does not exist: {at} has no `{part}`{hint}"
+                    ));
                 }
                 if last {
                     t.insert(part.to_string(), new);
@@ -27,20 +33,24 @@ pub fn set(root: &mut Value, path: &str, new: Value) -> Result<(), String> {
                 t.get_mut(*part).expect("checked")
             }
             Value::Array(a) => {
-                let idx: usize = part
-                    .parse()
-                    .map_err(|_| format!("key `{path}`: `{seen}` is a list; use a number, e.g. `{seen}.0`"))?;
+                let idx: usize = part.parse().map_err(|_| {
+                    format!("key `{path}`: `{seen}` is a list; use a number, e.g. `{seen}.0`")
+                })?;
                 let len = a.len();
-                let slot = a
-                    .get_mut(idx)
-                    .ok_or_else(|| format!("key `{path}` does not exist: `{seen}` has {len} entries (0..{len})"))?;
+                let slot = a.get_mut(idx).ok_or_else(|| {
+                    format!("key `{path}` does not exist: `{seen}` has {len} entries (0..{len})")
+                })?;
                 if last {
                     *slot = new;
                     return Ok(());
                 }
                 slot
             }
-            _ => return Err(format!("key `{path}` does not exist: `{seen}` is a single value, not a table")),
+            _ => {
+                return Err(format!(
+                    "key `{path}` does not exist: `{seen}` is a single value, not a table"
+                ))
+            }
         };
     }
     Err(format!("empty key path `{path}`"))
@@ -68,7 +78,8 @@ mod tests {
     use super::*;
 
     fn doc() -> Value {
-        toml::from_str("[train]\nepochs = 3\n[[layers]]\nunits = 4\n[[layers]]\nunits = 1\n").unwrap()
+        toml::from_str("[train]\nepochs = 3\n[[layers]]\nunits = 4\n[[layers]]\nunits = 1\n")
+            .unwrap()
     }
 
     #[test]
@@ -94,6 +105,9 @@ mod tests {
         assert_eq!(parse_scalar("5"), Value::Integer(5));
         assert_eq!(parse_scalar("0.5"), Value::Float(0.5));
         assert_eq!(parse_scalar("gru"), Value::String("gru".into()));
-        assert_eq!(parse_scalar("[0, 10]"), Value::Array(vec![Value::Integer(0), Value::Integer(10)]));
+        assert_eq!(
+            parse_scalar("[0, 10]"),
+            Value::Array(vec![Value::Integer(0), Value::Integer(10)])
+        );
     }
 }

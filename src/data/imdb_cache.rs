@@ -1,7 +1,7 @@
 //! The on-disk cache of encoded IMDB arrays, so that a second run does not
 //! re-read and re-tokenize 50,000 reviews.
 //!
-//! File: `<folder of the source>/.cache/imdb-<key>.bin`, where the key hashes
+//! File: `<data directory>/.cache/imdb-<key>.bin`, where the key hashes
 //! every setting that shapes the arrays (tokenizer version, max_features,
 //! maxlen, padding, truncating, reverse, shuffle seed, validation split) and
 //! the source (the archive's SHA-256, or an unpacked folder's listing).
@@ -89,7 +89,7 @@ pub fn cache_path(spec: &ImdbData, source: &Path) -> Result<PathBuf> {
         h.update(sha256_file(source)?.as_bytes());
     }
     let key = hex(&h.finalize()[..12]);
-    let dir = source.parent().unwrap_or(Path::new(".")).join(".cache");
+    let dir = crate::data::data_dir().join(".cache");
     Ok(dir.join(format!("imdb-{key}.bin")))
 }
 

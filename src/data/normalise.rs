@@ -11,12 +11,12 @@ pub struct Normaliser {
 }
 
 impl Normaliser {
-    /// Fits on rows `[0, train_max]` (inclusive, clamped to the data) of a
+    /// Fits on rows `[0, train_max)` (as the book's `float_data[:200000]`, clamped to the data) of a
     /// row-major matrix with `features` columns. A constant column gets
     /// `std = 1` (it is only centred).
     pub fn fit(values: &[f32], features: usize, train_max: usize) -> Normaliser {
         let rows = values.len() / features;
-        let n = (train_max + 1).min(rows);
+        let n = train_max.min(rows);
         let mut sum = vec![0f64; features];
         for row in values[..n * features].chunks_exact(features) {
             for (s, &v) in sum.iter_mut().zip(row) {
@@ -66,7 +66,7 @@ mod tests {
     fn population_std_over_training_rows_only() {
         // column 0: 1, 3 in training, 100 outside; column 1 constant.
         let v = [1.0, 5.0, 3.0, 5.0, 100.0, 5.0];
-        let n = Normaliser::fit(&v, 2, 1);
+        let n = Normaliser::fit(&v, 2, 2);
         assert_eq!(n.mean, vec![2.0, 5.0]);
         assert_eq!(n.std, vec![1.0, 1.0]);
         assert_eq!(n.apply(&v), vec![-1.0, 0.0, 1.0, 0.0, 98.0, 0.0]);

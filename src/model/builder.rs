@@ -2,12 +2,12 @@
 //!
 //! Shapes are inferred first (`shape::infer`), so every weight is created with
 //! the right size and a wrong stack fails before any allocation.
+use super::activation;
 use super::conv::{global_pool, Conv1d, Pool1d};
 use super::dense::{Dense, Embedding};
 use super::graph::Src;
 use super::recurrent::{Bidirectional, Path, RecurrentLayer};
 use super::shape::{infer, Inferred};
-use super::activation;
 use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind};
 use tch::{nn, Device, Tensor};
 
@@ -21,7 +21,9 @@ pub enum Op {
     Embedding(Embedding),
     Conv(Conv1d),
     Pool(Pool1d),
-    GlobalPool { max: bool },
+    GlobalPool {
+        max: bool,
+    },
     Recurrent(RecurrentLayer),
     Bidirectional(Bidirectional),
     /// Join along a libtorch dimension (batch included).
@@ -44,7 +46,11 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
         "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,
         other => {
-            let n: usize = if other == "cuda" { 0 } else { other.trim_start_matches("cuda:").parse()? };
+            let n: usize = if other == "cuda" {
+                0
+            } else {
+                other.trim_start_matches("cuda:").parse()?
+            };
             if n >= tch::Cuda::device_count() as usize {
                 anyhow::bail!("train.device = \"{other}\" but this machine has {} CUDA device(s); use \"auto\" or \"cpu\"", tch::Cuda::device_count());
             }
@@ -74,12 +80,41 @@ impl Model {
             };
             let last_dim = *in_shape.dims.last().unwrap_or(&1) as i64;
             ops.push(match layer {
-                LayerSpec::Dense { units, activation, use_bias, .. } => Op::Dense(Dense::new(&p, last_dim, *units as i64, *use_bias, *activation, how)),
+                LayerSpec::Dense {
+                    units,
+                    activation,
+                    use_bias,
+                    ..
+                } => Op::Dense(Dense::new(
+                    &p,
+                    last_dim,
+                    *units as i64,
+                    *use_bias,
+                    *activation,
+                    how,
+                )),
                 LayerSpec::Flatten { .. } => Op::Flatten,
                 LayerSpec::Dropout { rate, .. } => Op::Dropout(*rate),
                 LayerSpec::Activation { activation, .. } => Op::Activation(*activation),
-                LayerSpec::Embedding { input_dim, output_dim, .. } => Op::Embedding(Embedding::new(&p, *input_dim as i64, *output_dim as i64, how)),
-                LayerSpec::Conv1d { filters, kernel_size, strides, padding, dilation_rate, activation, .. } => Op::Conv(Conv1d::new(
+                LayerSpec::Embedding {
+                    input_dim,
+                    output_dim,
+                    ..
+                } => Op::Embedding(Embedding::new(
+                    &p,
+                    *input_dim as i64,
+                    *output_dim as i64,
+                    how,
+                )),
+                LayerSpec::Conv1d {
+                    filters,
+                    kernel_size,
+                    strides,
+                    padding,
+                    dilation_rate,
+                    activation,
+                    ..
+                } => Op::Conv(Conv1d::new(
                     &p,
                     last_dim,
                     *filters as i64,
@@ -90,10 +125,25 @@ impl Model {
                     *activation,
                     how,
                 )),
-                LayerSpec::MaxPool1d { pool_size, strides, padding, .. } | LayerSpec::AveragePool1d { pool_size, strides, padding, .. } => Op::Pool(Pool1d {
+                LayerSpec::MaxPool1d {
+                    pool_size,
+                    strides,
+                    padding,
+                    ..
+                }
+                | LayerSpec::AveragePool1d {
+                    pool_size,
+                    strides,
+                    padding,
+                    ..
+                } => Op::Pool(Pool1d {
                     max: matches!(layer, LayerSpec::MaxPool1d { .. }),
                     size: *pool_size as i64,
-                    stride: if *strides == 0 { *pool_size as i64 } else { *strides as i64 },
+                    stride: if *strides == 0 {
+                        *pool_size as i64
+                    } else {
+                        *strides as i64
+                    },
                     padding: *padding,
                 }),
                 LayerSpec::GlobalMaxPool1d { .. } => Op::GlobalPool { max: true },
@@ -102,7 +152,11 @@ impl Model {
                     let kind = layer.recurrent().expect("recurrent").0;
                     Op::Recurrent(RecurrentLayer::new(&p, kind, r, last_dim, how))
                 }
-                LayerSpec::Bidirectional { layer: inner, merge_mode, .. } => {
+                LayerSpec::Bidirectional {
+                    layer: inner,
+                    merge_mode,
+                    ..
+                } => {
                     let (kind, r) = inner.parts();
                     Op::Bidirectional(Bidirectional::new(&p, kind, r, last_dim, *merge_mode, how))
                 }
@@ -113,12 +167,21 @@ impl Model {
                 LayerSpec::Add { .. } => Op::Add,
             });
         }
-        Ok(Model { vs, ops, inferred, naive })
+        Ok(Model {
+            vs,
+            ops,
+            inferred,
+            naive,
+        })
     }
 
     /// Trainable parameters actually allocated.
     pub fn trainable_params(&self) -> usize {
-        self.vs.trainable_variables().iter().map(|t| t.numel()).sum()
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel())
+            .sum()
     }
 
     /// The model's output (probabilities when the output layer has a sigmoid).
@@ -136,7 +199,12 @@ impl Model {
     pub fn ends_with_sigmoid(&self) -> bool {
         matches!(
             self.ops.get(self.inferred.wiring.output),
-            Some(Op::Dense(Dense { activation: Activation::Sigmoid, .. }) | Op::Activation(Activation::Sigmoid))
+            Some(
+                Op::Dense(Dense {
+                    activation: Activation::Sigmoid,
+                    ..
+                }) | Op::Activation(Activation::Sigmoid)
+            )
         )
     }
 
@@ -169,7 +237,9 @@ impl Model {
                 .collect();
             let strip = logits && i == w.output;
             let y = match &self.ops[i] {
-                Op::Dense(d) if strip && d.activation == Activation::Sigmoid => d.forward_linear(ins[0]),
+                Op::Dense(d) if strip && d.activation == Activation::Sigmoid => {
+                    d.forward_linear(ins[0])
+                }
                 Op::Activation(Activation::Sigmoid) if strip => ins[0].shallow_clone(),
                 Op::Dense(d) => d.forward(ins[0]),
                 Op::Flatten => ins[0].flatten(1, -1),
@@ -182,7 +252,9 @@ impl Model {
                 Op::Recurrent(r) => r.forward(ins[0], train),
                 Op::Bidirectional(b) => b.forward(ins[0], train),
                 Op::Concatenate(dim) => Tensor::cat(&ins, *dim),
-                Op::Add => ins[1..].iter().fold(ins[0].shallow_clone(), |acc, t| acc + *t),
+                Op::Add => ins[1..]
+                    .iter()
+                    .fold(ins[0].shallow_clone(), |acc, t| acc + *t),
             };
             outs[i] = Some(y);
         }

@@ -37,7 +37,17 @@ pub struct Conv1d {
 
 impl Conv1d {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(p: &nn::Path, channels: i64, filters: i64, kernel: i64, stride: i64, dilation: i64, padding: Padding, activation: Activation, how: Init) -> Self {
+    pub fn new(
+        p: &nn::Path,
+        channels: i64,
+        filters: i64,
+        kernel: i64,
+        stride: i64,
+        dilation: i64,
+        padding: Padding,
+        activation: Activation,
+        how: Init,
+    ) -> Self {
         let _guard = tch::no_grad_guard();
         let dims = [filters, channels, kernel];
         let (w, b) = match how {
@@ -47,18 +57,40 @@ impl Conv1d {
             ),
             Init::Torch => {
                 let lim = 1.0 / ((channels * kernel) as f64).sqrt();
-                (init::uniform(&dims, lim, p.device()), init::uniform(&[filters], lim, p.device()))
+                (
+                    init::uniform(&dims, lim, p.device()),
+                    init::uniform(&[filters], lim, p.device()),
+                )
             }
         };
-        Conv1d { w: p.var_copy("kernel", &w), b: p.var_copy("bias", &b), kernel, stride, dilation, padding, activation }
+        Conv1d {
+            w: p.var_copy("kernel", &w),
+            b: p.var_copy("bias", &b),
+            kernel,
+            stride,
+            dilation,
+            padding,
+            activation,
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let x = x.transpose(1, 2);
         let span = self.dilation * (self.kernel - 1) + 1;
         let (l, r) = pad_amounts(x.size()[2], span, self.stride, self.padding);
-        let x = if l + r > 0 { x.constant_pad_nd([l, r]) } else { x };
-        let y = x.conv1d(&self.w, Some(&self.b), [self.stride], [0], [self.dilation], 1);
+        let x = if l + r > 0 {
+            x.constant_pad_nd([l, r])
+        } else {
+            x
+        };
+        let y = x.conv1d(
+            &self.w,
+            Some(&self.b),
+            [self.stride],
+            [0],
+            [self.dilation],
+            1,
+        );
         activation::apply(self.activation, &y.transpose(1, 2))
     }
 }
@@ -77,12 +109,19 @@ impl Pool1d {
         let x = x.transpose(1, 2);
         let (l, r) = pad_amounts(x.size()[2], self.size, self.stride, self.padding);
         let y = if self.max {
-            let x = if l + r > 0 { x.pad([l, r], "constant", f64::NEG_INFINITY) } else { x };
+            let x = if l + r > 0 {
+                x.pad([l, r], "constant", f64::NEG_INFINITY)
+            } else {
+                x
+            };
             x.max_pool1d([self.size], [self.stride], [0], [1], false)
         } else if l + r > 0 {
             // Keras averages over the real steps only.
-            let sums = x.constant_pad_nd([l, r]).avg_pool1d([self.size], [self.stride], [0], false, true);
-            let ones = Tensor::ones([1, 1, x.size()[2]], (Kind::Float, x.device())).constant_pad_nd([l, r]);
+            let sums =
+                x.constant_pad_nd([l, r])
+                    .avg_pool1d([self.size], [self.stride], [0], false, true);
+            let ones = Tensor::ones([1, 1, x.size()[2]], (Kind::Float, x.device()))
+                .constant_pad_nd([l, r]);
             let counts = ones.avg_pool1d([self.size], [self.stride], [0], false, true);
             sums / counts
         } else {
@@ -120,27 +159,72 @@ mod tests {
     #[test]
     fn conv_with_known_kernel() {
         let vs = VarStore::new(Device::Cpu);
-        let c = Conv1d::new(&vs.root(), 1, 1, 2, 1, 1, Padding::Valid, Activation::Linear, Init::Keras);
+        let c = Conv1d::new(
+            &vs.root(),
+            1,
+            1,
+            2,
+            1,
+            1,
+            Padding::Valid,
+            Activation::Linear,
+            Init::Keras,
+        );
         tch::no_grad(|| {
-            c.w.shallow_clone().copy_(&Tensor::from_slice(&[1.0f32, 10.0]).view([1, 1, 2]));
+            c.w.shallow_clone()
+                .copy_(&Tensor::from_slice(&[1.0f32, 10.0]).view([1, 1, 2]));
         });
         let y: Vec<f32> = Vec::try_from(c.forward(&seq(&[1.0, 2.0, 3.0])).flatten(0, -1)).unwrap();
         assert_eq!(y, vec![21.0, 32.0]);
-        let causal = Conv1d { padding: Padding::Causal, ..c };
-        let y: Vec<f32> = Vec::try_from(causal.forward(&seq(&[1.0, 2.0, 3.0])).flatten(0, -1)).unwrap();
+        let causal = Conv1d {
+            padding: Padding::Causal,
+            ..c
+        };
+        let y: Vec<f32> =
+            Vec::try_from(causal.forward(&seq(&[1.0, 2.0, 3.0])).flatten(0, -1)).unwrap();
         assert_eq!(y, vec![10.0, 21.0, 32.0]);
     }
 
     #[test]
     fn pools_and_global_pools() {
         let x = seq(&[1.0, 5.0, 2.0, -1.0, 7.0]);
-        let max = Pool1d { max: true, size: 2, stride: 2, padding: Padding::Valid };
-        assert_eq!(Vec::<f32>::try_from(max.forward(&x).flatten(0, -1)).unwrap(), vec![5.0, 2.0]);
-        let same = Pool1d { max: true, size: 2, stride: 2, padding: Padding::Same };
-        assert_eq!(Vec::<f32>::try_from(same.forward(&(&x * -1.0)).flatten(0, -1)).unwrap(), vec![-1.0, 1.0, -7.0]);
-        let avg = Pool1d { max: false, size: 2, stride: 2, padding: Padding::Same };
-        assert_eq!(Vec::<f32>::try_from(avg.forward(&x).flatten(0, -1)).unwrap(), vec![3.0, 0.5, 7.0]);
-        assert_eq!(Vec::<f32>::try_from(global_pool(&x, true).flatten(0, -1)).unwrap(), vec![7.0]);
-        assert_eq!(Vec::<f32>::try_from(global_pool(&x, false).flatten(0, -1)).unwrap(), vec![2.8]);
+        let max = Pool1d {
+            max: true,
+            size: 2,
+            stride: 2,
+            padding: Padding::Valid,
+        };
+        assert_eq!(
+            Vec::<f32>::try_from(max.forward(&x).flatten(0, -1)).unwrap(),
+            vec![5.0, 2.0]
+        );
+        let same = Pool1d {
+            max: true,
+            size: 2,
+            stride: 2,
+            padding: Padding::Same,
+        };
+        assert_eq!(
+            Vec::<f32>::try_from(same.forward(&(&x * -1.0)).flatten(0, -1)).unwrap(),
+            vec![-1.0, 1.0, -7.0]
+        );
+        let avg = Pool1d {
+            max: false,
+            size: 2,
+            stride: 2,
+            padding: Padding::Same,
+        };
+        assert_eq!(
+            Vec::<f32>::try_from(avg.forward(&x).flatten(0, -1)).unwrap(),
+            vec![3.0, 0.5, 7.0]
+        );
+        assert_eq!(
+            Vec::<f32>::try_from(global_pool(&x, true).flatten(0, -1)).unwrap(),
+            vec![7.0]
+        );
+        assert_eq!(
+            Vec::<f32>::try_from(global_pool(&x, false).flatten(0, -1)).unwrap(),
+            vec![2.8]
+        );
     }
 }

@@ -16,17 +16,30 @@ pub struct Dense {
 }
 
 impl Dense {
-    pub fn new(p: &nn::Path, inputs: i64, units: i64, bias: bool, activation: Activation, how: Init) -> Self {
+    pub fn new(
+        p: &nn::Path,
+        inputs: i64,
+        units: i64,
+        bias: bool,
+        activation: Activation,
+        how: Init,
+    ) -> Self {
         let _guard = tch::no_grad_guard();
         let w = match how {
             Init::Keras => init::glorot(&[units, inputs], inputs, units, p.device()),
-            Init::Torch => init::uniform(&[units, inputs], 1.0 / (inputs as f64).sqrt(), p.device()),
+            Init::Torch => {
+                init::uniform(&[units, inputs], 1.0 / (inputs as f64).sqrt(), p.device())
+            }
         };
         let b = bias.then(|| match how {
             Init::Keras => Tensor::zeros([units], (tch::Kind::Float, p.device())),
             Init::Torch => init::uniform(&[units], 1.0 / (inputs as f64).sqrt(), p.device()),
         });
-        Dense { w: p.var_copy("kernel", &w), b: b.map(|b| p.var_copy("bias", &b)), activation }
+        Dense {
+            w: p.var_copy("kernel", &w),
+            b: b.map(|b| p.var_copy("bias", &b)),
+            activation,
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
@@ -51,7 +64,9 @@ impl Embedding {
             Init::Keras => init::uniform(&[input_dim, output_dim], 0.05, p.device()),
             Init::Torch => Tensor::randn([input_dim, output_dim], (tch::Kind::Float, p.device())),
         };
-        Embedding { w: p.var_copy("embeddings", &w) }
+        Embedding {
+            w: p.var_copy("embeddings", &w),
+        }
     }
 
     pub fn forward(&self, ids: &Tensor) -> Tensor {

@@ -33,14 +33,26 @@ pub fn wire(layers: &[LayerSpec], output: &str) -> Result<Wiring, Vec<String>> {
     let names: Vec<String> = layers
         .iter()
         .enumerate()
-        .map(|(i, l)| l.wiring().0.map(str::to_string).unwrap_or_else(|| format!("{}_{i}", l.type_name())))
+        .map(|(i, l)| {
+            l.wiring()
+                .0
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{}_{i}", l.type_name()))
+        })
         .collect();
     for (i, n) in names.iter().enumerate() {
         if n == "input" {
-            errors.push(format!("{}: the name `input` is reserved for the model input; rename the layer", label(i, &layers[i])));
+            errors.push(format!(
+                "{}: the name `input` is reserved for the model input; rename the layer",
+                label(i, &layers[i])
+            ));
         }
         if let Some(j) = names[..i].iter().position(|m| m == n) {
-            errors.push(format!("{}: name `{n}` is already used by {}; names must be unique", label(i, &layers[i]), label(j, &layers[j])));
+            errors.push(format!(
+                "{}: name `{n}` is already used by {}; names must be unique",
+                label(i, &layers[i]),
+                label(j, &layers[j])
+            ));
         }
     }
     let mut sources = Vec::new();
@@ -67,7 +79,10 @@ pub fn wire(layers: &[LayerSpec], output: &str) -> Result<Wiring, Vec<String>> {
                 .collect(),
         };
         if layer.wiring().1.is_some_and(|l| l.is_empty()) {
-            errors.push(format!("{}: `inputs` is empty; name at least one layer or \"input\"", label(i, layer)));
+            errors.push(format!(
+                "{}: `inputs` is empty; name at least one layer or \"input\"",
+                label(i, layer)
+            ));
         }
         sources.push(srcs);
     }
@@ -77,7 +92,10 @@ pub fn wire(layers: &[LayerSpec], output: &str) -> Result<Wiring, Vec<String>> {
         match names.iter().position(|n| n == output) {
             Some(j) => j,
             None => {
-                errors.push(format!("model.output: `{output}` is no layer's name; known names: {}", names.join(", ")));
+                errors.push(format!(
+                    "model.output: `{output}` is no layer's name; known names: {}",
+                    names.join(", ")
+                ));
                 layers.len().saturating_sub(1)
             }
         }
@@ -86,7 +104,10 @@ pub fn wire(layers: &[LayerSpec], output: &str) -> Result<Wiring, Vec<String>> {
         return Err(errors);
     }
     // Kahn's algorithm, lowest index first so a chain keeps its file order.
-    let mut indegree: Vec<usize> = sources.iter().map(|s| s.iter().filter(|x| matches!(x, Src::Layer(_))).count()).collect();
+    let mut indegree: Vec<usize> = sources
+        .iter()
+        .map(|s| s.iter().filter(|x| matches!(x, Src::Layer(_))).count())
+        .collect();
     let mut order = Vec::new();
     let mut done = vec![false; layers.len()];
     while let Some(next) = (0..layers.len()).find(|&i| !done[i] && indegree[i] == 0) {
@@ -97,8 +118,14 @@ pub fn wire(layers: &[LayerSpec], output: &str) -> Result<Wiring, Vec<String>> {
         }
     }
     if order.len() < layers.len() {
-        let stuck: Vec<String> = (0..layers.len()).filter(|i| !done[*i]).map(|i| label(i, &layers[i])).collect();
-        return Err(vec![format!("layers: the graph has a cycle through {}; a layer cannot feed its own inputs", stuck.join(", "))]);
+        let stuck: Vec<String> = (0..layers.len())
+            .filter(|i| !done[*i])
+            .map(|i| label(i, &layers[i]))
+            .collect();
+        return Err(vec![format!(
+            "layers: the graph has a cycle through {}; a layer cannot feed its own inputs",
+            stuck.join(", ")
+        )]);
     }
     let used = |i: usize| sources.iter().any(|s| s.contains(&Src::Layer(i)));
     for i in 0..layers.len() {
@@ -110,7 +137,12 @@ pub fn wire(layers: &[LayerSpec], output: &str) -> Result<Wiring, Vec<String>> {
         }
     }
     if errors.is_empty() {
-        Ok(Wiring { names, sources, order, output })
+        Ok(Wiring {
+            names,
+            sources,
+            order,
+            output,
+        })
     } else {
         Err(errors)
     }

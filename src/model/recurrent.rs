@@ -55,7 +55,12 @@ impl RecurrentLayer {
                     // unit_forget_bias: the forget gate (second chunk) starts at 1.
                     let _ = b_ih.narrow(0, u, u).fill_(1.0);
                 }
-                (init::glorot(&[g * u, features], features, g * u, dev), init::orthogonal(g * u, u, dev), b_ih, zeros())
+                (
+                    init::glorot(&[g * u, features], features, g * u, dev),
+                    init::orthogonal(g * u, u, dev),
+                    b_ih,
+                    zeros(),
+                )
             }
             Init::Torch => {
                 let lim = 1.0 / (u as f64).sqrt();
@@ -63,7 +68,11 @@ impl RecurrentLayer {
                     init::uniform(&[g * u, features], lim, dev),
                     init::uniform(&[g * u, u], lim, dev),
                     init::uniform(&[g * u], lim, dev),
-                    if kind == CellKind::Gru { init::uniform(&[g * u], lim, dev) } else { zeros() },
+                    if kind == CellKind::Gru {
+                        init::uniform(&[g * u], lim, dev)
+                    } else {
+                        zeros()
+                    },
                 )
             }
         };
@@ -71,15 +80,29 @@ impl RecurrentLayer {
         let w_hh = p.var_copy("recurrent_kernel", &w_hh);
         let b_ih = p.var_copy("bias", &b_ih);
         // GRU (reset_after) trains both biases; LSTM and SimpleRNN have one, as Keras.
-        let b_hh = if kind == CellKind::Gru { p.var_copy("recurrent_bias", &b_hh) } else { b_hh };
-        RecurrentLayer { kind, spec: spec.clone(), w_ih, w_hh, b_ih, b_hh, force_unrolled: false }
+        let b_hh = if kind == CellKind::Gru {
+            p.var_copy("recurrent_bias", &b_hh)
+        } else {
+            b_hh
+        };
+        RecurrentLayer {
+            kind,
+            spec: spec.clone(),
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            force_unrolled: false,
+        }
     }
 
     /// Whether libtorch's fused kernel computes this layer's function.
     fn fusable(&self) -> bool {
         let s = &self.spec;
         match self.kind {
-            CellKind::Gru | CellKind::Lstm => s.activation == Activation::Tanh && s.recurrent_activation == Activation::Sigmoid,
+            CellKind::Gru | CellKind::Lstm => {
+                s.activation == Activation::Tanh && s.recurrent_activation == Activation::Sigmoid
+            }
             CellKind::SimpleRnn => matches!(s.activation, Activation::Tanh | Activation::Relu),
         }
     }
@@ -95,7 +118,11 @@ impl RecurrentLayer {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let x = if self.spec.go_backwards { x.flip([1]) } else { x.shallow_clone() };
+        let x = if self.spec.go_backwards {
+            x.flip([1])
+        } else {
+            x.shallow_clone()
+        };
         let (b, f) = (x.size()[0], x.size()[2]);
         let u = self.spec.units as i64;
         let x = if train && self.spec.dropout > 0.0 {
@@ -106,7 +133,8 @@ impl RecurrentLayer {
         let seq = match self.path(train) {
             Path::Fused => self.fused(&x, b, u, train),
             Path::Unrolled => {
-                let mask = (train && self.spec.recurrent_dropout > 0.0).then(|| dropout_mask(b, u, self.spec.recurrent_dropout, x.device()));
+                let mask = (train && self.spec.recurrent_dropout > 0.0)
+                    .then(|| dropout_mask(b, u, self.spec.recurrent_dropout, x.device()));
                 return self.unrolled(&x, b, u, mask.as_ref());
             }
         };
@@ -122,8 +150,13 @@ impl RecurrentLayer {
         let params = [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh];
         match self.kind {
             CellKind::Gru => x.gru(&h0, &params, true, 1, 0.0, train, false, true).0,
-            CellKind::Lstm => x.lstm(&[&h0, &h0], &params, true, 1, 0.0, train, false, true).0,
-            CellKind::SimpleRnn if self.spec.activation == Activation::Relu => x.rnn_relu(&h0, &params, true, 1, 0.0, train, false, true).0,
+            CellKind::Lstm => {
+                x.lstm(&[&h0, &h0], &params, true, 1, 0.0, train, false, true)
+                    .0
+            }
+            CellKind::SimpleRnn if self.spec.activation == Activation::Relu => {
+                x.rnn_relu(&h0, &params, true, 1, 0.0, train, false, true).0
+            }
             CellKind::SimpleRnn => x.rnn_tanh(&h0, &params, true, 1, 0.0, train, false, true).0,
         }
     }
@@ -188,12 +221,23 @@ pub struct Bidirectional {
 }
 
 impl Bidirectional {
-    pub fn new(p: &nn::Path, kind: CellKind, spec: &Recurrent, features: i64, merge: MergeMode, how: Init) -> Self {
+    pub fn new(
+        p: &nn::Path,
+        kind: CellKind,
+        spec: &Recurrent,
+        features: i64,
+        merge: MergeMode,
+        how: Init,
+    ) -> Self {
         let forward = RecurrentLayer::new(&(p / "forward"), kind, spec, features, how);
         let mut back_spec = spec.clone();
         back_spec.go_backwards = !spec.go_backwards;
         let backward = RecurrentLayer::new(&(p / "backward"), kind, &back_spec, features, how);
-        Bidirectional { forward, backward, merge }
+        Bidirectional {
+            forward,
+            backward,
+            merge,
+        }
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
@@ -217,7 +261,10 @@ mod tests {
     use tch::{nn::VarStore, Device};
 
     fn spec(units: usize, return_sequences: bool) -> Recurrent {
-        toml::from_str::<Recurrent>(&format!("units = {units}\nreturn_sequences = {return_sequences}")).unwrap()
+        toml::from_str::<Recurrent>(&format!(
+            "units = {units}\nreturn_sequences = {return_sequences}"
+        ))
+        .unwrap()
     }
 
     /// The unrolled path equals the fused kernel on the same weights (no
@@ -228,7 +275,8 @@ mod tests {
             for seqs in [false, true] {
                 tch::manual_seed(7);
                 let vs = VarStore::new(Device::Cpu);
-                let mut layer = RecurrentLayer::new(&vs.root(), kind, &spec(5, seqs), 3, Init::Torch);
+                let mut layer =
+                    RecurrentLayer::new(&vs.root(), kind, &spec(5, seqs), 3, Init::Torch);
                 let x = Tensor::randn([4, 6, 3], (Kind::Float, Device::Cpu));
                 let grads = |layer: &RecurrentLayer| {
                     for mut v in vs.trainable_variables() {
@@ -236,7 +284,11 @@ mod tests {
                     }
                     let y = layer.forward(&x, true);
                     (y.square().sum(Kind::Float)).backward();
-                    let g: Vec<Tensor> = vs.trainable_variables().iter().map(|v| v.grad().copy()).collect();
+                    let g: Vec<Tensor> = vs
+                        .trainable_variables()
+                        .iter()
+                        .map(|v| v.grad().copy())
+                        .collect();
                     (y.detach(), g)
                 };
                 assert_eq!(layer.path(true), Path::Fused);
@@ -263,9 +315,13 @@ mod tests {
         assert_eq!(layer.path(false), Path::Fused);
         // In evaluation there is no mask: two passes agree.
         let x = Tensor::randn([3, 5, 2], (Kind::Float, Device::Cpu));
-        assert!(layer.forward(&x, false).allclose(&layer.forward(&x, false), 0.0, 0.0, false));
+        assert!(layer
+            .forward(&x, false)
+            .allclose(&layer.forward(&x, false), 0.0, 0.0, false));
         // In training the masks differ between calls.
-        assert!(!layer.forward(&x, true).allclose(&layer.forward(&x, true), 1e-6, 1e-6, false));
+        assert!(!layer
+            .forward(&x, true)
+            .allclose(&layer.forward(&x, true), 1e-6, 1e-6, false));
     }
 
     #[test]
@@ -296,16 +352,36 @@ mod tests {
             });
             let numeric = (up - down) / (2.0 * eps);
             let analytic = g.view([-1]).double_value(&[idx]);
-            assert!((numeric - analytic).abs() < 2e-3, "w_hh[{idx}]: numeric {numeric} vs autograd {analytic}");
+            assert!(
+                (numeric - analytic).abs() < 2e-3,
+                "w_hh[{idx}]: numeric {numeric} vs autograd {analytic}"
+            );
         }
     }
 
     #[test]
     fn lstm_counts_one_bias_and_starts_forget_gate_at_one() {
         let vs = VarStore::new(Device::Cpu);
-        let layer = RecurrentLayer::new(&vs.root(), CellKind::Lstm, &spec(32, false), 32, Init::Keras);
-        let n: i64 = vs.trainable_variables().iter().map(|v| v.numel() as i64).sum();
+        let layer = RecurrentLayer::new(
+            &vs.root(),
+            CellKind::Lstm,
+            &spec(32, false),
+            32,
+            Init::Keras,
+        );
+        let n: i64 = vs
+            .trainable_variables()
+            .iter()
+            .map(|v| v.numel() as i64)
+            .sum();
         assert_eq!(n, 4 * (32 * 32 + 32 * 32 + 32));
-        assert_eq!(layer.b_ih.narrow(0, 32, 32).sum(Kind::Float).double_value(&[]), 32.0);
+        assert_eq!(
+            layer
+                .b_ih
+                .narrow(0, 32, 32)
+                .sum(Kind::Float)
+                .double_value(&[]),
+            32.0
+        );
     }
 }

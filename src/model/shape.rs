@@ -4,7 +4,9 @@
 //! layers. Every error names the layer, the shape it received, what it needs
 //! and the likely fix. Parameter counts equal Keras' for the same layers.
 use super::graph::{label, wire, Src, Wiring};
-use crate::config::{CellKind, Config, DataSpec, LayerSpec, MergeMode, ModelKind, Padding, Recurrent};
+use crate::config::{
+    CellKind, Config, DataSpec, LayerSpec, MergeMode, ModelKind, Padding, Recurrent,
+};
 use std::fmt;
 
 /// Number of float columns of the Jena climate record.
@@ -19,13 +21,18 @@ pub struct Shape {
 
 impl Shape {
     pub fn floats(dims: Vec<usize>) -> Self {
-        Shape { dims, tokens: false }
+        Shape {
+            dims,
+            tokens: false,
+        }
     }
 }
 
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dims: Vec<String> = std::iter::once("batch".to_string()).chain(self.dims.iter().map(|d| d.to_string())).collect();
+        let dims: Vec<String> = std::iter::once("batch".to_string())
+            .chain(self.dims.iter().map(|d| d.to_string()))
+            .collect();
         write!(f, "({})", dims.join(", "))
     }
 }
@@ -52,7 +59,10 @@ pub struct Inferred {
 pub fn input_shape(data: &DataSpec) -> Shape {
     match data {
         DataSpec::Jena(j) => Shape::floats(vec![j.lookback / j.step.max(1), JENA_FEATURES]),
-        DataSpec::Imdb(i) => Shape { dims: vec![i.maxlen], tokens: true },
+        DataSpec::Imdb(i) => Shape {
+            dims: vec![i.maxlen],
+            tokens: true,
+        },
     }
 }
 
@@ -68,9 +78,24 @@ pub fn recurrent_params(kind: CellKind, features: usize, units: usize) -> usize 
 pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
     let input = input_shape(&config.data);
     if config.model.kind == ModelKind::NaiveLast {
-        let wiring = Wiring { names: vec![], sources: vec![], order: vec![], output: 0 };
-        let info = LayerInfo { label: "naive_last".into(), name: "naive_last".into(), output: Shape::floats(vec![1]), params: 0 };
-        return Ok(Inferred { wiring, input, layers: vec![info], total_params: 0 });
+        let wiring = Wiring {
+            names: vec![],
+            sources: vec![],
+            order: vec![],
+            output: 0,
+        };
+        let info = LayerInfo {
+            label: "naive_last".into(),
+            name: "naive_last".into(),
+            output: Shape::floats(vec![1]),
+            params: 0,
+        };
+        return Ok(Inferred {
+            wiring,
+            input,
+            layers: vec![info],
+            total_params: 0,
+        });
     }
     let layers = &config.layers;
     let wiring = wire(layers, &config.model.output)?;
@@ -99,7 +124,12 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
                     ));
                     continue;
                 }
-                out[i] = Some(LayerInfo { label: label(i, &layers[i]), name: wiring.names[i].clone(), output: shape, params });
+                out[i] = Some(LayerInfo {
+                    label: label(i, &layers[i]),
+                    name: wiring.names[i].clone(),
+                    output: shape,
+                    params,
+                });
             }
             Err(e) => errors.push(e),
         }
@@ -116,7 +146,9 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
                 "{} is the output and returns {}, but loss `{}` needs (batch, 1); {fix}",
                 last.label,
                 last.output,
-                toml::Value::try_from(config.train.loss).map(|v| v.as_str().unwrap_or("").to_string()).unwrap_or_default()
+                toml::Value::try_from(config.train.loss)
+                    .map(|v| v.as_str().unwrap_or("").to_string())
+                    .unwrap_or_default()
             ));
         }
     }
@@ -125,14 +157,23 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
     }
     let layers: Vec<LayerInfo> = out.into_iter().map(|o| o.expect("inferred")).collect();
     let total_params = layers.iter().map(|l| l.params).sum();
-    Ok(Inferred { wiring, input, layers, total_params })
+    Ok(Inferred {
+        wiring,
+        input,
+        layers,
+        total_params,
+    })
 }
 
 fn rank2(at: &str, got: &Shape, from: &str, what: &str) -> Result<(usize, usize), String> {
     match got.dims[..] {
         [t, f] if !got.tokens => Ok((t, f)),
-        _ if got.tokens => Err(format!("{at} receives token ids {got} from {from}; start the model with an embedding layer")),
-        _ => Err(format!("{at} needs (batch, time, features) for {what} but {from} returns {got}")),
+        _ if got.tokens => Err(format!(
+            "{at} receives token ids {got} from {from}; start the model with an embedding layer"
+        )),
+        _ => Err(format!(
+            "{at} needs (batch, time, features) for {what} but {from} returns {got}"
+        )),
     }
 }
 
@@ -152,7 +193,12 @@ fn windowed(len: usize, size: usize, stride: usize, dilation: usize, padding: Pa
     }
 }
 
-fn layer_output(i: usize, layer: &LayerSpec, ins: &[(String, Shape, Option<usize>)], all: &[LayerSpec]) -> Result<(Shape, usize), String> {
+fn layer_output(
+    i: usize,
+    layer: &LayerSpec,
+    ins: &[(String, Shape, Option<usize>)],
+    all: &[LayerSpec],
+) -> Result<(Shape, usize), String> {
     let at = label(i, layer);
     let merge = matches!(layer, LayerSpec::Concatenate { .. } | LayerSpec::Add { .. });
     if !merge && ins.len() != 1 {
@@ -168,7 +214,9 @@ fn layer_output(i: usize, layer: &LayerSpec, ins: &[(String, Shape, Option<usize
     };
     let recurrent_in = |r: &Recurrent, kind: CellKind| -> Result<(usize, usize), String> {
         if got.tokens {
-            return Err(format!("{at} receives token ids {got} from {from}; put an embedding layer before it"));
+            return Err(format!(
+                "{at} receives token ids {got} from {from}; put an embedding layer before it"
+            ));
         }
         match got.dims[..] {
             [t, f] => Ok((t, f)),
@@ -177,23 +225,36 @@ fn layer_output(i: usize, layer: &LayerSpec, ins: &[(String, Shape, Option<usize
                     Some(prev) if prev.recurrent().is_some_and(|(_, p)| !p.return_sequences) => {
                         format!("set `return_sequences = true` on {from}")
                     }
-                    Some(LayerSpec::Bidirectional { layer, .. }) if !layer.parts().1.return_sequences => {
+                    Some(LayerSpec::Bidirectional { layer, .. })
+                        if !layer.parts().1.return_sequences =>
+                    {
                         format!("set `return_sequences = true` on the layer inside {from}")
                     }
-                    _ => "feed it a sequence: remove the flatten/global pooling before it".to_string(),
+                    _ => "feed it a sequence: remove the flatten/global pooling before it"
+                        .to_string(),
                 };
                 let _ = (r, kind);
-                Err(format!("{at} needs (batch, time, features) but {from} returns {got}: {fix}"))
+                Err(format!(
+                    "{at} needs (batch, time, features) but {from} returns {got}: {fix}"
+                ))
             }
         }
     };
     Ok(match layer {
-        LayerSpec::Dense { units, use_bias, .. } => {
+        LayerSpec::Dense {
+            units, use_bias, ..
+        } => {
             not_tokens("dense")?;
-            let f = *got.dims.last().ok_or_else(|| format!("{at} receives a scalar from {from}"))?;
+            let f = *got
+                .dims
+                .last()
+                .ok_or_else(|| format!("{at} receives a scalar from {from}"))?;
             let mut dims = got.dims.clone();
             *dims.last_mut().expect("non-empty") = *units;
-            (Shape::floats(dims), f * units + if *use_bias { *units } else { 0 })
+            (
+                Shape::floats(dims),
+                f * units + if *use_bias { *units } else { 0 },
+            )
         }
         LayerSpec::Flatten { .. } => {
             not_tokens("flatten")?;
@@ -203,21 +264,52 @@ fn layer_output(i: usize, layer: &LayerSpec, ins: &[(String, Shape, Option<usize
             not_tokens(layer.type_name())?;
             (got.clone(), 0)
         }
-        LayerSpec::Embedding { input_dim, output_dim, .. } => {
+        LayerSpec::Embedding {
+            input_dim,
+            output_dim,
+            ..
+        } => {
             if !got.tokens {
                 return Err(format!("{at} needs token ids (batch, time) but {from} returns floats {got}; embedding must come first, on IMDB data"));
             }
-            (Shape::floats(vec![got.dims[0], *output_dim]), input_dim * output_dim)
+            (
+                Shape::floats(vec![got.dims[0], *output_dim]),
+                input_dim * output_dim,
+            )
         }
-        LayerSpec::Conv1d { filters, kernel_size, strides, padding, dilation_rate, .. } => {
+        LayerSpec::Conv1d {
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            dilation_rate,
+            ..
+        } => {
             let (t, c) = rank2(&at, got, from, "a 1D convolution")?;
             let t2 = windowed(t, *kernel_size, *strides, *dilation_rate, *padding);
-            (Shape::floats(vec![t2, *filters]), kernel_size * c * filters + filters)
+            (
+                Shape::floats(vec![t2, *filters]),
+                kernel_size * c * filters + filters,
+            )
         }
-        LayerSpec::MaxPool1d { pool_size, strides, padding, .. } | LayerSpec::AveragePool1d { pool_size, strides, padding, .. } => {
+        LayerSpec::MaxPool1d {
+            pool_size,
+            strides,
+            padding,
+            ..
+        }
+        | LayerSpec::AveragePool1d {
+            pool_size,
+            strides,
+            padding,
+            ..
+        } => {
             let (t, c) = rank2(&at, got, from, "pooling")?;
             let stride = if *strides == 0 { *pool_size } else { *strides };
-            (Shape::floats(vec![windowed(t, *pool_size, stride, 1, *padding), c]), 0)
+            (
+                Shape::floats(vec![windowed(t, *pool_size, stride, 1, *padding), c]),
+                0,
+            )
         }
         LayerSpec::GlobalMaxPool1d { .. } | LayerSpec::GlobalAveragePool1d { .. } => {
             let (_, c) = rank2(&at, got, from, "global pooling")?;
@@ -226,27 +318,50 @@ fn layer_output(i: usize, layer: &LayerSpec, ins: &[(String, Shape, Option<usize
         LayerSpec::Gru(r) | LayerSpec::Lstm(r) | LayerSpec::SimpleRnn(r) => {
             let kind = layer.recurrent().expect("recurrent").0;
             let (t, f) = recurrent_in(r, kind)?;
-            let dims = if r.return_sequences { vec![t, r.units] } else { vec![r.units] };
+            let dims = if r.return_sequences {
+                vec![t, r.units]
+            } else {
+                vec![r.units]
+            };
             (Shape::floats(dims), recurrent_params(kind, f, r.units))
         }
-        LayerSpec::Bidirectional { layer: inner, merge_mode, .. } => {
+        LayerSpec::Bidirectional {
+            layer: inner,
+            merge_mode,
+            ..
+        } => {
             let (kind, r) = inner.parts();
             let (t, f) = recurrent_in(r, kind)?;
-            let u = if *merge_mode == MergeMode::Concat { 2 * r.units } else { r.units };
-            let dims = if r.return_sequences { vec![t, u] } else { vec![u] };
+            let u = if *merge_mode == MergeMode::Concat {
+                2 * r.units
+            } else {
+                r.units
+            };
+            let dims = if r.return_sequences {
+                vec![t, u]
+            } else {
+                vec![u]
+            };
             (Shape::floats(dims), 2 * recurrent_params(kind, f, r.units))
         }
         LayerSpec::Concatenate { axis, .. } => {
             let rank = got.dims.len() as i64;
             let ax = if *axis < 0 { rank + axis } else { axis - 1 };
             if ax < 0 || ax >= rank {
-                return Err(format!("{at}: axis {axis} is outside inputs of shape {got}; use -1 for features"));
+                return Err(format!(
+                    "{at}: axis {axis} is outside inputs of shape {got}; use -1 for features"
+                ));
             }
             let ax = ax as usize;
             let mut dims = got.dims.clone();
             dims[ax] = 0;
             for (name, s, _) in ins {
-                let same = s.dims.len() == got.dims.len() && s.dims.iter().zip(&got.dims).enumerate().all(|(k, (a, b))| k == ax || a == b);
+                let same = s.dims.len() == got.dims.len()
+                    && s.dims
+                        .iter()
+                        .zip(&got.dims)
+                        .enumerate()
+                        .all(|(k, (a, b))| k == ax || a == b);
                 if !same || s.tokens {
                     return Err(format!(
                         "{at}: inputs do not fit along axis {axis}: {from} returns {got} but {name} returns {s}; all axes but the joined one must match"

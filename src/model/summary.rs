@@ -16,13 +16,25 @@ pub fn thousands(n: usize) -> String {
 
 /// One row per layer (name, type, output shape, parameters), then totals.
 pub fn table(inferred: &Inferred, types: &[&str]) -> String {
-    let mut rows: Vec<[String; 3]> = vec![["Layer (type)".into(), "Output shape".into(), "Param #".into()]];
+    let mut rows: Vec<[String; 3]> = vec![[
+        "Layer (type)".into(),
+        "Output shape".into(),
+        "Param #".into(),
+    ]];
     rows.push(["input".into(), inferred.input.to_string(), "0".into()]);
-    let order: Vec<usize> = if inferred.wiring.order.is_empty() { vec![0] } else { inferred.wiring.order.clone() };
+    let order: Vec<usize> = if inferred.wiring.order.is_empty() {
+        vec![0]
+    } else {
+        inferred.wiring.order.clone()
+    };
     for i in order {
         let l = &inferred.layers[i];
         let ty = types.get(i).copied().unwrap_or("naive_last");
-        rows.push([format!("{} ({ty})", l.name), l.output.to_string(), thousands(l.params)]);
+        rows.push([
+            format!("{} ({ty})", l.name),
+            l.output.to_string(),
+            thousands(l.params),
+        ]);
     }
     let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0) + 2;
     let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0) + 2;
@@ -38,8 +50,14 @@ pub fn table(inferred: &Inferred, types: &[&str]) -> String {
     }
     out.push_str(&rule);
     out.push('\n');
-    out.push_str(&format!("Total params: {}\n", thousands(inferred.total_params)));
-    out.push_str(&format!("Trainable params: {}\n", thousands(inferred.total_params)));
+    out.push_str(&format!(
+        "Total params: {}\n",
+        thousands(inferred.total_params)
+    ));
+    out.push_str(&format!(
+        "Trainable params: {}\n",
+        thousands(inferred.total_params)
+    ));
     out.push_str("Non-trainable params: 0\n");
     out
 }

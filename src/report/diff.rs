@@ -16,7 +16,8 @@ pub enum Tolerance {
 impl Tolerance {
     pub fn parse(text: &str) -> anyhow::Result<Tolerance> {
         let t = text.trim();
-        let bad = || anyhow::anyhow!("--tolerance `{text}`: use a number (0.01) or a percentage (5%)");
+        let bad =
+            || anyhow::anyhow!("--tolerance `{text}`: use a number (0.01) or a percentage (5%)");
         Ok(match t.strip_suffix('%') {
             Some(p) => Tolerance::Relative(p.trim().parse::<f64>().map_err(|_| bad())? / 100.0),
             None => Tolerance::Absolute(t.parse().map_err(|_| bad())?),
@@ -59,7 +60,15 @@ fn flat_config(dir: &Path) -> BTreeMap<String, String> {
         match v {
             toml::Value::Table(t) => {
                 for (k, v) in t {
-                    walk(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out);
+                    walk(
+                        &if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        },
+                        v,
+                        out,
+                    );
                 }
             }
             toml::Value::Array(a) if a.iter().any(|x| x.is_table()) => {
@@ -73,7 +82,10 @@ fn flat_config(dir: &Path) -> BTreeMap<String, String> {
         }
     }
     let mut out = BTreeMap::new();
-    if let Some(v) = std::fs::read_to_string(dir.join("config.toml")).ok().and_then(|t| toml::from_str::<toml::Value>(&t).ok()) {
+    if let Some(v) = std::fs::read_to_string(dir.join("config.toml"))
+        .ok()
+        .and_then(|t| toml::from_str::<toml::Value>(&t).ok())
+    {
         walk("", &v, &mut out);
     }
     out
@@ -84,11 +96,19 @@ fn watched(name: &str, filters: &[String]) -> bool {
     if filters.is_empty() {
         return name.starts_with("best.") || name.starts_with("test.");
     }
-    filters.iter().any(|f| name == f || name.ends_with(&format!(".{f}")))
+    filters
+        .iter()
+        .any(|f| name == f || name.ends_with(&format!(".{f}")))
 }
 
 /// The diff as text, and whether anything regressed beyond tolerance.
-pub fn compare(a: &Path, b: &Path, filters: &[String], tolerance: Tolerance, timing: bool) -> anyhow::Result<(String, bool)> {
+pub fn compare(
+    a: &Path,
+    b: &Path,
+    filters: &[String],
+    tolerance: Tolerance,
+    timing: bool,
+) -> anyhow::Result<(String, bool)> {
     let key = |r: &Row| format!("{}/{}", r.experiment, r.cell);
     let rows_a: BTreeMap<String, Row> = collect(a)?.into_iter().map(|r| (key(&r), r)).collect();
     let rows_b: BTreeMap<String, Row> = collect(b)?.into_iter().map(|r| (key(&r), r)).collect();
@@ -107,7 +127,11 @@ pub fn compare(a: &Path, b: &Path, filters: &[String], tolerance: Tolerance, tim
             out.push_str(&format!("  status: {} → {}\n", ra.status, rb.status));
         }
         let (ca, cb) = (flat_config(&ra.dir), flat_config(&rb.dir));
-        for key in ca.keys().chain(cb.keys()).collect::<std::collections::BTreeSet<_>>() {
+        for key in ca
+            .keys()
+            .chain(cb.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
             let (va, vb) = (ca.get(key), cb.get(key));
             if va != vb {
                 let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(absent)".into());
@@ -118,20 +142,34 @@ pub fn compare(a: &Path, b: &Path, filters: &[String], tolerance: Tolerance, tim
         for (name, va) in &ma {
             let Some(vb) = mb.get(name) else { continue };
             let delta = vb - va;
-            let rel = if *va != 0.0 { format!("{:+.2}%", 100.0 * delta / va.abs()) } else { "-".into() };
-            let worsening = if higher_is_better(name) { -delta } else { delta };
-            let mark = if watched(name, filters) && worsening > 0.0 && !tolerance.allows(*va, worsening) {
-                regressed = true;
-                "  REGRESSED"
+            let rel = if *va != 0.0 {
+                format!("{:+.2}%", 100.0 * delta / va.abs())
             } else {
-                ""
+                "-".into()
             };
+            let worsening = if higher_is_better(name) {
+                -delta
+            } else {
+                delta
+            };
+            let mark =
+                if watched(name, filters) && worsening > 0.0 && !tolerance.allows(*va, worsening) {
+                    regressed = true;
+                    "  REGRESSED"
+                } else {
+                    ""
+                };
             if delta != 0.0 || !mark.is_empty() {
-                out.push_str(&format!("  {name:<28} {va:>12.6} {vb:>12.6} {delta:>+12.6} {rel:>9}{mark}\n"));
+                out.push_str(&format!(
+                    "  {name:<28} {va:>12.6} {vb:>12.6} {delta:>+12.6} {rel:>9}{mark}\n"
+                ));
             }
         }
         if timing && (ra.train_seconds - rb.train_seconds).abs() > 0.0 {
-            out.push_str(&format!("  train seconds {:>12.1} {:>12.1}\n", ra.train_seconds, rb.train_seconds));
+            out.push_str(&format!(
+                "  train seconds {:>12.1} {:>12.1}\n",
+                ra.train_seconds, rb.train_seconds
+            ));
         }
     }
     Ok((out, regressed))

@@ -15,9 +15,18 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
     std::fs::create_dir_all(&dir)?;
     let mut out = Figures::new();
     let complete: Vec<&Row> = rows.iter().filter(|r| r.status == "complete").collect();
-    let label = |r: &Row| if r.cell == "default" { r.experiment.clone() } else { format!("{}/{}", r.experiment, r.cell) };
+    let label = |r: &Row| {
+        if r.cell == "default" {
+            r.experiment.clone()
+        } else {
+            format!("{}/{}", r.experiment, r.cell)
+        }
+    };
 
-    let naive = complete.iter().find(|r| r.experiment == "jena_naive").and_then(|r| r.best_val_mae_degc);
+    let naive = complete
+        .iter()
+        .find(|r| r.experiment == "jena_naive")
+        .and_then(|r| r.best_val_mae_degc);
     let jena: Vec<(String, f64)> = complete
         .iter()
         .filter(|r| r.experiment != "jena_naive")
@@ -25,14 +34,35 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
         .collect();
     if !jena.is_empty() {
         let path = dir.join("jena_val_mae.png");
-        plot::bars("Jena: best validation MAE per model", "MAE (°C)", &jena, naive.map(|v| ("naive baseline".to_string(), v)), &path)?;
-        out.push(("Jena: best validation MAE (°C) per model, naive baseline in red".into(), "figures/jena_val_mae.png".into()));
+        plot::bars(
+            "Jena: best validation MAE per model",
+            "MAE (°C)",
+            &jena,
+            naive.map(|v| ("naive baseline".to_string(), v)),
+            &path,
+        )?;
+        out.push((
+            "Jena: best validation MAE (°C) per model, naive baseline in red".into(),
+            "figures/jena_val_mae.png".into(),
+        ));
     }
-    let imdb: Vec<(String, f64)> = complete.iter().filter_map(|r| Some((label(r), r.best_val_accuracy?))).collect();
+    let imdb: Vec<(String, f64)> = complete
+        .iter()
+        .filter_map(|r| Some((label(r), r.best_val_accuracy?)))
+        .collect();
     if !imdb.is_empty() {
         let path = dir.join("imdb_val_accuracy.png");
-        plot::bars("IMDB: best validation accuracy per model", "accuracy", &imdb, None, &path)?;
-        out.push(("IMDB: best validation accuracy per model".into(), "figures/imdb_val_accuracy.png".into()));
+        plot::bars(
+            "IMDB: best validation accuracy per model",
+            "accuracy",
+            &imdb,
+            None,
+            &path,
+        )?;
+        out.push((
+            "IMDB: best validation accuracy per model".into(),
+            "figures/imdb_val_accuracy.png".into(),
+        ));
     }
     out.extend(grid_figures(&dir, &complete)?);
     for r in &complete {
@@ -40,7 +70,11 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
         if src.exists() {
             let name = format!("history_{}_{}.png", r.experiment, r.cell);
             std::fs::copy(&src, dir.join(&name))?;
-            let title = if r.title.is_empty() { label(r) } else { format!("{} — {}", r.title, r.cell) };
+            let title = if r.title.is_empty() {
+                label(r)
+            } else {
+                format!("{} — {}", r.title, r.cell)
+            };
             out.push((title, format!("figures/{name}")));
         }
     }
@@ -79,11 +113,30 @@ fn grid_figures(dir: &Path, rows: &[&Row]) -> anyhow::Result<Figures> {
         }
         for (key, mut points) in keys {
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let ylabel = if cells.iter().any(|r| r.best_val_mae_degc.is_some()) { "best validation MAE (°C)" } else if cells.iter().any(|r| r.best_val_accuracy.is_some()) { "best validation accuracy" } else { "best validation value" };
-            let safe: String = key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            let ylabel = if cells.iter().any(|r| r.best_val_mae_degc.is_some()) {
+                "best validation MAE (°C)"
+            } else if cells.iter().any(|r| r.best_val_accuracy.is_some()) {
+                "best validation accuracy"
+            } else {
+                "best validation value"
+            };
+            let safe: String = key
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
             let name = format!("grid_{exp}_{safe}.png");
-            plot::line(&format!("{exp}: {ylabel} against {key}"), &key, ylabel, &points, true, &dir.join(&name))?;
-            out.push((format!("{exp}: {ylabel} against {key}"), format!("figures/{name}")));
+            plot::line(
+                &format!("{exp}: {ylabel} against {key}"),
+                &key,
+                ylabel,
+                &points,
+                true,
+                &dir.join(&name),
+            )?;
+            out.push((
+                format!("{exp}: {ylabel} against {key}"),
+                format!("figures/{name}"),
+            ));
         }
     }
     Ok(out)
@@ -92,13 +145,18 @@ fn grid_figures(dir: &Path, rows: &[&Row]) -> anyhow::Result<Figures> {
 /// The Jena CSV a complete Jena cell used, from its config.toml.
 fn jena_source(rows: &[&Row]) -> Option<PathBuf> {
     for r in rows {
-        let cfg: toml::Table = toml::from_str(&std::fs::read_to_string(r.dir.join("config.toml")).ok()?).ok()?;
+        let cfg: toml::Table =
+            toml::from_str(&std::fs::read_to_string(r.dir.join("config.toml")).ok()?).ok()?;
         let data = cfg.get("data")?.as_table()?;
         if data.get("source")?.as_str()? != "jena" {
             continue;
         }
         let path = data.get("path").and_then(|p| p.as_str()).unwrap_or("");
-        let p = if path.is_empty() { crate::data::data_dir().join("jena_climate_2009_2016.csv") } else { PathBuf::from(path) };
+        let p = if path.is_empty() {
+            crate::data::data_dir().join("jena_climate_2009_2016.csv")
+        } else {
+            PathBuf::from(path)
+        };
         if p.exists() {
             return Some(p);
         }
@@ -108,20 +166,58 @@ fn jena_source(rows: &[&Row]) -> Option<PathBuf> {
 
 /// Book figures 6.18 and 6.19: temperature over the whole record and over the first ten days.
 fn temperature_figures(dir: &Path, rows: &[&Row]) -> Figures {
-    let Some(src) = jena_source(rows) else { return vec![] };
-    let Ok(table) = crate::data::jena::read_csv(&src) else { return vec![] };
-    let Some(col) = table.columns.iter().position(|c| c == "T (degC)") else { return vec![] };
+    let Some(src) = jena_source(rows) else {
+        return vec![];
+    };
+    let Ok(table) = crate::data::jena::read_csv(&src) else {
+        return vec![];
+    };
+    let Some(col) = table.columns.iter().position(|c| c == "T (degC)") else {
+        return vec![];
+    };
     let cols = table.columns.len();
     let temp = |i: usize| table.values[i * cols + col] as f64;
-    let whole: Vec<(f64, f64)> = (0..table.rows).step_by(6).map(|i| (i as f64 / 144.0, temp(i))).collect();
-    let ten: Vec<(f64, f64)> = (0..table.rows.min(1440)).map(|i| (i as f64 / 144.0, temp(i))).collect();
+    let whole: Vec<(f64, f64)> = (0..table.rows)
+        .step_by(6)
+        .map(|i| (i as f64 / 144.0, temp(i)))
+        .collect();
+    let ten: Vec<(f64, f64)> = (0..table.rows.min(1440))
+        .map(|i| (i as f64 / 144.0, temp(i)))
+        .collect();
     let mut out = Figures::new();
-    let shown = src.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    if plot::line(&format!("Temperature over the whole record ({shown})"), "days", "temperature (°C)", &whole, false, &dir.join("jena_temperature.png")).is_ok() {
-        out.push(("Temperature over the full timeline of the dataset (book fig. 6.18)".into(), "figures/jena_temperature.png".into()));
+    let shown = src
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if plot::line(
+        &format!("Temperature over the whole record ({shown})"),
+        "days",
+        "temperature (°C)",
+        &whole,
+        false,
+        &dir.join("jena_temperature.png"),
+    )
+    .is_ok()
+    {
+        out.push((
+            "Temperature over the full timeline of the dataset (book fig. 6.18)".into(),
+            "figures/jena_temperature.png".into(),
+        ));
     }
-    if plot::line(&format!("Temperature over the first 10 days ({shown})"), "days", "temperature (°C)", &ten, false, &dir.join("jena_temperature_10_days.png")).is_ok() {
-        out.push(("Temperature over the first 10 days (book fig. 6.19)".into(), "figures/jena_temperature_10_days.png".into()));
+    if plot::line(
+        &format!("Temperature over the first 10 days ({shown})"),
+        "days",
+        "temperature (°C)",
+        &ten,
+        false,
+        &dir.join("jena_temperature_10_days.png"),
+    )
+    .is_ok()
+    {
+        out.push((
+            "Temperature over the first 10 days (book fig. 6.19)".into(),
+            "figures/jena_temperature_10_days.png".into(),
+        ));
     }
     out
 }

@@ -26,13 +26,20 @@ pub struct Table {
 
 impl Table {
     pub fn read(path: &Path) -> Result<Table> {
-        let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut reader =
+            csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
         let header: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
         let mut columns = vec![Vec::new(); header.len()];
         for (line, record) in reader.records().enumerate() {
             let record = record?;
             for (i, field) in record.iter().enumerate() {
-                let v: f64 = field.parse().with_context(|| format!("{}: line {}: `{field}` is not a number", path.display(), line + 2))?;
+                let v: f64 = field.parse().with_context(|| {
+                    format!(
+                        "{}: line {}: `{field}` is not a number",
+                        path.display(),
+                        line + 2
+                    )
+                })?;
                 columns[i].push(v);
             }
         }
@@ -40,7 +47,10 @@ impl Table {
     }
 
     pub fn column(&self, name: &str) -> Option<&[f64]> {
-        self.header.iter().position(|h| h == name).map(|i| self.columns[i].as_slice())
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .map(|i| self.columns[i].as_slice())
     }
 }
 
@@ -54,19 +64,43 @@ struct Panel<'a> {
 
 /// `history.png`: loss (or MAE in °C) per epoch, plus accuracy for
 /// classification runs; the baseline as a horizontal reference line.
-pub fn history(metrics: &Path, title: &str, baseline: Option<(String, f64)>, out: &Path) -> Result<()> {
+pub fn history(
+    metrics: &Path,
+    title: &str,
+    baseline: Option<(String, f64)>,
+    out: &Path,
+) -> Result<()> {
     fonts();
     let t = Table::read(metrics)?;
     let mut panels = Vec::new();
     if let (Some(train), Some(val)) = (t.column("train_mae_degc"), t.column("val_mae_degc")) {
-        panels.push(Panel { ylabel: "MAE (°C)", train, val, reference: baseline });
+        panels.push(Panel {
+            ylabel: "MAE (°C)",
+            train,
+            val,
+            reference: baseline,
+        });
     } else if let (Some(train), Some(val)) = (t.column("train_loss"), t.column("val_loss")) {
-        panels.push(Panel { ylabel: "loss", train, val, reference: baseline });
+        panels.push(Panel {
+            ylabel: "loss",
+            train,
+            val,
+            reference: baseline,
+        });
     }
     if let (Some(train), Some(val)) = (t.column("train_accuracy"), t.column("val_accuracy")) {
-        panels.push(Panel { ylabel: "accuracy", train, val, reference: None });
+        panels.push(Panel {
+            ylabel: "accuracy",
+            train,
+            val,
+            reference: None,
+        });
     }
-    anyhow::ensure!(!panels.is_empty(), "{}: no loss columns to plot", metrics.display());
+    anyhow::ensure!(
+        !panels.is_empty(),
+        "{}: no loss columns to plot",
+        metrics.display()
+    );
     let height = 620 * panels.len() as u32;
     let tmp = out.with_extension("tmp.png");
     {
@@ -97,19 +131,34 @@ pub fn history(metrics: &Path, title: &str, baseline: Option<(String, f64)>, out
                 .draw()?;
             let blue = RGBColor(31, 87, 180);
             chart
-                .draw_series(p.train.iter().enumerate().map(|(i, v)| Circle::new(((i + 1) as f64, *v), 5, blue.filled())))?
+                .draw_series(
+                    p.train
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| Circle::new(((i + 1) as f64, *v), 5, blue.filled())),
+                )?
                 .label("training")
                 .legend(move |(x, y)| Circle::new((x + 10, y), 5, blue.filled()));
             chart
-                .draw_series(LineSeries::new(p.val.iter().enumerate().map(|(i, v)| ((i + 1) as f64, *v)), blue.stroke_width(3)))?
+                .draw_series(LineSeries::new(
+                    p.val.iter().enumerate().map(|(i, v)| ((i + 1) as f64, *v)),
+                    blue.stroke_width(3),
+                ))?
                 .label("validation")
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(3))
+                });
             if let Some((name, r)) = &p.reference {
                 let red = RGBColor(200, 30, 30);
                 chart
-                    .draw_series(LineSeries::new(vec![(0.5, *r), (epochs + 0.5, *r)], red.stroke_width(2)))?
+                    .draw_series(LineSeries::new(
+                        vec![(0.5, *r), (epochs + 0.5, *r)],
+                        red.stroke_width(2),
+                    ))?
                     .label(format!("{name} ({r:.3})"))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(2))
+                    });
             }
             chart
                 .configure_series_labels()
@@ -136,7 +185,13 @@ fn bounds(values: &[f64]) -> (f64, f64) {
 }
 
 /// Horizontal bars, one per label, with an optional reference line.
-pub fn bars(title: &str, xlabel: &str, items: &[(String, f64)], reference: Option<(String, f64)>, out: &Path) -> Result<()> {
+pub fn bars(
+    title: &str,
+    xlabel: &str,
+    items: &[(String, f64)],
+    reference: Option<(String, f64)>,
+    out: &Path,
+) -> Result<()> {
     fonts();
     anyhow::ensure!(!items.is_empty(), "nothing to plot for {title}");
     let n = items.len();
@@ -177,15 +232,27 @@ pub fn bars(title: &str, xlabel: &str, items: &[(String, f64)], reference: Optio
         let blue = RGBColor(31, 87, 180);
         for (k, (_, v)) in items.iter().enumerate() {
             let y = (n - 1 - k) as f64;
-            chart.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.2), (*v, y + 0.8)], blue.filled())))?;
-            chart.draw_series(std::iter::once(Text::new(format!("{v:.3}"), (*v + hi * 0.01, y + 0.62), (FONT, 18))))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(0.0, y + 0.2), (*v, y + 0.8)],
+                blue.filled(),
+            )))?;
+            chart.draw_series(std::iter::once(Text::new(
+                format!("{v:.3}"),
+                (*v + hi * 0.01, y + 0.62),
+                (FONT, 18),
+            )))?;
         }
         if let Some((name, r)) = reference {
             let red = RGBColor(200, 30, 30);
             chart
-                .draw_series(LineSeries::new(vec![(r, 0.0), (r, n as f64)], red.stroke_width(3)))?
+                .draw_series(LineSeries::new(
+                    vec![(r, 0.0), (r, n as f64)],
+                    red.stroke_width(3),
+                ))?
                 .label(format!("{name} ({r:.3})"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3))
+                });
             chart
                 .configure_series_labels()
                 .label_font((FONT, 18))
@@ -201,7 +268,14 @@ pub fn bars(title: &str, xlabel: &str, items: &[(String, f64)], reference: Optio
 }
 
 /// A line chart of y against x (a temperature record, a metric against a grid key).
-pub fn line(title: &str, xlabel: &str, ylabel: &str, points: &[(f64, f64)], dots: bool, out: &Path) -> Result<()> {
+pub fn line(
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    points: &[(f64, f64)],
+    dots: bool,
+    out: &Path,
+) -> Result<()> {
     fonts();
     anyhow::ensure!(!points.is_empty(), "nothing to plot for {title}");
     let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
@@ -227,7 +301,10 @@ pub fn line(title: &str, xlabel: &str, ylabel: &str, points: &[(f64, f64)], dots
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
         let blue = RGBColor(31, 87, 180);
-        chart.draw_series(LineSeries::new(points.iter().copied(), blue.stroke_width(if dots { 3 } else { 1 })))?;
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            blue.stroke_width(if dots { 3 } else { 1 }),
+        ))?;
         if dots {
             chart.draw_series(points.iter().map(|p| Circle::new(*p, 6, blue.filled())))?;
         }

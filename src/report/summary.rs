@@ -36,17 +36,27 @@ fn opt(v: Option<f64>) -> String {
 /// Every cell folder with a summary under `root`, sorted by experiment and cell.
 pub fn collect(root: &Path) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let mut experiments: Vec<PathBuf> = std::fs::read_dir(root)?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut experiments: Vec<PathBuf> = std::fs::read_dir(root)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     experiments.sort();
     for exp in experiments {
-        let mut cells: Vec<PathBuf> = std::fs::read_dir(&exp)?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let mut cells: Vec<PathBuf> = std::fs::read_dir(&exp)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
         cells.sort();
         for dir in cells {
             let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.starts_with('.') {
                 continue;
             }
-            let Some(s) = store::read_summary(&dir) else { continue };
+            let Some(s) = store::read_summary(&dir) else {
+                continue;
+            };
             rows.push(row(&dir, &s));
         }
     }
@@ -59,7 +69,12 @@ fn row(dir: &Path, s: &toml::Table) -> Row {
     let get = |section: &str, k: &str| s.get(section)?.as_table()?.get(k)?.as_float();
     let monitor = text("monitor");
     let train_seconds = std::fs::read_to_string(dir.join("timing.csv"))
-        .map(|t| t.lines().skip(1).filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok()).sum())
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+                .sum()
+        })
         .unwrap_or(0.0);
     let title = std::fs::read_to_string(dir.join("config.toml"))
         .ok()

@@ -63,7 +63,14 @@ pub fn metrics_csv(f: &Fitted) -> String {
 fn timing_csv(f: &Fitted) -> String {
     let mut s = "epoch,train_seconds,val_seconds,samples_per_second\n".to_string();
     for (i, t) in f.timing.iter().enumerate() {
-        let _ = writeln!(s, "{},{:.3},{:.3},{:.1}", i + 1, t.train_seconds, t.val_seconds, t.samples_per_second);
+        let _ = writeln!(
+            s,
+            "{},{:.3},{:.3},{:.1}",
+            i + 1,
+            t.train_seconds,
+            t.val_seconds,
+            t.samples_per_second
+        );
     }
     s
 }
@@ -75,17 +82,34 @@ fn config_toml(cell: &Cell, device: tch::Device, threads: usize) -> String {
     run.insert("content_id".into(), cell.id.clone().into());
     run.insert("cell".into(), cell.name.clone().into());
     run.insert("seqlab".into(), env!("CARGO_PKG_VERSION").into());
-    run.insert("libtorch".into(), crate::doctor::libtorch_version().unwrap_or_default().into());
+    run.insert(
+        "libtorch".into(),
+        crate::doctor::libtorch_version().unwrap_or_default().into(),
+    );
     run.insert("device".into(), format!("{device:?}").to_lowercase().into());
     run.insert("threads".into(), (threads as i64).into());
-    value.as_table_mut().expect("table").insert("run".into(), run.into());
+    value
+        .as_table_mut()
+        .expect("table")
+        .insert("run".into(), run.into());
     toml::to_string(&value).expect("prints")
 }
 
 fn summary_toml(cell: &Cell, f: &Fitted, params: usize) -> String {
     let mut t = toml::Table::new();
-    t.insert("status".into(), if f.failure.is_some() { "failed" } else { "complete" }.into());
-    t.insert("reason".into(), f.failure.clone().unwrap_or_default().into());
+    t.insert(
+        "status".into(),
+        if f.failure.is_some() {
+            "failed"
+        } else {
+            "complete"
+        }
+        .into(),
+    );
+    t.insert(
+        "reason".into(),
+        f.failure.clone().unwrap_or_default().into(),
+    );
     t.insert("experiment".into(), cell.experiment.clone().into());
     t.insert("cell".into(), cell.name.clone().into());
     t.insert("content_id".into(), cell.id.clone().into());
@@ -94,7 +118,13 @@ fn summary_toml(cell: &Cell, f: &Fitted, params: usize) -> String {
     t.insert("monitor".into(), cell.config.train.monitor.clone().into());
     t.insert("params".into(), (params as i64).into());
     t.insert("trainable_params".into(), (params as i64).into());
-    let row_table = |row: &Vec<f64>| -> toml::Table { f.columns.iter().zip(row).map(|(c, v)| (c.clone(), toml::Value::Float(round6(*v)))).collect() };
+    let row_table = |row: &Vec<f64>| -> toml::Table {
+        f.columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| (c.clone(), toml::Value::Float(round6(*v))))
+            .collect()
+    };
     if f.best_epoch > 0 {
         t.insert("best".into(), row_table(&f.rows[f.best_epoch - 1]).into());
     }
@@ -102,7 +132,11 @@ fn summary_toml(cell: &Cell, f: &Fitted, params: usize) -> String {
         t.insert("last".into(), row_table(last).into());
     }
     if !f.test.is_empty() {
-        let test: toml::Table = f.test.iter().map(|(k, v)| (k.clone(), toml::Value::Float(round6(*v)))).collect();
+        let test: toml::Table = f
+            .test
+            .iter()
+            .map(|(k, v)| (k.clone(), toml::Value::Float(round6(*v))))
+            .collect();
         t.insert("test".into(), test.into());
     }
     toml::to_string(&t).expect("prints")
@@ -122,13 +156,23 @@ pub fn baseline_value(root: &Path, config: &Config) -> Option<(String, f64)> {
     }
     let summary = store::read_summary(&store::cell_dir(root, name, "default"))?;
     let best = summary.get("best")?.as_table()?;
-    let key = if best.contains_key("val_mae_degc") { "val_mae_degc" } else { "val_loss" };
+    let key = if best.contains_key("val_mae_degc") {
+        "val_mae_degc"
+    } else {
+        "val_loss"
+    };
     Some((name.clone(), best.get(key)?.as_float()?))
 }
 
 /// Runs one cell into `root`. Errors and failures become an `Outcome`;
 /// only an interrupt leaves nothing behind.
-pub fn run(cell: &Cell, root: &Path, threads: usize, multi: Option<&MultiProgress>, stop: &AtomicBool) -> Outcome {
+pub fn run(
+    cell: &Cell,
+    root: &Path,
+    threads: usize,
+    multi: Option<&MultiProgress>,
+    stop: &AtomicBool,
+) -> Outcome {
     let start = Instant::now();
     let mut outcome = Outcome {
         experiment: cell.experiment.clone(),
@@ -156,25 +200,48 @@ pub fn run(cell: &Cell, root: &Path, threads: usize, multi: Option<&MultiProgres
 /// Writes a failed summary, unless a complete earlier result would be lost.
 pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
     let dir = store::cell_dir(root, &cell.experiment, &cell.name);
-    if matches!(store::state(root, cell), store::State::Complete | store::State::Stale) {
+    if matches!(
+        store::state(root, cell),
+        store::State::Complete | store::State::Stale
+    ) {
         return;
     }
-    let Ok(staging) = Staging::new(root, &cell.experiment, &cell.name) else { return };
-    let fitted = Fitted { columns: vec![], rows: vec![], timing: vec![], best_epoch: 0, test: vec![], failure: Some(reason.to_string()) };
+    let Ok(staging) = Staging::new(root, &cell.experiment, &cell.name) else {
+        return;
+    };
+    let fitted = Fitted {
+        columns: vec![],
+        rows: vec![],
+        timing: vec![],
+        best_epoch: 0,
+        test: vec![],
+        failure: Some(reason.to_string()),
+    };
     let _ = staging.write("config.toml", cell.config_toml().as_bytes());
     let _ = staging.write("summary.toml", summary_toml(cell, &fitted, 0).as_bytes());
     let _ = staging.commit();
     let _ = dir;
 }
 
-fn execute(cell: &Cell, root: &Path, threads: usize, multi: Option<&MultiProgress>, stop: &AtomicBool, outcome: &mut Outcome) -> anyhow::Result<()> {
+fn execute(
+    cell: &Cell,
+    root: &Path,
+    threads: usize,
+    multi: Option<&MultiProgress>,
+    stop: &AtomicBool,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
     let config = &cell.config;
     tch::set_num_threads(threads as i32);
     tch::manual_seed(config.train.seed as i64);
     let device = model::device(&config.train.device)?;
     let mut data = crate::data::prepare(&config.data, device)?;
     let model = Model::build(config, device, data.target_column.unwrap_or(0))?;
-    let steps = if config.train.steps_per_epoch == 0 { data.train.full_pass_steps() } else { config.train.steps_per_epoch };
+    let steps = if config.train.steps_per_epoch == 0 {
+        data.train.full_pass_steps()
+    } else {
+        config.train.steps_per_epoch
+    };
     let label = format!("{}/{}", cell.experiment, cell.name);
     let progress = Progress::new(multi, &label, (steps * config.train.epochs) as u64);
     let staging = Staging::new(root, &cell.experiment, &cell.name)?;
@@ -195,22 +262,43 @@ fn execute(cell: &Cell, root: &Path, threads: usize, multi: Option<&MultiProgres
     let mut table = model::summary::table(&model.inferred, &types);
     let paths = model.recurrent_paths(true);
     if !paths.is_empty() {
-        let _ = writeln!(table, "Recurrent path in training: {:?}; in evaluation: {:?}", paths, model.recurrent_paths(false));
+        let _ = writeln!(
+            table,
+            "Recurrent path in training: {:?}; in evaluation: {:?}",
+            paths,
+            model.recurrent_paths(false)
+        );
     }
     staging.write("model.txt", table.as_bytes())?;
     if config.train.save_weights {
         model.vs.save(staging.dir.join("weights.safetensors"))?;
     }
     if fitted.failure.is_none() {
-        let title = if config.experiment.title.is_empty() { cell.experiment.clone() } else { config.experiment.title.clone() };
-        crate::report::plot::history(&staging.dir.join("metrics.csv"), &format!("{title} — {}", cell.name), baseline_value(root, config), &staging.dir.join("history.png"))?;
+        let title = if config.experiment.title.is_empty() {
+            cell.experiment.clone()
+        } else {
+            config.experiment.title.clone()
+        };
+        crate::report::plot::history(
+            &staging.dir.join("metrics.csv"),
+            &format!("{title} — {}", cell.name),
+            baseline_value(root, config),
+            &staging.dir.join("history.png"),
+        )?;
     }
-    staging.write("summary.toml", summary_toml(cell, &fitted, params).as_bytes())?;
+    staging.write(
+        "summary.toml",
+        summary_toml(cell, &fitted, params).as_bytes(),
+    )?;
     staging.commit()?;
     outcome.best_epoch = fitted.best_epoch;
     if fitted.best_epoch > 0 {
         let row = &fitted.rows[fitted.best_epoch - 1];
-        let key = if fitted.columns.iter().any(|c| c == "val_mae_degc") { "val_mae_degc" } else { config.train.monitor.as_str() };
+        let key = if fitted.columns.iter().any(|c| c == "val_mae_degc") {
+            "val_mae_degc"
+        } else {
+            config.train.monitor.as_str()
+        };
         if let Some(i) = fitted.columns.iter().position(|c| c == key) {
             outcome.best = Some((key.to_string(), row[i]));
         }

@@ -40,7 +40,9 @@ pub fn stop_flag() -> Arc<AtomicBool> {
 
 /// Cores this process may use.
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Chooses (jobs, threads per job) for `pending` cells.
@@ -62,7 +64,11 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
     store::sweep_stale_partials(root);
     let selected: Vec<Cell> = cells
         .into_iter()
-        .filter(|c| args.only.as_ref().is_none_or(|p| format!("{}/{}", c.experiment, c.name).contains(p.as_str())))
+        .filter(|c| {
+            args.only
+                .as_ref()
+                .is_none_or(|p| format!("{}/{}", c.experiment, c.name).contains(p.as_str()))
+        })
         .collect();
     let mut outcomes = Vec::new();
     let mut pending = Vec::new();
@@ -74,8 +80,14 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         }
     }
     // Experiments named as baselines run first, so others can draw them.
-    let baselines: Vec<String> = pending.iter().map(|c| c.config.experiment.baseline.clone()).filter(|b| !b.is_empty()).collect();
-    let (first, rest): (Vec<Cell>, Vec<Cell>) = pending.into_iter().partition(|c| baselines.contains(&c.experiment));
+    let baselines: Vec<String> = pending
+        .iter()
+        .map(|c| c.config.experiment.baseline.clone())
+        .filter(|b| !b.is_empty())
+        .collect();
+    let (first, rest): (Vec<Cell>, Vec<Cell>) = pending
+        .into_iter()
+        .partition(|c| baselines.contains(&c.experiment));
     let total = first.len() + rest.len();
     let (jobs, threads) = budget(total, args.jobs, args.threads);
     let stop = stop_flag();
@@ -84,7 +96,13 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
     let multi = terminal.then(MultiProgress::new);
     let overall = multi.as_ref().map(|m| {
         let b = m.add(ProgressBar::new(total as u64));
-        b.set_style(ProgressStyle::with_template("cells {pos}/{len} [{bar:30}] elapsed {elapsed} eta {eta}").expect("template").progress_chars("=> "));
+        b.set_style(
+            ProgressStyle::with_template(
+                "cells {pos}/{len} [{bar:30}] elapsed {elapsed} eta {eta}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
+        );
         b
     });
     if total > 0 {
@@ -92,13 +110,23 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
     }
     let run_one = |c: &Cell| -> Outcome {
         if stop.load(Ordering::SeqCst) || (args.fail_fast && failed.load(Ordering::SeqCst)) {
-            return Outcome { status: Status::Interrupted, ..skipped(c, root) };
+            return Outcome {
+                status: Status::Interrupted,
+                ..skipped(c, root)
+            };
         }
         let _lock = match lock::lock_cell(root, &c.experiment, &c.name) {
             Ok(l) => l,
-            Err(holder) => return Outcome { status: Status::Busy(holder), ..skipped(c, root) },
+            Err(holder) => {
+                return Outcome {
+                    status: Status::Busy(holder),
+                    ..skipped(c, root)
+                }
+            }
         };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell::run(c, root, threads, multi.as_ref(), &stop)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cell::run(c, root, threads, multi.as_ref(), &stop)
+        }));
         let outcome = result.unwrap_or_else(|panic| {
             let msg = panic
                 .downcast_ref::<String>()
@@ -107,7 +135,10 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
                 .unwrap_or_else(|| "panic".into());
             let reason = format!("panicked: {}", msg.lines().next().unwrap_or(""));
             cell::record_failure(c, root, &reason);
-            Outcome { status: Status::Failed(reason), ..skipped(c, root) }
+            Outcome {
+                status: Status::Failed(reason),
+                ..skipped(c, root)
+            }
         });
         if matches!(outcome.status, Status::Failed(_)) {
             failed.store(true, Ordering::SeqCst);
@@ -115,7 +146,13 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         if let Some(b) = &overall {
             b.inc(1);
         } else {
-            eprintln!("{}/{}: {} ({:.1} s)", outcome.experiment, outcome.cell, outcome.status.label(), outcome.seconds);
+            eprintln!(
+                "{}/{}: {} ({:.1} s)",
+                outcome.experiment,
+                outcome.cell,
+                outcome.status.label(),
+                outcome.seconds
+            );
         }
         outcome
     };
@@ -131,9 +168,14 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         crate::report::write_all(root)?;
         println!("report: {}", root.join("index.html").display());
     }
-    let any_failed = outcomes.iter().any(|o| matches!(o.status, Status::Failed(_) | Status::Busy(_)));
+    let any_failed = outcomes
+        .iter()
+        .any(|o| matches!(o.status, Status::Failed(_) | Status::Busy(_)));
     if interrupted {
-        let done = outcomes.iter().filter(|o| matches!(o.status, Status::Complete | Status::Skipped)).count();
+        let done = outcomes
+            .iter()
+            .filter(|o| matches!(o.status, Status::Complete | Status::Skipped))
+            .count();
         eprintln!("seqlab: interrupted; {done} of {} cell(s) complete. Run the same command again to resume.", outcomes.len());
         return Ok(130);
     }
@@ -143,10 +185,14 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
 fn skipped(c: &Cell, root: &Path) -> Outcome {
     let dir = store::cell_dir(root, &c.experiment, &c.name);
     let summary = store::read_summary(&dir);
-    let best_epoch = summary.as_ref().and_then(|s| s.get("best_epoch")?.as_integer()).unwrap_or(0) as usize;
+    let best_epoch = summary
+        .as_ref()
+        .and_then(|s| s.get("best_epoch")?.as_integer())
+        .unwrap_or(0) as usize;
     let pick = |section: &str, keys: &[&str]| -> Option<(String, f64)> {
         let t = summary.as_ref()?.get(section)?.as_table()?;
-        keys.iter().find_map(|k| Some((k.to_string(), t.get(*k)?.as_float()?)))
+        keys.iter()
+            .find_map(|k| Some((k.to_string(), t.get(*k)?.as_float()?)))
     };
     Outcome {
         experiment: c.experiment.clone(),
@@ -161,9 +207,16 @@ fn skipped(c: &Cell, root: &Path) -> Outcome {
 
 /// The final table: experiment, cell, status, best epoch, best val metric, test metric, wall time.
 pub fn print_table(outcomes: &[Outcome]) {
-    println!("{:<26} {:<24} {:<22} {:>5} {:>24} {:>24} {:>8}", "experiment", "cell", "status", "best", "best val", "test", "time s");
+    println!(
+        "{:<26} {:<24} {:<22} {:>5} {:>24} {:>24} {:>8}",
+        "experiment", "cell", "status", "best", "best val", "test", "time s"
+    );
     for o in outcomes {
-        let show = |v: &Option<(String, f64)>| v.as_ref().map(|(k, v)| format!("{k} {v:.4}")).unwrap_or_else(|| "-".into());
+        let show = |v: &Option<(String, f64)>| {
+            v.as_ref()
+                .map(|(k, v)| format!("{k} {v:.4}"))
+                .unwrap_or_else(|| "-".into())
+        };
         let mut status = o.status.label();
         if status.len() > 22 {
             status.truncate(21);

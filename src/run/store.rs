@@ -44,17 +44,30 @@ pub fn state(root: &Path, cell: &Cell) -> State {
     let Some(summary) = read_summary(&cell_dir(root, &cell.experiment, &cell.name)) else {
         return State::Missing;
     };
-    let id = summary.get("content_id").and_then(|v| v.as_str()).unwrap_or("");
+    let id = summary
+        .get("content_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     match summary.get("status").and_then(|v| v.as_str()) {
         Some("complete") if id == cell.id => State::Complete,
         Some("complete") => State::Stale,
-        _ => State::Failed(summary.get("reason").and_then(|v| v.as_str()).unwrap_or("unknown").to_string()),
+        _ => State::Failed(
+            summary
+                .get("reason")
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown")
+                .to_string(),
+        ),
     }
 }
 
 /// Writes `bytes` to `path` through a temporary name and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_file_name(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), std::process::id()));
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
@@ -115,7 +128,16 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
         let ca = CString::new(a.as_os_str().as_bytes())?;
         let cb = CString::new(b.as_os_str().as_bytes())?;
         // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them relative to the cwd.
-        let rc = unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                ca.as_ptr(),
+                libc::AT_FDCWD,
+                cb.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
         if rc == 0 {
             return Ok(());
         }
@@ -130,12 +152,19 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 
 /// Removes staging folders left by processes that no longer run.
 pub fn sweep_stale_partials(root: &Path) {
-    let Ok(experiments) = std::fs::read_dir(root) else { return };
+    let Ok(experiments) = std::fs::read_dir(root) else {
+        return;
+    };
     for exp in experiments.flatten() {
-        let Ok(entries) = std::fs::read_dir(exp.path()) else { continue };
+        let Ok(entries) = std::fs::read_dir(exp.path()) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if let Some(pid) = name.rsplit_once(".partial-").and_then(|(_, p)| p.parse::<i32>().ok()) {
+            if let Some(pid) = name
+                .rsplit_once(".partial-")
+                .and_then(|(_, p)| p.parse::<i32>().ok())
+            {
                 // SAFETY: kill with signal 0 only checks whether the process exists.
                 let alive = unsafe { libc::kill(pid, 0) } == 0;
                 if !alive {

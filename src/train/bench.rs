@@ -23,15 +23,30 @@ pub struct Spread {
 pub fn spread(mut v: Vec<f64>) -> Spread {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n == 0 { 0.0 } else if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-    Spread { median, min: v.first().copied().unwrap_or(0.0), max: v.last().copied().unwrap_or(0.0) }
+    let median = if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Spread {
+        median,
+        min: v.first().copied().unwrap_or(0.0),
+        max: v.last().copied().unwrap_or(0.0),
+    }
 }
 
 /// CPU model and core count, for the results CSV.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown cpu".into());
     format!("{cpu} ({} cores)", crate::run::scheduler::cores())
 }
@@ -40,7 +55,11 @@ pub fn machine() -> String {
 pub fn peak_memory_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
@@ -63,7 +82,12 @@ pub struct BenchResult {
 
 /// Times one cell: `steps` train steps, 3/5 as many validation steps and
 /// data batches, `repeat` times after a warm-up; medians of the repetitions.
-pub fn bench_cell(cell: &Cell, steps: usize, repeat: usize, threads: usize) -> anyhow::Result<BenchResult> {
+pub fn bench_cell(
+    cell: &Cell,
+    steps: usize,
+    repeat: usize,
+    threads: usize,
+) -> anyhow::Result<BenchResult> {
     let config = &cell.config;
     tch::set_num_threads(threads as i32);
     tch::manual_seed(config.train.seed as i64);
@@ -73,7 +97,13 @@ pub fn bench_cell(cell: &Cell, steps: usize, repeat: usize, threads: usize) -> a
     let mut opt = optim::build(&config.train.optimizer, &model.vs)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     let bce = config.train.loss == Loss::BinaryCrossentropy;
-    let out = |x: &tch::Tensor, train: bool| if bce { model.forward_logits(x, train) } else { model.forward(x, train) };
+    let out = |x: &tch::Tensor, train: bool| {
+        if bce {
+            model.forward_logits(x, train)
+        } else {
+            model.forward(x, train)
+        }
+    };
     let trainable = model.trainable_params() > 0;
     let mut train_step = || {
         let (x, y) = data.train.next_batch(&mut rng);
@@ -139,12 +169,23 @@ pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut csv = std::fs::OpenOptions::new().create(true).append(true).open(&args.out)?;
+    let mut csv = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&args.out)?;
     if new_file {
         writeln!(csv, "date,machine,threads,experiment,cell,train_ms_median,train_ms_min,train_ms_max,val_ms_median,val_ms_min,val_ms_max,batch_ms_median,samples_per_second,peak_mib,recurrent_path")?;
     }
-    let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%dT%H:%M:%SZ").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-    println!("{:<26} {:>14} {:>14} {:>10} {:>10}  path", "experiment", "train ms", "val ms", "batch ms", "samples/s");
+    let date = std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%dT%H:%M:%SZ")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!(
+        "{:<26} {:>14} {:>14} {:>10} {:>10}  path",
+        "experiment", "train ms", "val ms", "batch ms", "samples/s"
+    );
     let mut bars = Vec::new();
     for cell in cells {
         let r = bench_cell(cell, args.steps, args.repeat, threads)?;
@@ -181,7 +222,13 @@ pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
     }
     if !bars.is_empty() {
         let png = args.out.with_file_name("step_time.png");
-        crate::report::plot::bars(&format!("Median train step, batch 128, {threads} threads"), "ms per step", &bars, None, &png)?;
+        crate::report::plot::bars(
+            &format!("Median train step, batch 128, {threads} threads"),
+            "ms per step",
+            &bars,
+            None,
+            &png,
+        )?;
         println!("figure: {}", png.display());
     }
     Ok(0)

@@ -61,7 +61,14 @@ fn output(model: &Model, loss_kind: Loss, x: &Tensor, train: bool) -> Tensor {
 }
 
 /// Sample-weighted means of loss and metrics over `steps` batches, no gradients.
-fn evaluate(model: &Model, config: &Config, batcher: &mut Batcher, steps: usize, rng: &mut ChaCha8Rng, target_std: Option<f64>) -> Vec<f64> {
+fn evaluate(
+    model: &Model,
+    config: &Config,
+    batcher: &mut Batcher,
+    steps: usize,
+    rng: &mut ChaCha8Rng,
+    target_std: Option<f64>,
+) -> Vec<f64> {
     let _guard = tch::no_grad_guard();
     let t = &config.train;
     let mut sums = vec![0.0; 1 + t.metrics.len()];
@@ -94,22 +101,55 @@ fn lower_is_better(monitor: &str) -> bool {
 }
 
 /// Trains `model` on `data` as `config` says. `stop` is polled at every step.
-pub fn fit(config: &Config, model: &Model, data: &mut Prepared, progress: &Progress, stop: &AtomicBool) -> anyhow::Result<Fitted> {
+pub fn fit(
+    config: &Config,
+    model: &Model,
+    data: &mut Prepared,
+    progress: &Progress,
+    stop: &AtomicBool,
+) -> anyhow::Result<Fitted> {
     let t = &config.train;
     let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
     let trainable = model.trainable_params() > 0;
-    let mut opt = if trainable { Some(optim::build(&t.optimizer, &model.vs)?) } else { None };
-    let steps = if t.steps_per_epoch == 0 { data.train.full_pass_steps() } else { t.steps_per_epoch };
-    let val_steps = if t.val_steps == 0 { data.val.full_pass_steps() } else { t.val_steps };
+    let mut opt = if trainable {
+        Some(optim::build(&t.optimizer, &model.vs)?)
+    } else {
+        None
+    };
+    let steps = if t.steps_per_epoch == 0 {
+        data.train.full_pass_steps()
+    } else {
+        t.steps_per_epoch
+    };
+    let val_steps = if t.val_steps == 0 {
+        data.val.full_pass_steps()
+    } else {
+        t.val_steps
+    };
     let pass = names(config, data.target_std.is_some());
     let mut columns: Vec<String> = Vec::new();
     for i in 0..pass.len() {
         columns.push(format!("train_{}", pass[i]));
         columns.push(format!("val_{}", pass[i]));
     }
-    let monitor_col = columns.iter().position(|c| *c == t.monitor || (t.monitor == "loss" && c == "train_loss"));
-    let better = |a: f64, b: f64| if lower_is_better(&t.monitor) { a < b } else { a > b };
-    let mut fitted = Fitted { columns, rows: vec![], timing: vec![], best_epoch: 0, test: vec![], failure: None };
+    let monitor_col = columns
+        .iter()
+        .position(|c| *c == t.monitor || (t.monitor == "loss" && c == "train_loss"));
+    let better = |a: f64, b: f64| {
+        if lower_is_better(&t.monitor) {
+            a < b
+        } else {
+            a > b
+        }
+    };
+    let mut fitted = Fitted {
+        columns,
+        rows: vec![],
+        timing: vec![],
+        best_epoch: 0,
+        test: vec![],
+        failure: None,
+    };
     let mut best_value = f64::NAN;
     let mut best_weights: Option<Vec<(String, Tensor)>> = None;
     for epoch in 1..=t.epochs {
@@ -133,13 +173,21 @@ pub fn fit(config: &Config, model: &Model, data: &mut Prepared, progress: &Progr
                     }
                     opt.backward_step(&l);
                     let _guard = tch::no_grad_guard();
-                    let ms: Vec<f64> = t.metrics.iter().map(|m| metric(*m, t.loss, &out.detach(), &y).double_value(&[])).collect();
+                    let ms: Vec<f64> = t
+                        .metrics
+                        .iter()
+                        .map(|m| metric(*m, t.loss, &out.detach(), &y).double_value(&[]))
+                        .collect();
                     (value, ms)
                 }
                 None => {
                     let _guard = tch::no_grad_guard();
                     let out = output(model, t.loss, &x, false);
-                    let ms = t.metrics.iter().map(|m| metric(*m, t.loss, &out, &y).double_value(&[])).collect();
+                    let ms = t
+                        .metrics
+                        .iter()
+                        .map(|m| metric(*m, t.loss, &out, &y).double_value(&[]))
+                        .collect();
                     (loss(t.loss, &out, &y).double_value(&[]), ms)
                 }
             };
@@ -157,26 +205,52 @@ pub fn fit(config: &Config, model: &Model, data: &mut Prepared, progress: &Progr
         }
         let val_start = Instant::now();
         data.val.reset();
-        let val = evaluate(model, config, &mut data.val, val_steps, &mut rng, data.target_std);
+        let val = evaluate(
+            model,
+            config,
+            &mut data.val,
+            val_steps,
+            &mut rng,
+            data.target_std,
+        );
         let val_seconds = val_start.elapsed().as_secs_f64();
         let row: Vec<f64> = train.iter().zip(&val).flat_map(|(a, b)| [*a, *b]).collect();
         if row.iter().any(|v| !v.is_finite()) {
             fitted.failure = Some(format!("a metric became non-finite at epoch {epoch}; lower the learning rate or check the data"));
             return Ok(fitted);
         }
-        let shown: Vec<String> = fitted.columns.iter().zip(&row).map(|(c, v)| format!("{c} {v:.4}")).collect();
+        let shown: Vec<String> = fitted
+            .columns
+            .iter()
+            .zip(&row)
+            .map(|(c, v)| format!("{c} {v:.4}"))
+            .collect();
         progress.epoch(&format!("epoch {epoch}/{}: {}", t.epochs, shown.join(", ")));
-        fitted.timing.push(EpochTiming { train_seconds, val_seconds, samples_per_second: count / train_seconds.max(1e-9) });
+        fitted.timing.push(EpochTiming {
+            train_seconds,
+            val_seconds,
+            samples_per_second: count / train_seconds.max(1e-9),
+        });
         let watched = monitor_col.map(|c| row[c]).unwrap_or(row[1]);
         fitted.rows.push(row);
         if fitted.best_epoch == 0 || better(watched, best_value) {
             best_value = watched;
             fitted.best_epoch = epoch;
             if t.restore_best && trainable {
-                best_weights = Some(model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect());
+                best_weights = Some(
+                    model
+                        .vs
+                        .variables()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.detach().copy()))
+                        .collect(),
+                );
             }
         } else if t.patience > 0 && epoch - fitted.best_epoch >= t.patience {
-            progress.epoch(&format!("early stop: no better {} for {} epochs", t.monitor, t.patience));
+            progress.epoch(&format!(
+                "early stop: no better {} for {} epochs",
+                t.monitor, t.patience
+            ));
             break;
         }
     }
@@ -189,10 +263,25 @@ pub fn fit(config: &Config, model: &Model, data: &mut Prepared, progress: &Progr
         });
     }
     if t.evaluate_test {
-        let steps = if t.test_steps == 0 { data.test.full_pass_steps() } else { t.test_steps };
+        let steps = if t.test_steps == 0 {
+            data.test.full_pass_steps()
+        } else {
+            t.test_steps
+        };
         data.test.reset();
-        let values = evaluate(model, config, &mut data.test, steps, &mut rng, data.target_std);
-        fitted.test = pass.iter().map(|n| format!("test_{n}")).zip(values).collect();
+        let values = evaluate(
+            model,
+            config,
+            &mut data.test,
+            steps,
+            &mut rng,
+            data.target_std,
+        );
+        fitted.test = pass
+            .iter()
+            .map(|n| format!("test_{n}"))
+            .zip(values)
+            .collect();
     }
     Ok(fitted)
 }

@@ -11,7 +11,9 @@ pub fn loss(kind: Loss, out: &Tensor, y: &Tensor) -> Tensor {
     match kind {
         Loss::Mae => (out - y).abs().mean(Kind::Float),
         Loss::Mse => (out - y).square().mean(Kind::Float),
-        Loss::BinaryCrossentropy => out.binary_cross_entropy_with_logits::<Tensor>(y, None, None, Reduction::Mean),
+        Loss::BinaryCrossentropy => {
+            out.binary_cross_entropy_with_logits::<Tensor>(y, None, None, Reduction::Mean)
+        }
     }
 }
 
@@ -21,8 +23,16 @@ pub fn metric(m: Metric, loss_kind: Loss, out: &Tensor, y: &Tensor) -> Tensor {
         Metric::Mae => (out - y).abs().mean(Kind::Float),
         Metric::Mse => (out - y).square().mean(Kind::Float),
         Metric::Accuracy => {
-            let threshold = if loss_kind == Loss::BinaryCrossentropy { 0.0 } else { 0.5 };
-            out.gt(threshold).to_kind(Kind::Float).eq_tensor(y).to_kind(Kind::Float).mean(Kind::Float)
+            let threshold = if loss_kind == Loss::BinaryCrossentropy {
+                0.0
+            } else {
+                0.5
+            };
+            out.gt(threshold)
+                .to_kind(Kind::Float)
+                .eq_tensor(y)
+                .to_kind(Kind::Float)
+                .mean(Kind::Float)
         }
     }
 }
@@ -38,7 +48,9 @@ mod tests {
         let l = loss(Loss::BinaryCrossentropy, &logits, &y).double_value(&[]);
         assert!((l - (2f64.ln() / 3.0)).abs() < 1e-6, "{l}");
         let wrong = Tensor::from_slice(&[1.0f32, 0.0, 1.0]).view([3, 1]);
-        assert!(loss(Loss::BinaryCrossentropy, &logits, &wrong).double_value(&[]).is_finite());
+        assert!(loss(Loss::BinaryCrossentropy, &logits, &wrong)
+            .double_value(&[])
+            .is_finite());
         let acc = metric(Metric::Accuracy, Loss::BinaryCrossentropy, &logits, &y).double_value(&[]);
         assert!((acc - 2.0 / 3.0).abs() < 1e-6, "logit 0 is class 0: {acc}");
     }
@@ -48,6 +60,9 @@ mod tests {
         let p = Tensor::from_slice(&[1.0f32, 3.0]).view([2, 1]);
         let y = Tensor::from_slice(&[2.0f32, 1.0]).view([2, 1]);
         assert_eq!(loss(Loss::Mae, &p, &y).double_value(&[]), 1.5);
-        assert_eq!(metric(Metric::Mse, Loss::Mae, &p, &y).double_value(&[]), 2.5);
+        assert_eq!(
+            metric(Metric::Mse, Loss::Mae, &p, &y).double_value(&[]),
+            2.5
+        );
     }
 }

@@ -7,8 +7,37 @@ use tch::nn::{self, OptimizerConfig};
 
 pub fn build(spec: &Spec, vs: &nn::VarStore) -> anyhow::Result<nn::Optimizer> {
     Ok(match *spec {
-        Spec::Rmsprop { lr, rho, epsilon } => nn::RmsProp { alpha: rho, eps: epsilon, wd: 0.0, momentum: 0.0, centered: false }.build(vs, lr)?,
-        Spec::Adam { lr, beta_1, beta_2, epsilon } => nn::Adam { beta1: beta_1, beta2: beta_2, wd: 0.0, eps: epsilon, amsgrad: false }.build(vs, lr)?,
-        Spec::Sgd { lr, momentum, nesterov } => nn::Sgd { momentum, dampening: 0.0, wd: 0.0, nesterov }.build(vs, lr)?,
+        Spec::Rmsprop { lr, rho, epsilon } => nn::RmsProp {
+            alpha: rho,
+            eps: epsilon,
+            wd: 0.0,
+            momentum: 0.0,
+            centered: false,
+        }
+        .build(vs, lr)?,
+        Spec::Adam {
+            lr,
+            beta_1,
+            beta_2,
+            epsilon,
+        } => nn::Adam {
+            beta1: beta_1,
+            beta2: beta_2,
+            wd: 0.0,
+            eps: epsilon,
+            amsgrad: false,
+        }
+        .build(vs, lr)?,
+        Spec::Sgd {
+            lr,
+            momentum,
+            nesterov,
+        } => nn::Sgd {
+            momentum,
+            dampening: 0.0,
+            wd: 0.0,
+            nesterov,
+        }
+        .build(vs, lr)?,
     })
 }

@@ -14,14 +14,19 @@ impl Progress {
         let bar = multi.filter(|_| std::io::stderr().is_terminal()).map(|m| {
             let b = m.add(ProgressBar::new(total_steps));
             b.set_style(
-                ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} {msg} eta {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:30}] {pos}/{len} {msg} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             b.set_prefix(label.to_string());
             b
         });
-        Progress { bar, label: label.to_string() }
+        Progress {
+            bar,
+            label: label.to_string(),
+        }
     }
 
     /// After each training step.
