@@ -171,11 +171,7 @@ fn describe(err: figment::Error, file: &Path) -> Vec<String> {
                     Some(Source::Custom(s)) => s.clone(),
                     Some(Source::Code(_)) => "--set".to_string(),
                     _ if meta.name.contains("environment") => {
-                        let profile = e.profile.clone().unwrap_or_default();
-                        format!(
-                            "environment variable {}",
-                            meta.interpolate(&profile, &e.path)
-                        )
+                        format!("environment variable SEQLAB_{}", e.path.join("__").to_uppercase())
                     }
                     _ => meta.name.to_string(),
                 },
