@@ -1,0 +1,129 @@
+//! The model stage: parameter counts of every book model against Keras'
+//! (written out by hand), allocated weights equal inferred counts, graph
+//! wiring and its errors, and a forward pass of each model.
+use seqlab::config::{self, Cell};
+use seqlab::model::{self, Model};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+fn cells(file: &str, sets: &[&str]) -> Vec<Cell> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let loaded = config::load(&path, &sets).unwrap_or_else(|e| panic!("{file}: {e}"));
+    config::expand(&loaded).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Keras' `model.summary()` totals for the book's models.
+const BOOK: [(&str, usize); 13] = [
+    ("jena_naive", 0),
+    ("jena_dense", 107_585),     // Flatten(240×14) → Dense(32): 107,552 + Dense(1): 33
+    ("jena_gru", 4_641),         // GRU(32) on 14: 3·(14·32 + 32·32 + 2·32) = 4,608 + 33
+    ("jena_gru_dropout", 4_641), // dropout adds no weights
+    ("jena_stacked_gru", 23_489), // 4,608 + GRU(64) on 32: 18,816 + 65
+    ("jena_gru_reversed", 4_641),
+    ("jena_bidirectional_gru", 9_281), // 2·4,608 + Dense(1) on 64: 65
+    ("jena_conv1d", 12_609),           // 2,272 + 5,152 + 5,152 + 33
+    ("jena_conv_gru", 13_793),         // 2,272 + 5,152 + GRU(32) on 32: 6,336 + 33
+    ("imdb_conv1d", 1_315_937),        // 1,280,000 + 28,704 + 7,200 + 33
+    ("imdb_lstm", 328_353),            // 320,000 + LSTM(32) on 32: 8,320 + 33
+    ("imdb_lstm_reversed", 1_300_641), // 1,280,000 + LSTM(32) on 128: 20,608 + 33
+    ("imdb_bidirectional_lstm", 336_705), // 320,000 + 2·8,320 + 65
+];
+
+#[test]
+fn book_models_have_keras_parameter_counts() {
+    for (name, expected) in BOOK {
+        let cell = &cells(&format!("experiments/{name}.toml"), &[])[0];
+        let inferred = model::infer(&cell.config).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(inferred.total_params, expected, "{name}: inferred parameters");
+        let built = Model::build(&cell.config, Device::Cpu, 1).unwrap();
+        assert_eq!(built.trainable_params(), expected, "{name}: allocated parameters");
+    }
+}
+
+#[test]
+fn single_layer_counts_quoted_in_the_book() {
+    let gru = &cells("experiments/jena_gru.toml", &[])[0];
+    assert_eq!(model::infer(&gru.config).unwrap().layers[0].params, 4_608);
+    let dense = &cells("experiments/jena_dense.toml", &[])[0];
+    assert_eq!(model::infer(&dense.config).unwrap().layers[1].params, 107_552);
+    let conv = &cells("experiments/imdb_conv1d.toml", &[])[0];
+    let layers = model::infer(&conv.config).unwrap().layers;
+    assert_eq!((layers[0].params, layers[1].params), (1_280_000, 28_704));
+}
+
+#[test]
+fn describe_prints_a_keras_style_table() {
+    let cell = &cells("experiments/jena_conv1d.toml", &[])[0];
+    let t = model::describe(&cell.config).unwrap();
+    assert!(t.contains("(batch, 236, 32)"), "{t}");
+    assert!(t.contains("(batch, 78, 32)"), "{t}");
+    assert!(t.contains("Total params: 12,609"), "{t}");
+}
+
+#[test]
+fn every_book_model_runs_forward_with_the_right_output_shape() {
+    for (name, _) in BOOK {
+        let sets: &[&str] = if name.starts_with("imdb") { &["data.maxlen=40"] } else { &["data.lookback=120"] };
+        let cell = &cells(&format!("experiments/{name}.toml"), sets)[0];
+        let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
+        let x = if name.starts_with("imdb") {
+            Tensor::randint(10_000, [3, 40], (Kind::Int64, Device::Cpu))
+        } else {
+            let t = 120 / if name == "jena_conv_gru" { 3 } else { 6 };
+            Tensor::randn([3, t, 14], (Kind::Float, Device::Cpu))
+        };
+        assert_eq!(m.forward(&x, true).size(), vec![3, 1], "{name}");
+        assert_eq!(m.forward(&x, false).size(), vec![3, 1], "{name}");
+    }
+}
+
+#[test]
+fn sigmoid_head_gives_logits_for_the_loss() {
+    let cell = &cells("experiments/imdb_lstm.toml", &["data.maxlen=20"])[0];
+    let m = Model::build(&cell.config, Device::Cpu, 0).unwrap();
+    assert!(m.ends_with_sigmoid());
+    let x = Tensor::randint(10_000, [4, 20], (Kind::Int64, Device::Cpu));
+    let p = m.forward(&x, false);
+    let z = m.forward_logits(&x, false);
+    assert!(p.allclose(&z.sigmoid(), 1e-6, 1e-6, false));
+}
+
+#[test]
+fn naive_model_predicts_the_last_observed_target() {
+    let cell = &cells("experiments/jena_naive.toml", &["data.lookback=12", "data.step=6"])[0];
+    let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
+    let x = Tensor::arange(2 * 2 * 14, (Kind::Float, Device::Cpu)).view([2, 2, 14]);
+    let y: Vec<f32> = Vec::try_from(m.forward(&x, false).flatten(0, -1)).unwrap();
+    assert_eq!(y, vec![15.0, 43.0]);
+}
+
+#[test]
+fn two_branch_example_is_a_real_graph() {
+    let cell = &cells("experiments/examples/jena_two_branch.toml", &["data.lookback=60"])[0];
+    let inferred = model::infer(&cell.config).unwrap();
+    assert_eq!(inferred.layers[3].output.dims, vec![32], "concatenate joins 16 + 16 features");
+    let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
+    let x = Tensor::randn([5, 10, 14], (Kind::Float, Device::Cpu));
+    assert_eq!(m.forward(&x, false).size(), vec![5, 1]);
+}
+
+fn graph_error(layers: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("g.toml");
+    std::fs::write(&f, format!("[experiment]\nname = \"g\"\n[data]\nsource = \"jena\"\nlookback = 60\n{layers}")).unwrap();
+    let cell = &config::expand(&config::load(&f, &[]).unwrap()).unwrap()[0];
+    model::infer(&cell.config).unwrap_err().join("\n")
+}
+
+#[test]
+fn graph_errors_say_what_to_fix() {
+    let cycle = graph_error("[[layers]]\nname = \"a\"\ntype = \"dense\"\nunits = 1\ninputs = [\"b\"]\n[[layers]]\nname = \"b\"\ntype = \"dense\"\nunits = 1\ninputs = [\"a\"]\n");
+    assert!(cycle.contains("cycle"), "{cycle}");
+    let unused = graph_error("[[layers]]\nname = \"side\"\ntype = \"dense\"\nunits = 3\ninputs = [\"input\"]\n[[layers]]\ntype = \"flatten\"\ninputs = [\"input\"]\n[[layers]]\ntype = \"dense\"\nunits = 1\n");
+    assert!(unused.contains("layers[0] (dense): its output is never used"), "{unused}");
+    let merge = graph_error("[[layers]]\nname = \"a\"\ntype = \"gru\"\nunits = 4\ninputs = [\"input\"]\n[[layers]]\nname = \"b\"\ntype = \"gru\"\nunits = 5\ninputs = [\"input\"]\n[[layers]]\ntype = \"add\"\ninputs = [\"a\", \"b\"]\n[[layers]]\ntype = \"dense\"\nunits = 1\n");
+    assert!(merge.contains("inputs must have the same shape") && merge.contains("(batch, 4)") && merge.contains("(batch, 5)"), "{merge}");
+    let tokens = graph_error("[[layers]]\ntype = \"embedding\"\ninput_dim = 10\noutput_dim = 2\n[[layers]]\ntype = \"dense\"\nunits = 1\n");
+    assert!(tokens.contains("embedding must come first, on IMDB data"), "{tokens}");
+}
