@@ -64,11 +64,11 @@ fn describe_prints_a_keras_style_table() {
 #[test]
 fn every_book_model_runs_forward_with_the_right_output_shape() {
     for (name, _) in BOOK {
-        let sets: &[&str] = if name.starts_with("imdb") { &["data.maxlen=40"] } else { &["data.lookback=600"] };
+        let sets: &[&str] = if name.starts_with("imdb") { &["data.maxlen=100"] } else { &["data.lookback=600"] };
         let cell = &cells(&format!("experiments/{name}.toml"), sets)[0];
         let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
         let x = if name.starts_with("imdb") {
-            Tensor::randint(10_000, [3, 40], (Kind::Int64, Device::Cpu))
+            Tensor::randint(10_000, [3, 100], (Kind::Int64, Device::Cpu))
         } else {
             let t = 600 / if name == "jena_conv_gru" { 3 } else { 6 };
             Tensor::randn([3, t, 14], (Kind::Float, Device::Cpu))
