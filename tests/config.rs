@@ -15,12 +15,34 @@ fn every_bad_config_fails_with_its_expected_message() {
             continue;
         }
         let body = read(&path);
-        let expect = body.lines().next().and_then(|l| l.strip_prefix("# expect: ")).unwrap_or_else(|| panic!("{}: first line must be `# expect: …`", path.display()));
-        let out = seqlab(data.path()).arg("check").arg(&path).output().unwrap();
+        let expect = body
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{}: first line must be `# expect: …`", path.display()));
+        let out = seqlab(data.path())
+            .arg("check")
+            .arg(&path)
+            .output()
+            .unwrap();
         let msg = text(&out);
-        assert_eq!(out.status.code(), Some(1), "{}: should fail\n{msg}", path.display());
-        assert!(msg.contains(expect), "{}: expected `{expect}` in:\n{msg}", path.display());
-        assert!(msg.contains(path.file_name().unwrap().to_str().unwrap()) || msg.contains("bad/default"), "{}: error must name the file or cell:\n{msg}", path.display());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}: should fail\n{msg}",
+            path.display()
+        );
+        assert!(
+            msg.contains(expect),
+            "{}: expected `{expect}` in:\n{msg}",
+            path.display()
+        );
+        assert!(
+            msg.contains(path.file_name().unwrap().to_str().unwrap())
+                || msg.contains("bad/default"),
+            "{}: error must name the file or cell:\n{msg}",
+            path.display()
+        );
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} bad configs found");
@@ -31,10 +53,18 @@ fn env_override_with_a_bad_value_names_the_variable() {
     let data = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = tiny_jena(dir.path(), "envbad", GRU, "");
-    let out = seqlab(data.path()).env("SEQLAB_TRAIN__EPOCHS", "many").arg("check").arg(&file).output().unwrap();
+    let out = seqlab(data.path())
+        .env("SEQLAB_TRAIN__EPOCHS", "many")
+        .arg("check")
+        .arg(&file)
+        .output()
+        .unwrap();
     let msg = text(&out);
     assert_eq!(out.status.code(), Some(1), "{msg}");
-    assert!(msg.contains("SEQLAB_TRAIN__EPOCHS") && msg.contains("train.epochs"), "{msg}");
+    assert!(
+        msg.contains("SEQLAB_TRAIN__EPOCHS") && msg.contains("train.epochs"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -42,9 +72,17 @@ fn check_reports_all_errors_not_just_the_first() {
     let data = tempfile::tempdir().unwrap();
     let a = fixture("bad_configs/empty_layers.toml");
     let b = fixture("bad_configs/overlapping_splits.toml");
-    let out = seqlab(data.path()).arg("check").arg(&a).arg(&b).output().unwrap();
+    let out = seqlab(data.path())
+        .arg("check")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
     let msg = text(&out);
-    assert!(msg.contains("no layers") && msg.contains("overlaps"), "{msg}");
+    assert!(
+        msg.contains("no layers") && msg.contains("overlaps"),
+        "{msg}"
+    );
     assert!(msg.contains("2 error(s)"), "{msg}");
 }
 
@@ -60,30 +98,74 @@ fn epochs(file: &Path, env: Option<&str>, set: Option<&str>) -> String {
         cmd.arg("--set").arg(s);
     }
     let out = text(&run_ok(&mut cmd));
-    out.lines().find(|l| l.starts_with("epochs = ")).unwrap_or_else(|| panic!("no epochs in\n{out}")).to_string()
+    out.lines()
+        .find(|l| l.starts_with("epochs = "))
+        .unwrap_or_else(|| panic!("no epochs in\n{out}"))
+        .to_string()
 }
 
 #[test]
 fn layering_order_defaults_base_file_env_set() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let body = |extends: &str, epochs: &str| format!("{extends}\n[experiment]\nname = \"layer\"\n\n[data]\nsource = \"jena\"\n\n[train]\n{epochs}\n\n[[layers]]\ntype = \"flatten\"\n\n[[layers]]\ntype = \"dense\"\nunits = 1\n");
+    let body = |extends: &str, epochs: &str| {
+        format!("{extends}\n[experiment]\nname = \"layer\"\n\n[data]\nsource = \"jena\"\n\n[train]\n{epochs}\n\n[[layers]]\ntype = \"flatten\"\n\n[[layers]]\ntype = \"dense\"\nunits = 1\n")
+    };
     std::fs::create_dir(d.join("base")).unwrap();
     std::fs::write(d.join("base/base.toml"), "[train]\nepochs = 5\nseed = 3\n").unwrap();
     std::fs::write(d.join("plain.toml"), body("", "")).unwrap();
-    std::fs::write(d.join("child.toml"), body("extends = \"base/base.toml\"", "")).unwrap();
-    std::fs::write(d.join("own.toml"), body("extends = \"base/base.toml\"", "epochs = 6")).unwrap();
-    assert_eq!(epochs(&d.join("plain.toml"), None, None), "epochs = 20", "built-in default");
-    assert_eq!(epochs(&d.join("child.toml"), None, None), "epochs = 5", "extends chain beats defaults");
-    assert_eq!(epochs(&d.join("own.toml"), None, None), "epochs = 6", "the file beats its base");
-    assert_eq!(epochs(&d.join("own.toml"), Some("7"), None), "epochs = 7", "environment beats the file");
-    assert_eq!(epochs(&d.join("own.toml"), Some("7"), Some("train.epochs=8")), "epochs = 8", "--set beats everything");
+    std::fs::write(
+        d.join("child.toml"),
+        body("extends = \"base/base.toml\"", ""),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("own.toml"),
+        body("extends = \"base/base.toml\"", "epochs = 6"),
+    )
+    .unwrap();
+    assert_eq!(
+        epochs(&d.join("plain.toml"), None, None),
+        "epochs = 20",
+        "built-in default"
+    );
+    assert_eq!(
+        epochs(&d.join("child.toml"), None, None),
+        "epochs = 5",
+        "extends chain beats defaults"
+    );
+    assert_eq!(
+        epochs(&d.join("own.toml"), None, None),
+        "epochs = 6",
+        "the file beats its base"
+    );
+    assert_eq!(
+        epochs(&d.join("own.toml"), Some("7"), None),
+        "epochs = 7",
+        "environment beats the file"
+    );
+    assert_eq!(
+        epochs(&d.join("own.toml"), Some("7"), Some("train.epochs=8")),
+        "epochs = 8",
+        "--set beats everything"
+    );
     // The base's other values survive the file's overrides.
     let data = tempfile::tempdir().unwrap();
-    let out = text(&run_ok(seqlab(data.path()).args(["plan", "--show-config"]).arg(d.join("own.toml"))));
+    let out = text(&run_ok(
+        seqlab(data.path())
+            .args(["plan", "--show-config"])
+            .arg(d.join("own.toml")),
+    ));
     assert!(out.contains("seed = 3"), "{out}");
     // Every default is written out.
-    for key in ["lookback = 1440", "optimizer", "rho = 0.9", "epsilon = 0.0000001", "recurrent", "metrics = [\"mae\"]"] {
+    for key in [
+        "lookback = 1440",
+        "optimizer",
+        "rho = 0.9",
+        "epsilon = 0.0000001",
+        "recurrent",
+        "metrics = [\"mae\"]",
+    ] {
         if key == "recurrent" {
             continue;
         }
@@ -96,32 +178,74 @@ fn indexed_set_changes_a_layer() {
     let dir = tempfile::tempdir().unwrap();
     let file = tiny_jena(dir.path(), "idx", GRU, "");
     let data = tempfile::tempdir().unwrap();
-    let out = text(&run_ok(seqlab(data.path()).args(["plan", "--show-config", "--set", "layers.0.units=13"]).arg(&file)));
+    let out = text(&run_ok(
+        seqlab(data.path())
+            .args(["plan", "--show-config", "--set", "layers.0.units=13"])
+            .arg(&file),
+    ));
     assert!(out.contains("units = 13"), "{out}");
-    let bad = seqlab(data.path()).args(["plan", "--set", "layers.9.units=13"]).arg(&file).output().unwrap();
+    let bad = seqlab(data.path())
+        .args(["plan", "--set", "layers.9.units=13"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(text(&bad).contains("has 2 entries"), "{}", text(&bad));
 }
 
 fn plan_lines(file: &Path) -> Vec<String> {
     let data = tempfile::tempdir().unwrap();
     let out = run_ok(seqlab(data.path()).arg("plan").arg(file));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.to_string()).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.to_string())
+        .collect()
 }
 
 #[test]
 fn grid_product_and_zip_with_readable_names() {
     let dir = tempfile::tempdir().unwrap();
-    let product = tiny_jena(dir.path(), "prod", &format!("{GRU}\n[grid]\n\"layers.0.units\" = [4, 8]\n\"train.optimizer.lr\" = [0.01, 0.001]\n"), "");
+    let product = tiny_jena(
+        dir.path(),
+        "prod",
+        &format!(
+            "{GRU}\n[grid]\n\"layers.0.units\" = [4, 8]\n\"train.optimizer.lr\" = [0.01, 0.001]\n"
+        ),
+        "",
+    );
     let lines = plan_lines(&product);
     assert_eq!(lines.len(), 4, "{lines:?}");
-    let names: Vec<&str> = lines.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
-    assert_eq!(names, vec!["units=4,lr=0.01", "units=4,lr=0.001", "units=8,lr=0.01", "units=8,lr=0.001"].into_iter().map(|n| {
-        // keys are ordered alphabetically by path: layers.0.units before train.optimizer.lr
-        n
-    }).collect::<Vec<_>>());
-    let zip = tiny_jena(dir.path(), "zip", &format!("{GRU}\n[grid]\nmode = \"zip\"\n\"layers.0.units\" = [4, 8]\n\"train.seed\" = [1, 2]\n"), "");
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "units=4,lr=0.01",
+            "units=4,lr=0.001",
+            "units=8,lr=0.01",
+            "units=8,lr=0.001"
+        ]
+        .into_iter()
+        .map(|n| {
+            // keys are ordered alphabetically by path: layers.0.units before train.optimizer.lr
+            n
+        })
+        .collect::<Vec<_>>()
+    );
+    let zip = tiny_jena(
+        dir.path(),
+        "zip",
+        &format!(
+            "{GRU}\n[grid]\nmode = \"zip\"\n\"layers.0.units\" = [4, 8]\n\"train.seed\" = [1, 2]\n"
+        ),
+        "",
+    );
     let lines = plan_lines(&zip);
-    let names: Vec<&str> = lines.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
     assert_eq!(names, vec!["units=4,seed=1", "units=8,seed=2"]);
 }
 
@@ -132,7 +256,13 @@ fn content_ids_are_stable_across_runs_and_key_order() {
     let b = dir.path().join("b.toml");
     std::fs::write(&a, "[experiment]\nname = \"same\"\n[data]\nsource = \"jena\"\nstep = 6\nlookback = 720\n[train]\nseed = 1\nepochs = 2\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 1\n").unwrap();
     std::fs::write(&b, "[train]\nepochs = 2\nseed = 1\n[[layers]]\nunits = 1\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 1\n[data]\nlookback = 720\nsource = \"jena\"\n[experiment]\nname = \"same\"\n").unwrap();
-    let id = |f: &Path| plan_lines(f)[0].split_whitespace().nth(2).unwrap().to_string();
+    let id = |f: &Path| {
+        plan_lines(f)[0]
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    };
     let first = id(&a);
     assert_eq!(first.len(), 12);
     assert_eq!(first, id(&a), "same file, same id");
@@ -152,7 +282,13 @@ fn schema_is_json_with_the_layer_types() {
     let out = run_ok(seqlab(data.path()).arg("schema"));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = v.to_string();
-    for name in ["recurrent_dropout", "bidirectional", "max_pool1d", "validation_split", "steps_per_epoch"] {
+    for name in [
+        "recurrent_dropout",
+        "bidirectional",
+        "max_pool1d",
+        "validation_split",
+        "steps_per_epoch",
+    ] {
         assert!(s.contains(name), "schema lacks {name}");
     }
 }
@@ -161,7 +297,12 @@ fn schema_is_json_with_the_layer_types() {
 fn book_experiments_all_check() {
     let data = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
-    let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
     files.sort();
     assert!(files.len() >= 13);
     let out = run_ok(seqlab(data.path()).arg("check").args(&files));

@@ -16,8 +16,8 @@ fn cells(file: &str, sets: &[&str]) -> Vec<Cell> {
 /// Keras' `model.summary()` totals for the book's models.
 const BOOK: [(&str, usize); 13] = [
     ("jena_naive", 0),
-    ("jena_dense", 107_585),     // Flatten(240×14) → Dense(32): 107,552 + Dense(1): 33
-    ("jena_gru", 4_641),         // GRU(32) on 14: 3·(14·32 + 32·32 + 2·32) = 4,608 + 33
+    ("jena_dense", 107_585), // Flatten(240×14) → Dense(32): 107,552 + Dense(1): 33
+    ("jena_gru", 4_641),     // GRU(32) on 14: 3·(14·32 + 32·32 + 2·32) = 4,608 + 33
     ("jena_gru_dropout", 4_641), // dropout adds no weights
     ("jena_stacked_gru", 23_489), // 4,608 + GRU(64) on 32: 18,816 + 65
     ("jena_gru_reversed", 4_641),
@@ -35,9 +35,16 @@ fn book_models_have_keras_parameter_counts() {
     for (name, expected) in BOOK {
         let cell = &cells(&format!("experiments/{name}.toml"), &[])[0];
         let inferred = model::infer(&cell.config).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        assert_eq!(inferred.total_params, expected, "{name}: inferred parameters");
+        assert_eq!(
+            inferred.total_params, expected,
+            "{name}: inferred parameters"
+        );
         let built = Model::build(&cell.config, Device::Cpu, 1).unwrap();
-        assert_eq!(built.trainable_params(), expected, "{name}: allocated parameters");
+        assert_eq!(
+            built.trainable_params(),
+            expected,
+            "{name}: allocated parameters"
+        );
     }
 }
 
@@ -46,7 +53,10 @@ fn single_layer_counts_quoted_in_the_book() {
     let gru = &cells("experiments/jena_gru.toml", &[])[0];
     assert_eq!(model::infer(&gru.config).unwrap().layers[0].params, 4_608);
     let dense = &cells("experiments/jena_dense.toml", &[])[0];
-    assert_eq!(model::infer(&dense.config).unwrap().layers[1].params, 107_552);
+    assert_eq!(
+        model::infer(&dense.config).unwrap().layers[1].params,
+        107_552
+    );
     let conv = &cells("experiments/imdb_conv1d.toml", &[])[0];
     let layers = model::infer(&conv.config).unwrap().layers;
     assert_eq!((layers[0].params, layers[1].params), (1_280_000, 28_704));
@@ -64,7 +74,11 @@ fn describe_prints_a_keras_style_table() {
 #[test]
 fn every_book_model_runs_forward_with_the_right_output_shape() {
     for (name, _) in BOOK {
-        let sets: &[&str] = if name.starts_with("imdb") { &["data.maxlen=100"] } else { &["data.lookback=600"] };
+        let sets: &[&str] = if name.starts_with("imdb") {
+            &["data.maxlen=100"]
+        } else {
+            &["data.lookback=600"]
+        };
         let cell = &cells(&format!("experiments/{name}.toml"), sets)[0];
         let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
         let x = if name.starts_with("imdb") {
@@ -91,7 +105,10 @@ fn sigmoid_head_gives_logits_for_the_loss() {
 
 #[test]
 fn naive_model_predicts_the_last_observed_target() {
-    let cell = &cells("experiments/jena_naive.toml", &["data.lookback=12", "data.step=6"])[0];
+    let cell = &cells(
+        "experiments/jena_naive.toml",
+        &["data.lookback=12", "data.step=6"],
+    )[0];
     let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
     let x = Tensor::arange(2 * 2 * 14, (Kind::Float, Device::Cpu)).view([2, 2, 14]);
     let y: Vec<f32> = Vec::try_from(m.forward(&x, false).flatten(0, -1)).unwrap();
@@ -100,9 +117,16 @@ fn naive_model_predicts_the_last_observed_target() {
 
 #[test]
 fn two_branch_example_is_a_real_graph() {
-    let cell = &cells("experiments/examples/jena_two_branch.toml", &["data.lookback=60"])[0];
+    let cell = &cells(
+        "experiments/examples/jena_two_branch.toml",
+        &["data.lookback=60"],
+    )[0];
     let inferred = model::infer(&cell.config).unwrap();
-    assert_eq!(inferred.layers[3].output.dims, vec![32], "concatenate joins 16 + 16 features");
+    assert_eq!(
+        inferred.layers[3].output.dims,
+        vec![32],
+        "concatenate joins 16 + 16 features"
+    );
     let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
     let x = Tensor::randn([5, 10, 14], (Kind::Float, Device::Cpu));
     assert_eq!(m.forward(&x, false).size(), vec![5, 1]);
@@ -111,7 +135,11 @@ fn two_branch_example_is_a_real_graph() {
 fn graph_error(layers: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("g.toml");
-    std::fs::write(&f, format!("[experiment]\nname = \"g\"\n[data]\nsource = \"jena\"\nlookback = 60\n{layers}")).unwrap();
+    std::fs::write(
+        &f,
+        format!("[experiment]\nname = \"g\"\n[data]\nsource = \"jena\"\nlookback = 60\n{layers}"),
+    )
+    .unwrap();
     let cell = &config::expand(&config::load(&f, &[]).unwrap()).unwrap()[0];
     model::infer(&cell.config).unwrap_err().join("\n")
 }
@@ -121,9 +149,20 @@ fn graph_errors_say_what_to_fix() {
     let cycle = graph_error("[[layers]]\nname = \"a\"\ntype = \"dense\"\nunits = 1\ninputs = [\"b\"]\n[[layers]]\nname = \"b\"\ntype = \"dense\"\nunits = 1\ninputs = [\"a\"]\n");
     assert!(cycle.contains("cycle"), "{cycle}");
     let unused = graph_error("[[layers]]\nname = \"side\"\ntype = \"dense\"\nunits = 3\ninputs = [\"input\"]\n[[layers]]\ntype = \"flatten\"\ninputs = [\"input\"]\n[[layers]]\ntype = \"dense\"\nunits = 1\n");
-    assert!(unused.contains("layers[0] (dense): its output is never used"), "{unused}");
+    assert!(
+        unused.contains("layers[0] (dense): its output is never used"),
+        "{unused}"
+    );
     let merge = graph_error("[[layers]]\nname = \"a\"\ntype = \"gru\"\nunits = 4\ninputs = [\"input\"]\n[[layers]]\nname = \"b\"\ntype = \"gru\"\nunits = 5\ninputs = [\"input\"]\n[[layers]]\ntype = \"add\"\ninputs = [\"a\", \"b\"]\n[[layers]]\ntype = \"dense\"\nunits = 1\n");
-    assert!(merge.contains("inputs must have the same shape") && merge.contains("(batch, 4)") && merge.contains("(batch, 5)"), "{merge}");
+    assert!(
+        merge.contains("inputs must have the same shape")
+            && merge.contains("(batch, 4)")
+            && merge.contains("(batch, 5)"),
+        "{merge}"
+    );
     let tokens = graph_error("[[layers]]\ntype = \"embedding\"\ninput_dim = 10\noutput_dim = 2\n[[layers]]\ntype = \"dense\"\nunits = 1\n");
-    assert!(tokens.contains("embedding must come first, on IMDB data"), "{tokens}");
+    assert!(
+        tokens.contains("embedding must come first, on IMDB data"),
+        "{tokens}"
+    );
 }

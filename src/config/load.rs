@@ -171,7 +171,10 @@ fn describe(err: figment::Error, file: &Path) -> Vec<String> {
                     Some(Source::Custom(s)) => s.clone(),
                     Some(Source::Code(_)) => "--set".to_string(),
                     _ if meta.name.contains("environment") => {
-                        format!("environment variable SEQLAB_{}", e.path.join("__").to_uppercase())
+                        format!(
+                            "environment variable SEQLAB_{}",
+                            e.path.join("__").to_uppercase()
+                        )
                     }
                     _ => meta.name.to_string(),
                 },

@@ -124,6 +124,11 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
                 }
             }
         };
+        // An explicit --threads wins; then the cell's own `train.threads`; then the budget.
+        let threads = match (args.threads, c.config.train.threads) {
+            (None, t) if t > 0 => t,
+            _ => threads,
+        };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             cell::run(c, root, threads, multi.as_ref(), &stop)
         }));

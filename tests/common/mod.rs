@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// The seqlab binary with a private data directory and no SEQLAB_* leaking in.
@@ -33,7 +35,11 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 }
 
 pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A tiny Jena experiment on the 600-row real fixture: 12 hourly steps of
@@ -71,7 +77,8 @@ optimizer = {{ name = "rmsprop", lr = 0.005 }}
     path
 }
 
-pub const GRU: &str = "[[layers]]\ntype = \"gru\"\nunits = 8\n\n[[layers]]\ntype = \"dense\"\nunits = 1\n";
+pub const GRU: &str =
+    "[[layers]]\ntype = \"gru\"\nunits = 8\n\n[[layers]]\ntype = \"dense\"\nunits = 1\n";
 
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
