@@ -180,6 +180,8 @@ fn short_labels(keys: &[&String]) -> Vec<String> {
 fn show(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        Value::Float(f) if *f != 0.0 && (f.abs() >= 1e5 || f.abs() < 1e-4) => format!("{f:e}"),
+        Value::Float(f) => format!("{f}"),
         other => other.to_string(),
     }
 }

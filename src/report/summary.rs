@@ -124,7 +124,7 @@ pub fn write_csv(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
             opt(r.test_mae_degc),
             opt(r.test_accuracy),
             r.params,
-            r.train_seconds,
+            r.train_seconds + 0.0,
             r.content_id
         );
     }

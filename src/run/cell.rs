@@ -30,6 +30,8 @@ pub enum Status {
     Skipped,
     Failed(String),
     Interrupted,
+    /// Not started: `--fail-fast` after another cell failed.
+    NotRun,
     Busy(String),
 }
 
@@ -40,6 +42,7 @@ impl Status {
             Status::Skipped => "skipped (complete)".into(),
             Status::Failed(r) => format!("failed: {r}"),
             Status::Interrupted => "interrupted".into(),
+            Status::NotRun => "not run (fail-fast)".into(),
             Status::Busy(r) => format!("busy: {r}"),
         }
     }

@@ -109,7 +109,13 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         eprintln!("seqlab: {total} cell(s) to run, {jobs} at a time with {threads} libtorch thread(s) each; {} already complete", outcomes.len());
     }
     let run_one = |c: &Cell| -> Outcome {
-        if stop.load(Ordering::SeqCst) || (args.fail_fast && failed.load(Ordering::SeqCst)) {
+        if args.fail_fast && failed.load(Ordering::SeqCst) {
+            return Outcome {
+                status: Status::NotRun,
+                ..skipped(c, root)
+            };
+        }
+        if stop.load(Ordering::SeqCst) {
             return Outcome {
                 status: Status::Interrupted,
                 ..skipped(c, root)
