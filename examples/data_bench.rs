@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         std::fs::copy(src, &copy)?;
         for pass in ["first (builds cache)", "second (cache)"] {
             let t = Instant::now();
-            let l = seqlab::data::imdb::load(&spec, &copy)?;
+            let l = seqlab::data::imdb::load(&spec, &copy, &dir.join(".cache"))?;
             println!(
                 "IMDB load {pass}: from_cache={} in {:.2} s",
                 l.from_cache,

@@ -161,10 +161,9 @@ pub fn plan_files(
             Err(e) => errors.extend(e.0),
         }
     }
-    let mut seen = std::collections::BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
     for c in &cells {
-        if let Some(prev) = seen.insert((c.experiment.clone(), c.name.clone()), ()) {
-            let _ = prev;
+        if !seen.insert((c.experiment.clone(), c.name.clone())) {
             errors.push(format!(
                 "experiment `{}` cell `{}` appears twice; give each file a unique [experiment] name",
                 c.experiment, c.name

@@ -225,13 +225,8 @@ fn grid_product_and_zip_with_readable_names() {
             "units=4,lr=0.001",
             "units=8,lr=0.01",
             "units=8,lr=0.001"
-        ]
-        .into_iter()
-        .map(|n| {
-            // keys are ordered alphabetically by path: layers.0.units before train.optimizer.lr
-            n
-        })
-        .collect::<Vec<_>>()
+        ],
+        "keys are ordered by path: layers.0.units before train.optimizer.lr"
     );
     let zip = tiny_jena(
         dir.path(),

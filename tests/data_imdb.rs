@@ -121,26 +121,27 @@ fn folder_and_archive_give_the_same_arrays() {
 fn second_load_uses_the_cache_and_settings_or_archive_change_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("aclImdb_v1.tar.gz");
+    let cache_dir = dir.path().join(".cache");
     std::fs::copy(fixture(), &src).unwrap();
     let s = spec("maxlen = 60");
-    let first = load(&s, &src).unwrap();
+    let first = load(&s, &src, &cache_dir).unwrap();
     assert!(!first.from_cache);
-    let cache = cache_path(&s, &src).unwrap();
-    assert!(cache.starts_with(seqlab::data::data_dir().join(".cache")) && cache.is_file());
-    let second = load(&s, &src).unwrap();
+    let cache = cache_path(&s, &src, &cache_dir).unwrap();
+    assert!(cache.starts_with(&cache_dir) && cache.is_file());
+    let second = load(&s, &src, &cache_dir).unwrap();
     assert!(second.from_cache);
     assert_eq!(first.arrays, second.arrays);
 
     let other = spec("maxlen = 61");
-    assert_ne!(cache_path(&other, &src).unwrap(), cache);
-    assert!(!load(&other, &src).unwrap().from_cache);
+    assert_ne!(cache_path(&other, &src, &cache_dir).unwrap(), cache);
+    assert!(!load(&other, &src, &cache_dir).unwrap().from_cache);
 
     // a corrupt cache is ignored and rebuilt
     std::fs::write(&cache, b"SEQLABIMDB garbage").unwrap();
-    let rebuilt = load(&s, &src).unwrap();
+    let rebuilt = load(&s, &src, &cache_dir).unwrap();
     assert!(!rebuilt.from_cache);
     assert_eq!(rebuilt.arrays, first.arrays);
-    assert!(load(&s, &src).unwrap().from_cache);
+    assert!(load(&s, &src, &cache_dir).unwrap().from_cache);
 
     // a different archive (same reviews, recompressed) changes the key
     let mut bytes = Vec::new();
@@ -152,8 +153,8 @@ fn second_load_uses_the_cache_and_settings_or_archive_change_the_key() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut enc, &bytes).unwrap();
     std::fs::write(&src, enc.finish().unwrap()).unwrap();
-    assert_ne!(cache_path(&s, &src).unwrap(), cache);
-    assert!(!load(&s, &src).unwrap().from_cache);
+    assert_ne!(cache_path(&s, &src, &cache_dir).unwrap(), cache);
+    assert!(!load(&s, &src, &cache_dir).unwrap().from_cache);
 }
 
 #[test]
@@ -169,7 +170,7 @@ fn batches_walk_a_fresh_permutation_and_sequential_splits_in_order() {
     );
     assert_eq!(p.train.full_pass_steps(), 4); // ceil(16 / 5)
     assert_eq!(p.test.full_pass_steps(), 4);
-    let arrays: ImdbArrays = load(&s, &src).unwrap().arrays;
+    let arrays: ImdbArrays = load(&s, &src, &dir.path().join(".cache")).unwrap().arrays;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut epochs = Vec::new();
     for _ in 0..2 {

@@ -120,9 +120,10 @@ fn cfg(extra: &str) -> JenaData {
 #[test]
 fn prepare_normalises_on_training_rows_and_clamps_the_test_split() {
     let p = prepare_jena(&cfg(""), &table(40), Device::Cpu).unwrap();
-    // training rows 0..=9 of r²: mean 28.5, population std
-    let sq: Vec<f64> = (0..10).map(|r| (r * r) as f64).collect();
-    let var = sq.iter().map(|v| (v - 28.5).powi(2)).sum::<f64>() / 10.0;
+    // training rows 0..9 (the book's float_data[:train_max]) of r²: mean 204/9, population std
+    let sq: Vec<f64> = (0..9).map(|r| (r * r) as f64).collect();
+    let mean = 204.0 / 9.0;
+    let var = sq.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 9.0;
     assert!((p.target_std.unwrap() - var.sqrt()).abs() < 1e-9);
     assert_eq!(p.target_column, Some(1));
     assert_eq!((p.input_time, p.input_features), (3, Some(3)));
@@ -133,9 +134,9 @@ fn prepare_normalises_on_training_rows_and_clamps_the_test_split() {
         panic!("jena batcher")
     };
     let (_, y) = val.next_batch(&mut ChaCha8Rng::seed_from_u64(0));
-    // first val row 16, target row 19: (361 - 28.5) / std
+    // first val row 16, target row 19: (361 - mean) / std
     let y0 = to_vec(&y)[0] as f64;
-    assert!((y0 * var.sqrt() + 28.5 - 361.0).abs() < 1e-3, "{y0}");
+    assert!((y0 * var.sqrt() + mean - 361.0).abs() < 1e-3, "{y0}");
 }
 
 #[test]

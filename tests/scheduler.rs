@@ -180,7 +180,7 @@ fn sigint_leaves_the_running_cell_incomplete_and_others_intact() {
     let neighbour = snapshot(&results.join("neighbour/default"));
     let slow = tiny_jena(tmp.path(), "slow", GRU, "");
     std::fs::write(&slow, read(&slow).replace("epochs = 3", "epochs = 100000")).unwrap();
-    let mut child = seqlab(tmp.path())
+    let child = seqlab(tmp.path())
         .arg("run")
         .arg(&slow)
         .arg(&done)

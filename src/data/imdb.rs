@@ -26,10 +26,11 @@ pub struct Loaded {
     pub from_cache: bool,
 }
 
-/// Loads IMDB from an archive or folder, through the cache next to it.
-pub fn load(spec: &ImdbData, source: &Path) -> Result<Loaded> {
+/// Loads IMDB from an archive or folder, through the cache in `cache_dir`
+/// (the data directory's `.cache/` in a run).
+pub fn load(spec: &ImdbData, source: &Path, cache_dir: &Path) -> Result<Loaded> {
     check(spec)?;
-    let cache = imdb_cache::cache_path(spec, source)?;
+    let cache = imdb_cache::cache_path(spec, source, cache_dir)?;
     if let Some(arrays) = imdb_cache::load(&cache) {
         return Ok(Loaded {
             arrays,

@@ -66,7 +66,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The cache file for these settings and this source.
-pub fn cache_path(spec: &ImdbData, source: &Path) -> Result<PathBuf> {
+pub fn cache_path(spec: &ImdbData, source: &Path, dir: &Path) -> Result<PathBuf> {
     let mut h = Sha256::new();
     let side = |s: Side| if s == Side::Pre { "pre" } else { "post" };
     h.update(
@@ -89,7 +89,6 @@ pub fn cache_path(spec: &ImdbData, source: &Path) -> Result<PathBuf> {
         h.update(sha256_file(source)?.as_bytes());
     }
     let key = hex(&h.finalize()[..12]);
-    let dir = crate::data::data_dir().join(".cache");
     Ok(dir.join(format!("imdb-{key}.bin")))
 }
 

@@ -128,7 +128,7 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
 
 /// IMDB batchers from an archive or unpacked folder (through the cache).
 pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Prepared> {
-    let loaded = imdb::load(cfg, source)?;
+    let loaded = imdb::load(cfg, source, &data_dir().join(".cache"))?;
     let a = &loaded.arrays;
     let batches = |s, shuffle| {
         Batcher::Imdb(TokenBatches::new(

@@ -72,7 +72,7 @@ impl Model {
         let how = config.model.init;
         let mut ops = Vec::new();
         for (i, layer) in config.layers.iter().enumerate() {
-            let p = vs.root() / format!("{}", inferred.layers[i].name);
+            let p = vs.root() / inferred.layers[i].name.as_str();
             let src = inferred.wiring.sources[i][0];
             let in_shape = match src {
                 Src::Input => inferred.input.clone(),

@@ -128,11 +128,11 @@ pub fn wire(layers: &[LayerSpec], output: &str) -> Result<Wiring, Vec<String>> {
         )]);
     }
     let used = |i: usize| sources.iter().any(|s| s.contains(&Src::Layer(i)));
-    for i in 0..layers.len() {
+    for (i, layer) in layers.iter().enumerate() {
         if i != output && !used(i) {
             errors.push(format!(
                 "{}: its output is never used; feed it into a later layer's `inputs`, or remove it",
-                label(i, &layers[i])
+                label(i, layer)
             ));
         }
     }

@@ -128,9 +128,9 @@ pub fn fit(
     };
     let pass = names(config, data.target_std.is_some());
     let mut columns: Vec<String> = Vec::new();
-    for i in 0..pass.len() {
-        columns.push(format!("train_{}", pass[i]));
-        columns.push(format!("val_{}", pass[i]));
+    for name in &pass {
+        columns.push(format!("train_{name}"));
+        columns.push(format!("val_{name}"));
     }
     let monitor_col = columns
         .iter()

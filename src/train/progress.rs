@@ -33,7 +33,7 @@ impl Progress {
     pub fn step(&self, epoch: usize, step: usize, running_loss: f64) {
         if let Some(b) = &self.bar {
             b.inc(1);
-            if step % 10 == 0 {
+            if step.is_multiple_of(10) {
                 b.set_message(format!("epoch {epoch} step {step} loss {running_loss:.4}"));
             }
         }
