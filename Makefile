@@ -18,7 +18,7 @@ export SEQLAB_DATA
 VENV_OK := $(TORCH_VENV)/.seqlab-ready
 BIN := target/release/seqlab
 
-.PHONY: all quick figures data test test-slurm bench build clean help venv
+.PHONY: all quick figures data synthetic-jena test test-slurm bench build clean help venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -34,18 +34,33 @@ $(VENV_OK):
 build: $(VENV_OK) ## build target/release/seqlab
 	cargo build --release
 
-data: build ## fetch or generate the datasets of the book into $(SEQLAB_DATA)
-	$(BIN) data fetch
+# A Jena-format CSV to use instead of the downloaded record, e.g. the synthetic
+# one of `make synthetic-jena` on a machine without internet. It is recorded in
+# every run's config (data.path), so its results never pass for the real data's.
+JENA_CSV ?=
+JENA_SET = $(if $(JENA_CSV),--set data.path=$(abspath $(JENA_CSV)))
+QUICK_SET = --set train.epochs=2 --set train.steps_per_epoch=20 --set train.val_steps=10 --set train.test_steps=10
 
-all: build data ## reproduce every experiment and figure of chapter 6.3-6.4
-	$(BIN) run experiments/*.toml --results $(RESULTS) $(if $(JOBS),--jobs $(JOBS))
-	$(BIN) report $(RESULTS)
+data: build ## download the book's datasets into $(SEQLAB_DATA) if missing
+	$(BIN) data fetch $(if $(JENA_CSV),--skip-jena)
 
-quick: build data ## every experiment with few epochs and steps, into results-quick/
-	$(BIN) run experiments/*.toml --results results-quick \
-	  --set train.epochs=2 --set train.steps_per_epoch=20 --set train.val_steps=10 --set train.test_steps=10 \
-	  $(if $(JOBS),--jobs $(JOBS))
-	$(BIN) report results-quick
+synthetic-jena: build ## write a full-size synthetic Jena CSV to $(SEQLAB_DATA)/jena_synthetic.csv
+	$(BIN) data synth-jena --out $(SEQLAB_DATA)/jena_synthetic.csv
+
+# Jena and IMDB run as two plans so that JENA_CSV reaches only the Jena files;
+# a failed cell does not stop the rest, and the exit status reports it.
+define run_book
+	@status=0; \
+	$(BIN) run experiments/jena_*.toml $(JENA_SET) $(2) --results $(1) --no-report $(if $(JOBS),--jobs $(JOBS)) || status=$$?; \
+	$(BIN) run experiments/imdb_*.toml $(2) --results $(1) --no-report $(if $(JOBS),--jobs $(JOBS)) || status=$$?; \
+	$(BIN) report $(1) && exit $$status
+endef
+
+all: build data ## reproduce every experiment and figure of chapter 6.3-6.4 into results/
+	$(call run_book,$(RESULTS),)
+
+quick: build data ## every experiment with 2 short epochs (overrides, not new files), into results-quick/
+	$(call run_book,results-quick,$(QUICK_SET))
 
 figures: build ## redraw figures and the report from existing results
 	$(BIN) report $(RESULTS)

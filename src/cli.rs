@@ -114,7 +114,14 @@ pub struct DiffArgs {
 #[derive(Subcommand, Debug)]
 pub enum DataCommand {
     /// Download whatever of the book's datasets is missing from the data directory.
-    Fetch,
+    Fetch {
+        /// Leave Jena alone (e.g. runs use a synthetic CSV through `--set data.path=…`).
+        #[arg(long)]
+        skip_jena: bool,
+        /// Leave IMDB alone.
+        #[arg(long)]
+        skip_imdb: bool,
+    },
     /// What is in the data directory: files, rows, checksums.
     Info,
     /// Write a deterministic synthetic Jena-format CSV.
@@ -254,7 +261,16 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Data(cmd) => {
             let dir = crate::data::data_dir();
             match cmd {
-                DataCommand::Fetch => crate::data::fetch_all(&dir)?,
+                DataCommand::Fetch { skip_jena, skip_imdb } => {
+                    if !skip_jena {
+                        let p = crate::data::fetch::locate_jena("", &dir)?;
+                        println!("jena: {}", p.display());
+                    }
+                    if !skip_imdb {
+                        let p = crate::data::fetch::locate_imdb("", &dir)?;
+                        println!("imdb: {}", p.display());
+                    }
+                }
                 DataCommand::Info => print!("{}", crate::data::info(&dir)?),
                 DataCommand::SynthJena { rows, out, seed } => {
                     crate::data::synth::write_synthetic_jena(rows, seed, &out)

@@ -61,12 +61,19 @@ pub fn state(root: &Path, cell: &Cell) -> State {
     }
 }
 
+/// `<pid>-<n>`: a name part no other writer in any process uses at the same time.
+pub fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
 /// Writes `bytes` to `path` through a temporary name and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
+        unique_suffix()
     ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
