@@ -1,8 +1,65 @@
 #!/usr/bin/env bash
-# Runs the throughput benchmarks (see benches/README.md).
+# `make bench`: every throughput benchmark, side by side with references
+# measured in the same session (see benches/README.md). Figures, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${TORCH_VENV:-$HOME/.cache/seqlab/torch-2.13.0}/bin/python"
+BIN=target/release/seqlab
+STEPS="${STEPS:-50}"
+work=target/bench
+mkdir -p "$work"
+jena="$work/jena_synthetic.csv"
+[ -f "$jena" ] || "$BIN" data synth-jena --rows 420551 --out "$jena"
+JSET=(--set "data.path=$PWD/$jena")
+
+echo "== data: the book's numpy generator vs seqlab's batcher (128 x 240 x 14, shuffled)"
 "$PY" benches/jena_numpy_generator.py
 imdb="${SEQLAB_DATA:-data}/aclImdb_v1.tar.gz"
-cargo run --release --quiet --example data_bench -- target/data-bench $( [ -f "$imdb" ] && echo "$imdb" )
+cargo run --release --quiet --example data_bench -- "$work/data-bench" $( [ -f "$imdb" ] && echo "$imdb" )
+
+echo "== model steps: seqlab (appended to benches/results.csv, figure benches/step_time.png)"
+"$BIN" bench experiments/jena_{dense,gru,gru_dropout,stacked_gru,bidirectional_gru,conv1d,conv_gru}.toml "${JSET[@]}" --steps "$STEPS"
+if [ -f "$imdb" ]; then "$BIN" bench experiments/imdb_conv1d.toml --steps "$STEPS" --out benches/results.csv; fi
+echo "== model steps: PyTorch eager reference, same machine, same session"
+"$PY" benches/torch_reference.py --steps "$STEPS"
+
+echo "== scaling: GRU(32) train step against sequence length and batch size (benches/scaling.csv)"
+rm -f benches/scaling.csv
+for lookback in 360 720 1440 2880; do
+  "$BIN" bench experiments/jena_gru.toml "${JSET[@]}" --set "data.lookback=$lookback" --steps 20 --repeat 1 --out benches/scaling.csv >/dev/null
+done
+for batch in 32 64 128 256 512; do
+  "$BIN" bench experiments/jena_gru.toml "${JSET[@]}" --set "data.batch_size=$batch" --steps 20 --repeat 1 --out benches/scaling.csv >/dev/null
+done
+cat benches/scaling.csv
+
+echo "== scheduler: 8 small GRU cells, --jobs 1 vs --jobs 2"
+grid="$work/grid8.toml"
+cat > "$grid" <<TOML
+extends = "$PWD/experiments/base/jena.toml"
+[experiment]
+name = "bench_grid"
+[data]
+path = "$PWD/$jena"
+lookback = 720
+[train]
+epochs = 2
+steps_per_epoch = 40
+val_steps = 20
+test_steps = 0
+evaluate_test = false
+[[layers]]
+type = "gru"
+units = 16
+[[layers]]
+type = "dense"
+units = 1
+[grid]
+"train.seed" = [1, 2, 3, 4, 5, 6, 7, 8]
+TOML
+for jobs in 1 2; do
+  start=$(date +%s.%N)
+  "$BIN" run "$grid" --results "$work/grid-$jobs" --jobs "$jobs" --force --no-report >/dev/null 2>&1
+  end=$(date +%s.%N)
+  awk -v j="$jobs" -v s="$start" -v e="$end" 'BEGIN { printf "jobs %d: %.1f s, %.2f cells/min\n", j, e - s, 8 * 60 / (e - s) }'
+done
