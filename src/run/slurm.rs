@@ -140,7 +140,9 @@ pub fn array_script(plan: &JobPlan) -> String {
         let _ = writeln!(s, "#SBATCH --gpus-per-task={g}");
     }
     s.push_str(&common_directives(plan));
-    s.push_str("# One seqlab cell per task; the cell list is `cells`, one `experiment/cell` a line.\n");
+    s.push_str(
+        "# One seqlab cell per task; the cell list is `cells`, one `experiment/cell` a line.\n",
+    );
     s.push_str("set -euo pipefail\n");
     let _ = writeln!(
         s,
@@ -256,13 +258,19 @@ fn new_folder(root: &Path) -> PathBuf {
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
-    std::path::absolute(p).with_context(|| format!("{}: cannot make the path absolute", p.display()))
+    std::path::absolute(p)
+        .with_context(|| format!("{}: cannot make the path absolute", p.display()))
 }
 
 /// The folder of each earlier submission, oldest first.
 pub fn submissions(root: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(".slurm"))
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     dirs.sort();
     dirs
@@ -334,8 +342,7 @@ fn sbatch(args: &[String], script: &Path) -> Result<u64> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    parse_job_id(&stdout)
-        .with_context(|| format!("sbatch printed no job id: {}", stdout.trim()))
+    parse_job_id(&stdout).with_context(|| format!("sbatch printed no job id: {}", stdout.trim()))
 }
 
 /// The cells still to run: not complete and not already queued or running.
@@ -383,7 +390,11 @@ pub fn submit(cells: &[Cell], args: &SubmitArgs) -> Result<i32> {
     };
     if args.dry_run {
         println!("# {} cell(s): {}", plan.cells.len(), plan.cells.join(" "));
-        println!("# {}\n{}", plan.folder.join("array.sbatch").display(), array_script(&plan));
+        println!(
+            "# {}\n{}",
+            plan.folder.join("array.sbatch").display(),
+            array_script(&plan)
+        );
         println!(
             "# {} (sbatch {} …)\n{}",
             plan.folder.join("report.sbatch").display(),

@@ -241,7 +241,10 @@ mod tests {
         write(".slurm/20260101-000000/cells", "exp/a=1\nexp/a=5\n");
         let cells: BTreeMap<String, CellStatus> = collect(root).into_iter().collect();
         assert_eq!(cells["exp/a=1"], CellStatus::Complete);
-        assert_eq!(cells["exp/a=2"], CellStatus::Failed("loss became inf".into()));
+        assert_eq!(
+            cells["exp/a=2"],
+            CellStatus::Failed("loss became inf".into())
+        );
         assert_eq!(cells["exp/a=3"], CellStatus::Missing);
         assert_eq!(cells["exp/a=4"], CellStatus::Missing);
         assert!(matches!(

@@ -137,7 +137,7 @@ job_of() { awk -v k="$2" '$1 == k { print $2 }' "$1/jobs"; }
 snapshot() { (cd "$1" && find . -printf '%p %i %s %T@\n' | sort); }
 
 # tiny_jena of tests/common/mod.rs, with a grid.
-experiment() { # name extra-train grid
+experiment() { # name epochs extra-train grid
     cat >"$WORK/$1.toml" <<EOF
 [experiment]
 name = "$1"
@@ -153,14 +153,14 @@ batch_size = 16
 splits = { train = [0, 300], val = [301, 450], test = [451, 592] }
 
 [train]
-epochs = 3
+epochs = $2
 steps_per_epoch = 8
 val_steps = 4
 test_steps = 4
 seed = 7
 threads = 1
 optimizer = { name = "rmsprop", lr = 0.005 }
-$2
+$3
 
 [[layers]]
 type = "gru"
@@ -171,12 +171,12 @@ type = "dense"
 units = 1
 
 [grid]
-$3
+$4
 EOF
 }
 
 # --- 1. a grid as a job array equals a local run ------------------------------
-experiment grid "" '"layers.0.units" = [3, 32, 4, 16]'
+experiment grid 3 "" '"layers.0.units" = [3, 32, 4, 16]'
 LOCAL="$WORK/local"
 SLURM="$WORK/slurm"
 "$BIN" run "$WORK/grid.toml" --results "$LOCAL" --jobs 1 --threads 1 --no-report >"$WORK/local.out" 2>&1 \
@@ -206,8 +206,7 @@ check "summary.csv has the 4 cells" test "$(grep -c '^grid,' "$SLURM/summary.csv
 check "a second submit of a complete grid sends nothing" grep -q "nothing to submit" "$WORK/submit-again.out"
 
 # --- 2. a failed and a cancelled cell; resubmit sends only those --------------
-experiment trouble 'epochs = 400
-loss = "mse"' '"train.optimizer.lr" = [1e30, 0.005]'
+experiment trouble 2000 'loss = "mse"' '"train.optimizer.lr" = [1e30, 0.005]'
 BEFORE=$(snapshot "$SLURM/grid")
 "$BIN" submit "$WORK/grid.toml" "$WORK/trouble.toml" --results "$SLURM" | tee "$WORK/submit2.out"
 SUB2=$(latest "$SLURM")
