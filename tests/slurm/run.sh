@@ -222,6 +222,8 @@ done
 sleep 2
 "$BIN" status "$SLURM" | tee "$WORK/status-running.out"
 check "status shows the slow cell running" grep -Eq '^trouble/lr=0.005 +running' "$WORK/status-running.out"
+"$BIN" run "$WORK/grid.toml" "$WORK/trouble.toml" --only trouble/lr=0.005 --results "$SLURM" --jobs 1 --threads 1 --no-report >"$WORK/busy.out" 2>&1 || true
+check "the lock keeps a second run off the running cell" grep -q "is being run by process" "$WORK/busy.out"
 scancel "${ARRAY2}_${SLOW_TASK}"
 wait_jobs "$ARRAY2,$REPORT2" 120
 "$BIN" status "$SLURM" | tee "$WORK/status.out"
