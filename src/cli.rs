@@ -66,6 +66,13 @@ pub enum Command {
     Doctor,
     /// Time train steps, validation steps and batches of experiment files.
     Bench(BenchArgs),
+    /// Submit the pending cells to Slurm: one job array, then a report job.
+    Submit(crate::run::slurm::SubmitArgs),
+    /// Where every cell of a results folder stands: complete, failed, running, pending, missing.
+    Status {
+        #[arg(default_value = "results")]
+        results: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -314,5 +321,23 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
             crate::train::bench::run(&cells, &args)
         }
+        Command::Submit(args) => {
+            let cells =
+                plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
+            let mut errors = Vec::new();
+            for c in &cells {
+                if let Err(e) = crate::model::infer(&c.config) {
+                    errors.extend(
+                        e.into_iter()
+                            .map(|m| format!("{}/{}: {m}", c.experiment, c.name)),
+                    );
+                }
+            }
+            if !errors.is_empty() {
+                print_errors(&errors);
+            }
+            crate::run::slurm::submit(&cells, &args)
+        }
+        Command::Status { results } => crate::run::status::print(&results),
     }
 }

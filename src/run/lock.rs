@@ -41,3 +41,19 @@ pub fn lock_cell(root: &Path, experiment: &str, cell: &str) -> Result<CellLock, 
     let _ = file.flush();
     Ok(CellLock { _file: file, path })
 }
+
+/// The process holding a cell's lock file, if one does (`None` when the
+/// lock is free or the file cannot be read). Leaves the file as it is.
+pub fn holder(path: &Path) -> Option<String> {
+    let mut file = File::open(path).ok()?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    if rc == 0 {
+        // SAFETY: as above; releases the probe's own lock.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+        return None;
+    }
+    let mut pid = String::new();
+    let _ = file.read_to_string(&mut pid);
+    Some(pid.trim().to_string())
+}

@@ -1,5 +1,8 @@
-//! The `run` stage: the scheduler, one cell's run, the results store and locks.
+//! The `run` stage: the scheduler, one cell's run, the results store and
+//! locks, Slurm submission and `seqlab status`.
 pub mod cell;
 pub mod lock;
 pub mod scheduler;
+pub mod slurm;
+pub mod status;
 pub mod store;

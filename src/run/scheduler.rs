@@ -62,14 +62,7 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
     let root = &args.results;
     std::fs::create_dir_all(root)?;
     store::sweep_stale_partials(root);
-    let selected: Vec<Cell> = cells
-        .into_iter()
-        .filter(|c| {
-            args.only
-                .as_ref()
-                .is_none_or(|p| format!("{}/{}", c.experiment, c.name).contains(p.as_str()))
-        })
-        .collect();
+    let selected = select(cells, args.only.as_deref());
     let mut outcomes = Vec::new();
     let mut pending = Vec::new();
     for c in selected {
@@ -191,6 +184,28 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(130);
     }
     Ok(if any_failed { 1 } else { 0 })
+}
+
+/// The cells `--only` names: when the pattern is a whole `experiment/cell`
+/// key, exactly that cell (so `x/units=3` never also picks `x/units=32`, which
+/// is how Slurm tasks name their cell); otherwise every cell whose key
+/// contains the pattern.
+pub fn select(cells: Vec<Cell>, only: Option<&str>) -> Vec<Cell> {
+    let Some(pattern) = only else {
+        return cells;
+    };
+    let key = |c: &Cell| format!("{}/{}", c.experiment, c.name);
+    let exact = cells.iter().any(|c| key(c) == pattern);
+    cells
+        .into_iter()
+        .filter(|c| {
+            if exact {
+                key(c) == pattern
+            } else {
+                key(c).contains(pattern)
+            }
+        })
+        .collect()
 }
 
 fn skipped(c: &Cell, root: &Path) -> Outcome {
