@@ -95,7 +95,7 @@ pub struct RunArgs {
     /// Stop scheduling new cells after the first failure.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Only cells whose `experiment/cell` contains this text.
+    /// Only cells whose `experiment/cell` contains this text (exactly that cell when it is a whole `experiment/cell`).
     #[arg(long)]
     pub only: Option<String>,
     /// Skip writing the report at the end.
@@ -199,23 +199,31 @@ fn print_errors(errors: &[String]) -> ! {
     std::process::exit(1);
 }
 
+/// Every cell of the files with its model shapes checked; on any error,
+/// prints them all and exits 1 before anything runs.
+fn checked_cells(files: &[PathBuf], overrides: &Overrides) -> Vec<config::Cell> {
+    let cells = plan_files(files, overrides).unwrap_or_else(|e| print_errors(&e));
+    let errors: Vec<String> = cells
+        .iter()
+        .flat_map(|c| {
+            crate::model::infer(&c.config)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |m| format!("{}/{}: {m}", c.experiment, c.name))
+        })
+        .collect();
+    if !errors.is_empty() {
+        print_errors(&errors);
+    }
+    cells
+}
+
 /// Runs the parsed command; the process exit code comes back.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Check { files, overrides } => {
-            let cells = plan_files(&files, &overrides).unwrap_or_else(|e| print_errors(&e));
-            let mut errors = Vec::new();
-            for c in &cells {
-                if let Err(e) = crate::model::infer(&c.config) {
-                    errors.extend(
-                        e.into_iter()
-                            .map(|m| format!("{}/{}: {m}", c.experiment, c.name)),
-                    );
-                }
-            }
-            if !errors.is_empty() {
-                print_errors(&errors);
-            }
+            let cells = checked_cells(&files, &overrides);
             println!(
                 "ok: {} file(s), {} cell(s) checked",
                 files.len(),
@@ -268,7 +276,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Data(cmd) => {
             let dir = crate::data::data_dir();
             match cmd {
-                DataCommand::Fetch { skip_jena, skip_imdb } => {
+                DataCommand::Fetch {
+                    skip_jena,
+                    skip_imdb,
+                } => {
                     if !skip_jena {
                         let p = crate::data::fetch::locate_jena("", &dir)?;
                         println!("jena: {}", p.display());
@@ -288,20 +299,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Run(args) => {
-            let cells =
-                plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
-            let mut errors = Vec::new();
-            for c in &cells {
-                if let Err(e) = crate::model::infer(&c.config) {
-                    errors.extend(
-                        e.into_iter()
-                            .map(|m| format!("{}/{}: {m}", c.experiment, c.name)),
-                    );
-                }
-            }
-            if !errors.is_empty() {
-                print_errors(&errors);
-            }
+            let cells = checked_cells(&args.files, &args.overrides);
             crate::run::scheduler::run(cells, &args)
         }
         Command::Report { results } => {
@@ -322,20 +320,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             crate::train::bench::run(&cells, &args)
         }
         Command::Submit(args) => {
-            let cells =
-                plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
-            let mut errors = Vec::new();
-            for c in &cells {
-                if let Err(e) = crate::model::infer(&c.config) {
-                    errors.extend(
-                        e.into_iter()
-                            .map(|m| format!("{}/{}: {m}", c.experiment, c.name)),
-                    );
-                }
-            }
-            if !errors.is_empty() {
-                print_errors(&errors);
-            }
+            let cells = checked_cells(&args.files, &args.overrides);
             crate::run::slurm::submit(&cells, &args)
         }
         Command::Status { results } => crate::run::status::print(&results),

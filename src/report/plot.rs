@@ -125,7 +125,13 @@ pub fn history(
                 .configure_mesh()
                 .x_desc("epoch")
                 .x_labels((epochs as usize).clamp(2, 20))
-                .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-6 { format!("{x:.0}") } else { String::new() })
+                .x_label_formatter(&|x| {
+                    if (x - x.round()).abs() < 1e-6 {
+                        format!("{x:.0}")
+                    } else {
+                        String::new()
+                    }
+                })
                 .y_desc(p.ylabel)
                 .label_style((FONT, 18))
                 .axis_desc_style((FONT, 20))
