@@ -156,6 +156,9 @@ pub struct BenchArgs {
     /// CSV to append results to.
     #[arg(long, default_value = "benches/results.csv")]
     pub out: PathBuf,
+    /// libtorch intra-op threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Loads and expands every file; all errors of all files together.

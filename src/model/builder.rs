@@ -6,6 +6,7 @@ use super::activation;
 use super::conv::{global_pool, Conv1d, Pool1d};
 use super::dense::{Dense, Embedding};
 use super::graph::Src;
+use super::gru_kernel::Tape;
 use super::recurrent::{Bidirectional, Path, RecurrentLayer};
 use super::shape::{infer, Inferred};
 use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind};
@@ -38,6 +39,8 @@ pub struct Model {
     pub inferred: Inferred,
     /// The naive baseline: predict the last observed value of this column.
     naive: Option<(i64, bool)>,
+    /// GRU kernel runs of the current training step, awaiting their backward pass.
+    tape: Tape,
 }
 
 /// Resolves `auto`, `cpu`, `cuda`, `cuda:N` to a device that exists.
@@ -172,7 +175,23 @@ impl Model {
             ops,
             inferred,
             naive,
+            tape: Tape::default(),
         })
+    }
+
+    /// After `loss.backward()`: the backward passes of the GRU kernel runs
+    /// (see `gru_kernel`). Call before the optimizer step.
+    pub fn backward_kernels(&self) {
+        self.tape.backward();
+    }
+
+    /// One optimizer step on `loss`: zero grads, backward (autograd, then
+    /// the kernels'), update.
+    pub fn backward_step(&self, opt: &mut tch::nn::Optimizer, loss: &Tensor) {
+        opt.zero_grad();
+        loss.backward();
+        self.backward_kernels();
+        opt.step();
     }
 
     /// Trainable parameters actually allocated.
@@ -225,6 +244,9 @@ impl Model {
             let t = if reverse { 0 } else { x.size()[1] - 1 };
             return x.select(1, t).select(1, col).unsqueeze(1);
         }
+        if train {
+            self.tape.clear();
+        }
         let w = &self.inferred.wiring;
         let mut outs: Vec<Option<Tensor>> = (0..self.ops.len()).map(|_| None).collect();
         for &i in &w.order {
@@ -249,8 +271,8 @@ impl Model {
                 Op::Conv(c) => c.forward(ins[0]),
                 Op::Pool(p) => p.forward(ins[0]),
                 Op::GlobalPool { max } => global_pool(ins[0], *max),
-                Op::Recurrent(r) => r.forward(ins[0], train),
-                Op::Bidirectional(b) => b.forward(ins[0], train),
+                Op::Recurrent(r) => r.forward_taped(ins[0], train, Some(&self.tape)),
+                Op::Bidirectional(b) => b.forward(ins[0], train, Some(&self.tape)),
                 Op::Concatenate(dim) => Tensor::cat(&ins, *dim),
                 Op::Add => ins[1..]
                     .iter()

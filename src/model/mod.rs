@@ -7,6 +7,7 @@ pub mod builder;
 pub mod conv;
 pub mod dense;
 pub mod graph;
+pub mod gru_kernel;
 pub mod init;
 pub mod recurrent;
 pub mod shape;

@@ -18,15 +18,20 @@
 //! default activations); otherwise the input projections of all steps are one
 //! matrix product and only the recurrent part is unrolled.
 use super::activation;
+use super::gru_kernel::{self, Pending, Tape, Weights};
 use super::init;
 use crate::config::{Activation, CellKind, Init, MergeMode, Recurrent};
 use tch::{nn, Kind, Tensor};
 
-/// Which code path a forward pass takes (reported by `describe` and benches).
+/// Which code path a forward pass takes (reported in model.txt and benches).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
+    /// libtorch's own RNN kernel (cuDNN on CUDA).
     Fused,
+    /// Input projections in one product, the recurrence unrolled under autograd.
     Unrolled,
+    /// seqlab's GRU loop with a hand-written backward pass (CPU; `gru_kernel`).
+    Kernel,
 }
 
 #[derive(Debug)]
@@ -39,6 +44,8 @@ pub struct RecurrentLayer {
     pub b_hh: Tensor,
     /// Tests set this to compare the unrolled path with the fused kernel.
     pub force_unrolled: bool,
+    /// Whether the CPU GRU kernel may run (tests turn it off to reach the others).
+    pub allow_kernel: bool,
 }
 
 impl RecurrentLayer {
@@ -93,6 +100,7 @@ impl RecurrentLayer {
             b_ih,
             b_hh,
             force_unrolled: false,
+            allow_kernel: true,
         }
     }
 
@@ -110,14 +118,26 @@ impl RecurrentLayer {
     /// The path a forward pass in this mode takes.
     pub fn path(&self, train: bool) -> Path {
         let masked = train && self.spec.recurrent_dropout > 0.0;
-        if self.force_unrolled || masked || !self.fusable() {
+        let kernel = self.allow_kernel
+            && self.kind == CellKind::Gru
+            && self.w_ih.device() == tch::Device::Cpu
+            && gru_kernel::supports(self.spec.activation, self.spec.recurrent_activation);
+        if kernel && !self.force_unrolled {
+            Path::Kernel
+        } else if self.force_unrolled || masked || !self.fusable() {
             Path::Unrolled
         } else {
             Path::Fused
         }
     }
 
+    /// Forward without a tape: the kernel path only runs where no gradient is needed.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_taped(x, train, None)
+    }
+
+    /// Forward; in training, kernel runs are recorded on `tape` for their backward pass.
+    pub fn forward_taped(&self, x: &Tensor, train: bool, tape: Option<&Tape>) -> Tensor {
         let x = if self.spec.go_backwards {
             x.flip([1])
         } else {
@@ -130,7 +150,16 @@ impl RecurrentLayer {
         } else {
             x
         };
-        let seq = match self.path(train) {
+        let path = match self.path(train) {
+            Path::Kernel if train && tape.is_none() => Path::Unrolled,
+            p => p,
+        };
+        let seq = match path {
+            Path::Kernel => {
+                let mask = (train && self.spec.recurrent_dropout > 0.0)
+                    .then(|| dropout_mask(b, u, self.spec.recurrent_dropout, x.device()));
+                return self.kernel(&x, u, mask.as_ref(), if train { tape } else { None });
+            }
             Path::Fused => self.fused(&x, b, u, train),
             Path::Unrolled => {
                 let mask = (train && self.spec.recurrent_dropout > 0.0)
@@ -143,6 +172,39 @@ impl RecurrentLayer {
         } else {
             seq.select(1, -1)
         }
+    }
+
+    fn kernel(&self, x: &Tensor, u: i64, mask: Option<&Tensor>, tape: Option<&Tape>) -> Tensor {
+        let w = Weights {
+            w_ih: &self.w_ih,
+            w_hh: &self.w_hh,
+            b_ih: &self.b_ih,
+            b_hh: &self.b_hh,
+            activation: self.spec.activation,
+            recurrent_activation: self.spec.recurrent_activation,
+        };
+        let (states, saved) = gru_kernel::forward(&w, x, u, mask);
+        let t = x.size()[1];
+        let out = if self.spec.return_sequences {
+            states.narrow(0, 1, t).transpose(0, 1).contiguous()
+        } else {
+            states.get(t)
+        };
+        let Some(tape) = tape else { return out };
+        let leaf = out.detach().set_requires_grad(true);
+        tape.record(Pending {
+            w_ih: self.w_ih.shallow_clone(),
+            w_hh: self.w_hh.shallow_clone(),
+            b_ih: self.b_ih.shallow_clone(),
+            b_hh: self.b_hh.shallow_clone(),
+            activation: self.spec.activation,
+            recurrent_activation: self.spec.recurrent_activation,
+            x: x.shallow_clone(),
+            saved,
+            leaf: leaf.shallow_clone(),
+            return_sequences: self.spec.return_sequences,
+        });
+        leaf
     }
 
     fn fused(&self, x: &Tensor, b: i64, u: i64, train: bool) -> Tensor {
@@ -240,9 +302,9 @@ impl Bidirectional {
         }
     }
 
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = self.forward.forward(x, train);
-        let mut y_rev = self.backward.forward(x, train);
+    pub fn forward(&self, x: &Tensor, train: bool, tape: Option<&Tape>) -> Tensor {
+        let y = self.forward.forward_taped(x, train, tape);
+        let mut y_rev = self.backward.forward_taped(x, train, tape);
         if self.backward.spec.return_sequences {
             y_rev = y_rev.flip([1]);
         }
@@ -277,6 +339,7 @@ mod tests {
                 let vs = VarStore::new(Device::Cpu);
                 let mut layer =
                     RecurrentLayer::new(&vs.root(), kind, &spec(5, seqs), 3, Init::Torch);
+                layer.allow_kernel = false;
                 let x = Tensor::randn([4, 6, 3], (Kind::Float, Device::Cpu));
                 let grads = |layer: &RecurrentLayer| {
                     for mut v in vs.trainable_variables() {
@@ -310,7 +373,8 @@ mod tests {
         let vs = VarStore::new(Device::Cpu);
         let mut s = spec(4, false);
         s.recurrent_dropout = 0.5;
-        let layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 2, Init::Keras);
+        let mut layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 2, Init::Keras);
+        layer.allow_kernel = false;
         assert_eq!(layer.path(true), Path::Unrolled);
         assert_eq!(layer.path(false), Path::Fused);
         // In evaluation there is no mask: two passes agree.
@@ -326,36 +390,49 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        tch::manual_seed(3);
-        let vs = VarStore::new(Device::Cpu);
-        let mut s = spec(3, false);
-        s.recurrent_activation = Activation::HardSigmoid;
-        let layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 2, Init::Keras);
-        let x = Tensor::randn([2, 4, 2], (Kind::Double, Device::Cpu)).to_kind(Kind::Float);
-        let loss = |l: &RecurrentLayer| l.forward(&x, false).tanh().sum(Kind::Float);
-        loss(&layer).backward();
-        let g = layer.w_hh.grad().copy();
-        let eps = 1e-2;
-        for idx in [0i64, 4, 10] {
-            let flat = layer.w_hh.view([-1]);
-            let orig = flat.double_value(&[idx]);
-            tch::no_grad(|| {
-                let _ = flat.get(idx).fill_(orig + eps);
-            });
-            let up = loss(&layer).double_value(&[]);
-            tch::no_grad(|| {
-                let _ = flat.get(idx).fill_(orig - eps);
-            });
-            let down = loss(&layer).double_value(&[]);
-            tch::no_grad(|| {
-                let _ = flat.get(idx).fill_(orig);
-            });
-            let numeric = (up - down) / (2.0 * eps);
-            let analytic = g.view([-1]).double_value(&[idx]);
-            assert!(
-                (numeric - analytic).abs() < 2e-3,
-                "w_hh[{idx}]: numeric {numeric} vs autograd {analytic}"
-            );
+        // Both the autograd path and the kernel's hand-written backward.
+        for kernel in [false, true] {
+            tch::manual_seed(3);
+            let vs = VarStore::new(Device::Cpu);
+            let mut s = spec(3, false);
+            s.recurrent_activation = Activation::HardSigmoid;
+            let mut layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 2, Init::Keras);
+            layer.allow_kernel = kernel;
+            let x = Tensor::randn([2, 4, 2], (Kind::Float, Device::Cpu));
+            let tape = Tape::default();
+            let loss = |l: &RecurrentLayer| {
+                l.forward_taped(&x, true, Some(&tape))
+                    .tanh()
+                    .sum(Kind::Float)
+            };
+            loss(&layer).backward();
+            tape.backward();
+            let grads: Vec<Tensor> = [&layer.w_hh, &layer.w_ih, &layer.b_hh]
+                .iter()
+                .map(|w| w.grad().copy())
+                .collect();
+            let eps = 1e-2;
+            for (w, g) in [&layer.w_hh, &layer.w_ih, &layer.b_hh].iter().zip(&grads) {
+                for idx in [0i64, 4, 7] {
+                    let flat = w.view([-1]);
+                    let orig = flat.double_value(&[idx]);
+                    let at = |v: f64| {
+                        tch::no_grad(|| {
+                            let _ = flat.get(idx).fill_(v);
+                        });
+                        let l = tch::no_grad(|| loss(&layer).double_value(&[]));
+                        tape.clear();
+                        l
+                    };
+                    let numeric = (at(orig + eps) - at(orig - eps)) / (2.0 * eps);
+                    at(orig);
+                    let analytic = g.view([-1]).double_value(&[idx]);
+                    assert!(
+                        (numeric - analytic).abs() < 2e-3,
+                        "kernel={kernel} [{idx}]: numeric {numeric} vs backward {analytic}"
+                    );
+                }
+            }
         }
     }
 
@@ -383,5 +460,134 @@ mod tests {
                 .double_value(&[]),
             32.0
         );
+    }
+
+    /// Forward output, weight gradients and input gradient of one training
+    /// pass (kernel runs go through a tape and its backward).
+    fn pass(
+        layer: &RecurrentLayer,
+        vs: &VarStore,
+        x: &Tensor,
+        seed: i64,
+    ) -> (Tensor, Vec<Tensor>, Tensor) {
+        for mut v in vs.trainable_variables() {
+            v.zero_grad();
+        }
+        let mut x = x.detach().set_requires_grad(true);
+        tch::manual_seed(seed);
+        let tape = Tape::default();
+        let y = layer.forward_taped(&(&x * 1.5), true, Some(&tape));
+        (y.square().sum(Kind::Float) + y.sum(Kind::Float)).backward();
+        tape.backward();
+        let g = vs
+            .trainable_variables()
+            .iter()
+            .map(|v| v.grad().copy())
+            .collect();
+        let gx = x.grad().copy();
+        x.zero_grad();
+        (y.detach(), g, gx)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).abs().max().double_value(&[])
+    }
+
+    /// The CPU GRU kernel equals the fused kernel (no masks) and the unrolled
+    /// autograd path (with dropout masks, relu and hard_sigmoid): forward,
+    /// weight gradients and input gradients.
+    #[test]
+    fn gru_kernel_equals_fused_and_unrolled() {
+        for (seqs, dropout, act, ract) in [
+            (false, 0.0, Activation::Tanh, Activation::Sigmoid),
+            (true, 0.0, Activation::Tanh, Activation::Sigmoid),
+            (false, 0.4, Activation::Relu, Activation::HardSigmoid),
+            (true, 0.3, Activation::Tanh, Activation::Sigmoid),
+        ] {
+            tch::manual_seed(11);
+            let vs = VarStore::new(Device::Cpu);
+            let mut s = spec(6, seqs);
+            s.dropout = dropout;
+            s.recurrent_dropout = dropout;
+            s.activation = act;
+            s.recurrent_activation = ract;
+            let mut layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 4, Init::Torch);
+            let x = Tensor::randn([5, 9, 4], (Kind::Float, Device::Cpu));
+            assert_eq!(layer.path(true), Path::Kernel);
+            let (yk, gk, xk) = pass(&layer, &vs, &x, 3);
+            layer.allow_kernel = false;
+            let reference = if dropout == 0.0 && act == Activation::Tanh {
+                Path::Fused
+            } else {
+                Path::Unrolled
+            };
+            assert_eq!(layer.path(true), reference);
+            let (yr, gr, xr) = pass(&layer, &vs, &x, 3);
+            let case = format!("seqs={seqs} dropout={dropout} {act:?}/{ract:?} vs {reference:?}");
+            assert!(
+                max_diff(&yk, &yr) < 1e-5,
+                "{case}: forward differs by {}",
+                max_diff(&yk, &yr)
+            );
+            for (a, b) in gk.iter().zip(&gr) {
+                assert!(
+                    max_diff(a, b) < 1e-5,
+                    "{case}: weight gradient differs by {}",
+                    max_diff(a, b)
+                );
+            }
+            assert!(
+                max_diff(&xk, &xr) < 1e-5,
+                "{case}: input gradient differs by {}",
+                max_diff(&xk, &xr)
+            );
+        }
+    }
+
+    #[test]
+    fn gru_kernel_in_a_stack_matches_autograd() {
+        // Two GRUs, the first returning sequences: the tape replays both
+        // backward passes, the second feeding the first.
+        tch::manual_seed(5);
+        let vs = VarStore::new(Device::Cpu);
+        let mut first = RecurrentLayer::new(
+            &(vs.root() / "a"),
+            CellKind::Gru,
+            &spec(4, true),
+            3,
+            Init::Keras,
+        );
+        let mut second = RecurrentLayer::new(
+            &(vs.root() / "b"),
+            CellKind::Gru,
+            &spec(5, false),
+            4,
+            Init::Keras,
+        );
+        let x = Tensor::randn([3, 7, 3], (Kind::Float, Device::Cpu));
+        let run = |a: &RecurrentLayer, b: &RecurrentLayer| {
+            for mut v in vs.trainable_variables() {
+                v.zero_grad();
+            }
+            let tape = Tape::default();
+            let y = b.forward_taped(&a.forward_taped(&x, true, Some(&tape)), true, Some(&tape));
+            y.tanh().sum(Kind::Float).backward();
+            tape.backward();
+            vs.trainable_variables()
+                .iter()
+                .map(|v| v.grad().copy())
+                .collect::<Vec<_>>()
+        };
+        let kernel = run(&first, &second);
+        first.allow_kernel = false;
+        second.allow_kernel = false;
+        let fused = run(&first, &second);
+        for (a, b) in kernel.iter().zip(&fused) {
+            assert!(
+                max_diff(a, b) < 1e-5,
+                "stacked gradient differs by {}",
+                max_diff(a, b)
+            );
+        }
     }
 }

@@ -109,7 +109,7 @@ pub fn bench_cell(
         let (x, y) = data.train.next_batch(&mut rng);
         if trainable {
             let l = loss(config.train.loss, &out(&x, true), &y);
-            opt.backward_step(&l);
+            model.backward_step(&mut opt, &l);
             l.double_value(&[])
         } else {
             0.0
@@ -163,7 +163,7 @@ pub fn bench_cell(
 }
 
 pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
-    let threads = crate::run::scheduler::cores();
+    let threads = args.threads.unwrap_or_else(crate::run::scheduler::cores);
     let machine = machine();
     let new_file = !args.out.exists();
     if let Some(dir) = args.out.parent() {

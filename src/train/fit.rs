@@ -171,7 +171,7 @@ pub fn fit(
                         fitted.failure = Some(format!("loss became {value} at epoch {epoch}, step {step}; lower the learning rate or check the data"));
                         return Ok(fitted);
                     }
-                    opt.backward_step(&l);
+                    model.backward_step(opt, &l);
                     let _guard = tch::no_grad_guard();
                     let ms: Vec<f64> = t
                         .metrics
