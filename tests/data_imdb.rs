@@ -46,8 +46,14 @@ fn keras_conventions_split_and_padding() {
         assert_eq!(row[start], 1);
         assert!(row[start + 1..].iter().all(|&v| (2..10_000).contains(&v)));
     }
-    // the test set keeps its order (pos then neg)
-    assert_eq!(a.test.y, [[1u8; 10], [0u8; 10]].concat());
+    // the test set is shuffled (as Keras' load_data does), both classes mixed, nothing lost
+    assert_ne!(a.test.y, [[1u8; 10], [0u8; 10]].concat());
+    assert_eq!(a.test.y.iter().filter(|&&y| y == 1).count(), 10);
+    assert_ne!(
+        a.test.y[..5],
+        [1u8; 5],
+        "the first test batch is not all one class"
+    );
     // the validation split is the end of the shuffled training set, and all reviews appear once
     let mut all: Vec<Vec<i32>> = rows(&a.train.x, 400)
         .into_iter()
@@ -195,9 +201,11 @@ fn batches_walk_a_fresh_permutation_and_sequential_splits_in_order() {
     }
     assert_ne!(epochs[0], epochs[1], "a fresh permutation each epoch");
     let (_, y) = p.test.next_batch(&mut rng);
+    let first: Vec<f32> = arrays.test.y[..5].iter().map(|&v| v as f32).collect();
     assert_eq!(
         Vec::<f32>::try_from(y.flatten(0, -1)).unwrap(),
-        vec![1.0; 5]
+        first,
+        "test batches in stored order"
     );
     p.test.reset();
     let Batcher::Imdb(t) = &mut p.test else {

@@ -280,7 +280,7 @@ fn report_tables_and_page_from_known_folders() {
     assert!(lines[0].starts_with("experiment,cell,status,epochs,best_epoch"));
     assert_eq!(
         lines[1],
-        "jena_gru,default,complete,2,2,val_loss,0.235000,,2.350000,,,2.850000,,33,4.0,abc"
+        "jena_gru,default,complete,2,2,val_loss,0.235000,,2.350000,,,,2.850000,,33,4.0,abc"
     );
     assert!(lines[3].starts_with("jena_naive,default,complete"));
     let md = read(&root.join("summary.md"));

@@ -4,8 +4,9 @@
 //! Steps: read the reviews (see `reviews`), tokenize them in parallel, rank
 //! the vocabulary on the training reviews, encode each review as
 //! `[1, word ids…]`, optionally reverse each review (book §6.3.8), pad; then
-//! shuffle the training set with `ChaCha8Rng(shuffle_seed)` and hold out its
-//! LAST `validation_split` fraction for validation. The result is cached on disk.
+//! shuffle the training set, then the test set, with one
+//! `ChaCha8Rng(shuffle_seed)` and hold out the training set's LAST
+//! `validation_split` fraction for validation. The result is cached on disk.
 use crate::config::ImdbData;
 use crate::data::imdb_cache::{self, ImdbArrays, TokenSplit};
 use crate::data::pad::pad_into;
@@ -90,8 +91,13 @@ pub fn encode(spec: &ImdbData, source: &Path) -> Result<ImdbArrays> {
     let train_seqs = encode_all(&train_words);
     let test_seqs = encode_all(&test_words);
 
+    // As Keras' load_data: one seeded generator shuffles the training set,
+    // then the test set (so a partial test pass is not all one class).
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.shuffle_seed);
     let mut order: Vec<usize> = (0..train_seqs.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.shuffle_seed));
+    order.shuffle(&mut rng);
+    let mut test_order: Vec<usize> = (0..test_seqs.len()).collect();
+    test_order.shuffle(&mut rng);
     let split_at = (train_seqs.len() as f64 * (1.0 - spec.validation_split)) as usize;
     let build = |idx: &mut dyn Iterator<Item = usize>, seqs: &[Vec<i32>], labels: &[Review]| {
         let mut s = TokenSplit::default();
@@ -119,6 +125,6 @@ pub fn encode(spec: &ImdbData, source: &Path) -> Result<ImdbArrays> {
             &train_seqs,
             &reviews.train,
         ),
-        test: build(&mut (0..test_seqs.len()), &test_seqs, &reviews.test),
+        test: build(&mut test_order.into_iter(), &test_seqs, &reviews.test),
     })
 }

@@ -71,7 +71,7 @@ pub fn cache_path(spec: &ImdbData, source: &Path, dir: &Path) -> Result<PathBuf>
     let side = |s: Side| if s == Side::Pre { "pre" } else { "post" };
     h.update(
         format!(
-            "imdb-cache v1 tokenizer {TOKENIZER_VERSION} max_features {} maxlen {} padding {} truncating {} \
+            "imdb-cache v2 tokenizer {TOKENIZER_VERSION} max_features {} maxlen {} padding {} truncating {} \
              reverse {} shuffle_seed {} validation_split {}\n",
             spec.max_features,
             spec.maxlen,

@@ -48,7 +48,7 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
     }
     let imdb: Vec<(String, f64)> = complete
         .iter()
-        .filter_map(|r| Some((label(r), r.best_val_accuracy?)))
+        .filter_map(|r| Some((label(r), r.peak_val_accuracy.or(r.best_val_accuracy)?)))
         .collect();
     if !imdb.is_empty() {
         let path = dir.join("imdb_val_accuracy.png");

@@ -17,6 +17,8 @@ pub struct Row {
     pub last_val: Option<f64>,
     pub best_val_mae_degc: Option<f64>,
     pub best_val_accuracy: Option<f64>,
+    /// The highest validation accuracy of any epoch (the figure the book quotes).
+    pub peak_val_accuracy: Option<f64>,
     pub test_loss: Option<f64>,
     pub test_mae_degc: Option<f64>,
     pub test_accuracy: Option<f64>,
@@ -27,7 +29,7 @@ pub struct Row {
     pub dir: PathBuf,
 }
 
-pub const HEADER: &str = "experiment,cell,status,epochs,best_epoch,monitor,best_val,last_val,best_val_mae_degc,best_val_accuracy,test_loss,test_mae_degc,test_accuracy,params,train_seconds,content_id";
+pub const HEADER: &str = "experiment,cell,status,epochs,best_epoch,monitor,best_val,last_val,best_val_mae_degc,best_val_accuracy,peak_val_accuracy,test_loss,test_mae_degc,test_accuracy,params,train_seconds,content_id";
 
 fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.6}")).unwrap_or_default()
@@ -92,6 +94,12 @@ fn row(dir: &Path, s: &toml::Table) -> Row {
         last_val: get("last", &monitor),
         best_val_mae_degc: get("best", "val_mae_degc"),
         best_val_accuracy: get("best", "val_accuracy"),
+        peak_val_accuracy: crate::report::plot::Table::read(&dir.join("metrics.csv"))
+            .ok()
+            .and_then(|t| {
+                t.column("val_accuracy")
+                    .map(|c| c.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+            }),
         test_loss: get("test", "test_loss"),
         test_mae_degc: get("test", "test_mae_degc"),
         test_accuracy: get("test", "test_accuracy"),
@@ -109,7 +117,7 @@ pub fn write_csv(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
     for r in rows {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{}",
             r.experiment,
             r.cell,
             r.status,
@@ -120,6 +128,7 @@ pub fn write_csv(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
             opt(r.last_val),
             opt(r.best_val_mae_degc),
             opt(r.best_val_accuracy),
+            opt(r.peak_val_accuracy),
             opt(r.test_loss),
             opt(r.test_mae_degc),
             opt(r.test_accuracy),
@@ -136,7 +145,10 @@ pub fn write_csv(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
 pub fn headline(r: &Row) -> String {
     match (r.best_val_mae_degc, r.best_val_accuracy, r.best_val) {
         (Some(c), _, Some(v)) => format!("{v:.4} ({c:.2} °C)"),
-        (_, Some(a), _) => format!("{a:.3}"),
+        (_, Some(a), _) => match r.peak_val_accuracy {
+            Some(p) if p > a => format!("{a:.3} (peak {p:.3})"),
+            _ => format!("{a:.3}"),
+        },
         (_, _, Some(v)) => format!("{v:.4}"),
         _ => "-".into(),
     }
