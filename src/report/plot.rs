@@ -173,7 +173,11 @@ pub fn history(
                 .label_font((FONT, 18))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
+                .position(if p.ylabel == "accuracy" {
+                    SeriesLabelPosition::LowerRight
+                } else {
+                    SeriesLabelPosition::UpperRight
+                })
                 .draw()?;
         }
         root.present()?;

@@ -162,6 +162,34 @@ pub fn bench_cell(
     })
 }
 
+/// The latest train-step median of every experiment and settings in a
+/// results CSV, in order of first appearance: what the figure shows.
+fn latest_per_label(csv_path: &std::path::Path) -> anyhow::Result<Vec<(String, f64)>> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(csv_path)?;
+    let header = reader.headers()?.clone();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (exp, train, settings) = (col("experiment"), col("train_ms_median"), col("settings"));
+    let mut out: Vec<(String, f64)> = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").to_string();
+        let extra = field(settings);
+        let label = if extra.is_empty() {
+            field(exp)
+        } else {
+            format!("{} {extra}", field(exp))
+        };
+        let Ok(value) = field(train).parse::<f64>() else {
+            continue;
+        };
+        match out.iter_mut().find(|(l, _)| *l == label) {
+            Some(slot) => slot.1 = value,
+            None => out.push((label, value)),
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
     let threads = args.threads.unwrap_or_else(crate::run::scheduler::cores);
     let machine = machine();
@@ -174,7 +202,7 @@ pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
         .append(true)
         .open(&args.out)?;
     if new_file {
-        writeln!(csv, "date,machine,threads,experiment,cell,train_ms_median,train_ms_min,train_ms_max,val_ms_median,val_ms_min,val_ms_max,batch_ms_median,samples_per_second,peak_mib,recurrent_path")?;
+        writeln!(csv, "date,machine,threads,experiment,cell,train_ms_median,train_ms_min,train_ms_max,val_ms_median,val_ms_min,val_ms_max,batch_ms_median,samples_per_second,peak_mib,recurrent_path,settings")?;
     }
     let date = std::process::Command::new("date")
         .arg("-u")
@@ -186,13 +214,20 @@ pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
         "{:<26} {:>14} {:>14} {:>10} {:>10}  path",
         "experiment", "train ms", "val ms", "batch ms", "samples/s"
     );
-    let mut bars = Vec::new();
+    let settings = args
+        .overrides
+        .sets
+        .iter()
+        .filter(|s| !s.starts_with("data.path="))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
     for cell in cells {
         let r = bench_cell(cell, args.steps, args.repeat, threads)?;
         let mut line = String::new();
         let _ = write!(
             line,
-            "{date},\"{machine}\",{threads},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.0},{:.0},\"{}\"",
+            "{date},\"{machine}\",{threads},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.0},{:.0},\"{}\",\"{settings}\"",
             r.experiment,
             r.cell,
             r.train.median,
@@ -218,10 +253,20 @@ pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
             r.samples_per_second,
             r.paths
         );
-        bars.push((r.experiment.clone(), r.train.median));
     }
+    let bars = latest_per_label(&args.out)?;
     if !bars.is_empty() {
-        let png = args.out.with_file_name("step_time.png");
+        // benches/results.csv → benches/step_time.png; other files → <name>.png
+        let stem = args
+            .out
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("bench");
+        let png = args.out.with_file_name(if stem == "results" {
+            "step_time.png".to_string()
+        } else {
+            format!("{stem}.png")
+        });
         crate::report::plot::bars(
             &format!("Median train step, batch 128, {threads} threads"),
             "ms per step",
