@@ -120,9 +120,11 @@ pub fn compare(
     for k in rows_b.keys().filter(|k| !rows_a.contains_key(*k)) {
         out.push_str(&format!("only in {}: {k}\n", b.display()));
     }
+    let mut same = 0;
     for (k, ra) in &rows_a {
         let Some(rb) = rows_b.get(k) else { continue };
-        out.push_str(&format!("{k}\n"));
+        let whole = out;
+        out = String::new();
         if ra.status != rb.status {
             out.push_str(&format!("  status: {} → {}\n", ra.status, rb.status));
         }
@@ -171,6 +173,15 @@ pub fn compare(
                 ra.train_seconds, rb.train_seconds
             ));
         }
+        if out.is_empty() {
+            same += 1;
+            out = whole;
+        } else {
+            out = format!("{whole}{k}\n{out}");
+        }
+    }
+    if same > 0 {
+        out.push_str(&format!("{same} matched cell(s) identical\n"));
     }
     Ok((out, regressed))
 }

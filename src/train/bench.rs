@@ -165,7 +165,9 @@ pub fn bench_cell(
 /// The latest train-step median of every experiment and settings in a
 /// results CSV, in order of first appearance: what the figure shows.
 fn latest_per_label(csv_path: &std::path::Path) -> anyhow::Result<Vec<(String, f64)>> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(csv_path)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(csv_path)?;
     let header = reader.headers()?.clone();
     let col = |name: &str| header.iter().position(|h| h == name);
     let (exp, train, settings) = (col("experiment"), col("train_ms_median"), col("settings"));
