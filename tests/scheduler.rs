@@ -390,3 +390,48 @@ fn budget_splits_cores_between_jobs() {
     assert_eq!(seqlab::run::scheduler::budget(8, Some(1), None), (1, cores));
     assert_eq!(seqlab::run::scheduler::budget(8, None, Some(1)).1, 1);
 }
+
+#[test]
+fn a_killed_run_leaves_no_summary_and_the_next_run_completes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let slow = tiny_jena(tmp.path(), "killed", GRU, "");
+    std::fs::write(&slow, read(&slow).replace("epochs = 3", "epochs = 100000")).unwrap();
+    let mut child = seqlab(tmp.path())
+        .arg("run")
+        .arg(&slow)
+        .arg("--results")
+        .arg(&results)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let staged = |root: &Path| {
+        std::fs::read_dir(root.join("killed"))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains(".partial-"))
+            })
+            .unwrap_or(false)
+    };
+    while !staged(&results) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(!results.join("killed/default/summary.toml").exists());
+    // The same command (with a sane epoch count) sweeps the dead staging folder and completes.
+    std::fs::write(&slow, read(&slow).replace("epochs = 100000", "epochs = 2")).unwrap();
+    run_ok(
+        seqlab(tmp.path())
+            .arg("run")
+            .arg(&slow)
+            .arg("--results")
+            .arg(&results),
+    );
+    assert!(results.join("killed/default/summary.toml").exists());
+    assert!(!staged(&results), "stale staging folders are removed");
+}

@@ -236,6 +236,8 @@ fn execute(
 ) -> anyhow::Result<()> {
     let config = &cell.config;
     tch::set_num_threads(threads as i32);
+    // Record what libtorch really uses in this worker, not what was asked.
+    let threads = tch::get_num_threads().max(1) as usize;
     tch::manual_seed(config.train.seed as i64);
     let device = model::device(&config.train.device)?;
     let mut data = crate::data::prepare(&config.data, device)?;
