@@ -4,6 +4,7 @@
 //! windows → batches on the device) → `model` (layer specs → tch module) →
 //! `train` (loop, optimizer, metrics) → `run` (scheduler, results store) →
 //! `report` (plots, tables, diff).
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -11,6 +11,28 @@ fn grid_file(dir: &Path, name: &str, grid: &str, extra: &str) -> PathBuf {
     tiny_jena(dir, name, &format!("{DENSE}\n[grid]\n{grid}\n"), extra)
 }
 
+/// Whether a run of `experiment` is writing a staging folder.
+fn staging_exists(results: &Path, experiment: &str) -> bool {
+    std::fs::read_dir(results.join(experiment))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        })
+        .unwrap_or(false)
+}
+
+/// Waits (up to a minute) until a spawned run has started writing.
+fn wait_for_staging(results: &Path, experiment: &str) {
+    let start = Instant::now();
+    while !staging_exists(results, experiment) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -189,22 +211,7 @@ fn sigint_leaves_the_running_cell_incomplete_and_others_intact() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let partial = |root: &Path| {
-        std::fs::read_dir(root.join("slow"))
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().contains(".partial-"))
-            })
-            .unwrap_or(false)
-    };
-    while !partial(&results) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the run never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_staging(&results, "slow");
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -404,22 +411,7 @@ fn a_killed_run_leaves_no_summary_and_the_next_run_completes_it() {
         .arg(&results)
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let staged = |root: &Path| {
-        std::fs::read_dir(root.join("killed"))
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().contains(".partial-"))
-            })
-            .unwrap_or(false)
-    };
-    while !staged(&results) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the run never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_staging(&results, "killed");
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     assert!(!results.join("killed/default/summary.toml").exists());
@@ -433,5 +425,8 @@ fn a_killed_run_leaves_no_summary_and_the_next_run_completes_it() {
             .arg(&results),
     );
     assert!(results.join("killed/default/summary.toml").exists());
-    assert!(!staged(&results), "stale staging folders are removed");
+    assert!(
+        !staging_exists(&results, "killed"),
+        "stale staging folders are removed"
+    );
 }

@@ -9,6 +9,7 @@
 //! VPdef = VPmax − VPact, Tdew from the inverse Magnus formula,
 //! sh = 622·VPact / (p − 0.378·VPact), H2OC = 1000·VPact / p,
 //! rho = 100·p / (287.05·(T + 273.15))·1000, Tpot = (T + 273.15)·(1000 / p)^0.286.
+use crate::calendar::{civil_from_days, days_from_civil};
 use anyhow::{Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -146,36 +147,6 @@ fn timestamp(out: &mut String, minutes: u64) {
     let hm = minutes % 1440;
     use std::fmt::Write as _;
     let _ = write!(out, "{d:02}.{m:02}.{y:04} {:02}:{:02}:00", hm / 60, hm % 60);
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
 }
 
 #[cfg(test)]

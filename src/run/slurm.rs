@@ -227,16 +227,7 @@ fn timestamp() -> String {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::calendar::civil_from_days(days);
     format!(
         "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
         rem / 3600,
@@ -453,7 +444,7 @@ mod tests {
     fn plan() -> JobPlan {
         JobPlan {
             binary: "/opt/seqlab/bin/seqlab".into(),
-            files: vec!["/work/exp/grid.toml".into()],
+            files: vec!["/home/user/exp/grid.toml".into()],
             sets: vec!["train.epochs=2".into(), "experiment.title='a b'".into()],
             root: "/shared/results".into(),
             folder: "/shared/results/.slurm/20260101-000000".into(),
@@ -486,7 +477,7 @@ mod tests {
             "#SBATCH --time=1:00:00",
             "#SBATCH --account=lab",
             "cell=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" /shared/results/.slurm/20260101-000000/cells)",
-            "exec /opt/seqlab/bin/seqlab run /work/exp/grid.toml --only \"$cell\" --jobs 1 --threads 2 --results /shared/results --no-report --set train.epochs=2 --set 'experiment.title='\\''a b'\\'''",
+            "exec /opt/seqlab/bin/seqlab run /home/user/exp/grid.toml --only \"$cell\" --jobs 1 --threads 2 --results /shared/results --no-report --set train.epochs=2 --set 'experiment.title='\\''a b'\\'''",
         ] {
             assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
         }
