@@ -430,3 +430,33 @@ fn a_killed_run_leaves_no_summary_and_the_next_run_completes_it() {
         "stale staging folders are removed"
     );
 }
+
+#[test]
+fn a_failed_rerun_keeps_the_earlier_complete_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let file = tiny_jena(tmp.path(), "keep", DENSE, "loss = \"mse\"\n");
+    run_ok(
+        seqlab(tmp.path())
+            .arg("run")
+            .arg(&file)
+            .arg("--results")
+            .arg(&results),
+    );
+    let before = snapshot(&results.join("keep/default"));
+    let out = seqlab(tmp.path())
+        .arg("run")
+        .arg(&file)
+        .arg("--results")
+        .arg(&results)
+        .args(["--set", "train.optimizer.lr=1e30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("loss became"), "{}", text(&out));
+    assert_eq!(
+        before,
+        snapshot(&results.join("keep/default")),
+        "the earlier result must survive"
+    );
+}

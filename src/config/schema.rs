@@ -414,16 +414,6 @@ pub enum MergeMode {
     Ave,
 }
 
-/// Where a layer takes its input from: by default the previous layer.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Wiring {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<Vec<String>>,
-}
-
 /// One node of the layer graph, named and parameterised as in Keras.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]

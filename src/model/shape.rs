@@ -4,9 +4,7 @@
 //! layers. Every error names the layer, the shape it received, what it needs
 //! and the likely fix. Parameter counts equal Keras' for the same layers.
 use super::graph::{label, wire, Src, Wiring};
-use crate::config::{
-    CellKind, Config, DataSpec, LayerSpec, MergeMode, ModelKind, Padding, Recurrent,
-};
+use crate::config::{CellKind, Config, DataSpec, LayerSpec, MergeMode, ModelKind, Padding};
 use std::fmt;
 
 /// Number of float columns of the Jena climate record.
@@ -212,7 +210,7 @@ fn layer_output(
             Ok(())
         }
     };
-    let recurrent_in = |r: &Recurrent, kind: CellKind| -> Result<(usize, usize), String> {
+    let recurrent_in = || -> Result<(usize, usize), String> {
         if got.tokens {
             return Err(format!(
                 "{at} receives token ids {got} from {from}; put an embedding layer before it"
@@ -233,7 +231,6 @@ fn layer_output(
                     _ => "feed it a sequence: remove the flatten/global pooling before it"
                         .to_string(),
                 };
-                let _ = (r, kind);
                 Err(format!(
                     "{at} needs (batch, time, features) but {from} returns {got}: {fix}"
                 ))
@@ -317,7 +314,7 @@ fn layer_output(
         }
         LayerSpec::Gru(r) | LayerSpec::Lstm(r) | LayerSpec::SimpleRnn(r) => {
             let kind = layer.recurrent().expect("recurrent").0;
-            let (t, f) = recurrent_in(r, kind)?;
+            let (t, f) = recurrent_in()?;
             let dims = if r.return_sequences {
                 vec![t, r.units]
             } else {
@@ -331,7 +328,7 @@ fn layer_output(
             ..
         } => {
             let (kind, r) = inner.parts();
-            let (t, f) = recurrent_in(r, kind)?;
+            let (t, f) = recurrent_in()?;
             let u = if *merge_mode == MergeMode::Concat {
                 2 * r.units
             } else {

@@ -96,13 +96,9 @@ fn grid_figures(dir: &Path, rows: &[&Row]) -> anyhow::Result<Figures> {
         }
         let mut keys: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
         for r in &cells {
-            let (metric, value) = match (r.best_val_mae_degc, r.best_val_accuracy, r.best_val) {
-                (Some(c), _, _) => ("validation MAE (°C)", c),
-                (_, Some(a), _) => ("validation accuracy", a),
-                (_, _, Some(v)) => ("best validation value", v),
-                _ => continue,
+            let Some(value) = r.best_val_mae_degc.or(r.best_val_accuracy).or(r.best_val) else {
+                continue;
             };
-            let _ = metric;
             for part in r.cell.split(',') {
                 if let Some((k, v)) = part.split_once('=') {
                     if let Ok(x) = v.parse::<f64>() {

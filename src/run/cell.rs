@@ -202,7 +202,6 @@ pub fn run(
 
 /// Writes a failed summary, unless a complete earlier result would be lost.
 pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
-    let dir = store::cell_dir(root, &cell.experiment, &cell.name);
     if matches!(
         store::state(root, cell),
         store::State::Complete | store::State::Stale
@@ -223,7 +222,6 @@ pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
     let _ = staging.write("config.toml", cell.config_toml().as_bytes());
     let _ = staging.write("summary.toml", summary_toml(cell, &fitted, 0).as_bytes());
     let _ = staging.commit();
-    let _ = dir;
 }
 
 fn execute(
@@ -295,7 +293,16 @@ fn execute(
         "summary.toml",
         summary_toml(cell, &fitted, params).as_bytes(),
     )?;
-    staging.commit()?;
+    let keeps_earlier = matches!(
+        store::state(root, cell),
+        store::State::Complete | store::State::Stale
+    );
+    if fitted.failure.is_some() && keeps_earlier {
+        // A failed rerun never replaces an earlier complete result.
+        staging.discard();
+    } else {
+        staging.commit()?;
+    }
     outcome.best_epoch = fitted.best_epoch;
     if fitted.best_epoch > 0 {
         let row = &fitted.rows[fitted.best_epoch - 1];
