@@ -53,14 +53,14 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
     if !imdb.is_empty() {
         let path = dir.join("imdb_val_accuracy.png");
         plot::bars(
-            "IMDB: best validation accuracy per model",
+            "IMDB: peak validation accuracy per model",
             "accuracy",
             &imdb,
             None,
             &path,
         )?;
         out.push((
-            "IMDB: best validation accuracy per model".into(),
+            "IMDB: peak validation accuracy per model (the figure the book quotes)".into(),
             "figures/imdb_val_accuracy.png".into(),
         ));
     }

@@ -219,8 +219,12 @@ pub fn bars(
         let root = BitMapBackend::new(&tmp, (1100, height.max(400))).into_drawing_area();
         root.fill(&WHITE)?;
         let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
+        let caption = match &reference {
+            Some((name, r)) => format!("{title} (red line: {name}, {r:.3})"),
+            None => title.to_string(),
+        };
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 26))
+            .caption(caption, (FONT, 24))
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(label_width)
@@ -242,36 +246,31 @@ pub fn bars(
             .axis_desc_style((FONT, 20))
             .draw()?;
         let blue = RGBColor(31, 87, 180);
+        let red = RGBColor(200, 30, 30);
+        if let Some((_, r)) = &reference {
+            chart.draw_series(LineSeries::new(
+                vec![(*r, 0.0), (*r, n as f64)],
+                red.stroke_width(3),
+            ))?;
+        }
         for (k, (_, v)) in items.iter().enumerate() {
             let y = (n - 1 - k) as f64;
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(0.0, y + 0.2), (*v, y + 0.8)],
                 blue.filled(),
             )))?;
+            // The value right of the bar, moved past the reference line when they would touch.
+            let mut x = *v + hi * 0.01;
+            if let Some((_, r)) = &reference {
+                if (x - r).abs() < hi * 0.06 {
+                    x = r.max(*v) + hi * 0.015;
+                }
+            }
             chart.draw_series(std::iter::once(Text::new(
                 format!("{v:.3}"),
-                (*v + hi * 0.01, y + 0.62),
+                (x, y + 0.62),
                 (FONT, 18),
             )))?;
-        }
-        if let Some((name, r)) = reference {
-            let red = RGBColor(200, 30, 30);
-            chart
-                .draw_series(LineSeries::new(
-                    vec![(r, 0.0), (r, n as f64)],
-                    red.stroke_width(3),
-                ))?
-                .label(format!("{name} ({r:.3})"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3))
-                });
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 18))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::LowerRight)
-                .draw()?;
         }
         root.present()?;
     }
