@@ -270,7 +270,7 @@ pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
             format!("{stem}.png")
         });
         crate::report::plot::bars(
-            &format!("Median train step, batch 128, {threads} threads"),
+            &format!("Median train step ({threads} libtorch threads)"),
             "ms per step",
             &bars,
             None,
