@@ -2,7 +2,7 @@
 //! training batches, then `val_steps` validation batches in evaluation mode
 //! (no dropout); at the end the test split, optionally with the best epoch's
 //! weights. A non-finite loss fails the run with the epoch and step.
-use super::loss::{loss, metric};
+use super::loss::{loss, metric_value};
 use super::optim;
 use super::progress::Progress;
 use crate::config::{Config, Loss, Metric};
@@ -77,9 +77,10 @@ fn evaluate(
         let (x, y) = batcher.next_batch(rng);
         let out = output(model, t.loss, &x, false);
         let n = y.size()[0] as f64;
-        sums[0] += loss(t.loss, &out, &y).double_value(&[]) * n;
+        let l = loss(t.loss, &out, &y).double_value(&[]);
+        sums[0] += l * n;
         for (k, m) in t.metrics.iter().enumerate() {
-            sums[k + 1] += metric(*m, t.loss, &out, &y).double_value(&[]) * n;
+            sums[k + 1] += metric_value(*m, t.loss, &out, &y, l) * n;
         }
         count += n;
     }
@@ -176,19 +177,20 @@ pub fn fit(
                     let ms: Vec<f64> = t
                         .metrics
                         .iter()
-                        .map(|m| metric(*m, t.loss, &out.detach(), &y).double_value(&[]))
+                        .map(|m| metric_value(*m, t.loss, &out.detach(), &y, value))
                         .collect();
                     (value, ms)
                 }
                 None => {
                     let _guard = tch::no_grad_guard();
                     let out = output(model, t.loss, &x, false);
+                    let value = loss(t.loss, &out, &y).double_value(&[]);
                     let ms = t
                         .metrics
                         .iter()
-                        .map(|m| metric(*m, t.loss, &out, &y).double_value(&[]))
+                        .map(|m| metric_value(*m, t.loss, &out, &y, value))
                         .collect();
-                    (loss(t.loss, &out, &y).double_value(&[]), ms)
+                    (value, ms)
                 }
             };
             sums[0] += batch_loss * n;

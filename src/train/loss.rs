@@ -37,6 +37,15 @@ pub fn metric(m: Metric, loss_kind: Loss, out: &Tensor, y: &Tensor) -> Tensor {
     }
 }
 
+/// A metric's batch value; when it is the loss itself (MAE under an MAE
+/// loss), the loss value already computed, without another pass.
+pub fn metric_value(m: Metric, loss_kind: Loss, out: &Tensor, y: &Tensor, loss_value: f64) -> f64 {
+    match (m, loss_kind) {
+        (Metric::Mae, Loss::Mae) | (Metric::Mse, Loss::Mse) => loss_value,
+        _ => metric(m, loss_kind, out, y).double_value(&[]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
