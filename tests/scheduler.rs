@@ -59,16 +59,7 @@ fn complete_cells_are_skipped_and_changed_or_incomplete_ones_redone() {
         "loss = \"mse\"\n",
     );
     let results = tmp.path().join("results");
-    let run = |extra: &[&str]| {
-        text(&run_ok(
-            seqlab(tmp.path())
-                .arg("run")
-                .arg(&file)
-                .arg("--results")
-                .arg(&results)
-                .args(extra),
-        ))
-    };
+    let run = |extra: &[&str]| text(&run_ok(run_cmd(tmp.path(), &file, &results).args(extra)));
     run(&[]);
     let a = results.join("resume/seed=1");
     let b = results.join("resume/seed=2");
@@ -113,13 +104,7 @@ fn a_failing_cell_does_not_stop_the_others() {
         "loss = \"mse\"\n",
     );
     let results = tmp.path().join("results");
-    let out = seqlab(tmp.path())
-        .arg("run")
-        .arg(&file)
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .unwrap();
+    let out = run_cmd(tmp.path(), &file, &results).output().unwrap();
     let msg = text(&out);
     assert_eq!(out.status.code(), Some(1), "{msg}");
     assert!(msg.contains("failed: loss became"), "{msg}");
@@ -143,11 +128,7 @@ fn fail_fast_stops_scheduling_after_the_first_failure() {
         "loss = \"mse\"\n",
     );
     let results = tmp.path().join("results");
-    let out = seqlab(tmp.path())
-        .arg("run")
-        .arg(&file)
-        .arg("--results")
-        .arg(&results)
+    let out = run_cmd(tmp.path(), &file, &results)
         .args(["--jobs", "1", "--fail-fast"])
         .output()
         .unwrap();
@@ -171,13 +152,7 @@ fn a_locked_cell_names_the_process_holding_it() {
     let file = tiny_jena(tmp.path(), "locked", DENSE, "");
     let results = tmp.path().join("results");
     let _held = seqlab::run::lock::lock_cell(&results, "locked", "default").unwrap();
-    let out = seqlab(tmp.path())
-        .arg("run")
-        .arg(&file)
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .unwrap();
+    let out = run_cmd(tmp.path(), &file, &results).output().unwrap();
     let msg = text(&out);
     assert_eq!(out.status.code(), Some(1), "{msg}");
     assert!(
@@ -192,13 +167,7 @@ fn sigint_leaves_the_running_cell_incomplete_and_others_intact() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
     let done = tiny_jena(tmp.path(), "neighbour", DENSE, "");
-    run_ok(
-        seqlab(tmp.path())
-            .arg("run")
-            .arg(&done)
-            .arg("--results")
-            .arg(&results),
-    );
+    run_ok(&mut run_cmd(tmp.path(), &done, &results));
     let neighbour = snapshot(&results.join("neighbour/default"));
     let slow = tiny_jena(tmp.path(), "slow", GRU, "");
     std::fs::write(&slow, read(&slow).replace("epochs = 3", "epochs = 100000")).unwrap();
@@ -404,26 +373,14 @@ fn a_killed_run_leaves_no_summary_and_the_next_run_completes_it() {
     let results = tmp.path().join("results");
     let slow = tiny_jena(tmp.path(), "killed", GRU, "");
     std::fs::write(&slow, read(&slow).replace("epochs = 3", "epochs = 100000")).unwrap();
-    let mut child = seqlab(tmp.path())
-        .arg("run")
-        .arg(&slow)
-        .arg("--results")
-        .arg(&results)
-        .spawn()
-        .unwrap();
+    let mut child = run_cmd(tmp.path(), &slow, &results).spawn().unwrap();
     wait_for_staging(&results, "killed");
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     assert!(!results.join("killed/default/summary.toml").exists());
     // The same command (with a sane epoch count) sweeps the dead staging folder and completes.
     std::fs::write(&slow, read(&slow).replace("epochs = 100000", "epochs = 2")).unwrap();
-    run_ok(
-        seqlab(tmp.path())
-            .arg("run")
-            .arg(&slow)
-            .arg("--results")
-            .arg(&results),
-    );
+    run_ok(&mut run_cmd(tmp.path(), &slow, &results));
     assert!(results.join("killed/default/summary.toml").exists());
     assert!(
         !staging_exists(&results, "killed"),
@@ -436,19 +393,9 @@ fn a_failed_rerun_keeps_the_earlier_complete_result() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
     let file = tiny_jena(tmp.path(), "keep", DENSE, "loss = \"mse\"\n");
-    run_ok(
-        seqlab(tmp.path())
-            .arg("run")
-            .arg(&file)
-            .arg("--results")
-            .arg(&results),
-    );
+    run_ok(&mut run_cmd(tmp.path(), &file, &results));
     let before = snapshot(&results.join("keep/default"));
-    let out = seqlab(tmp.path())
-        .arg("run")
-        .arg(&file)
-        .arg("--results")
-        .arg(&results)
+    let out = run_cmd(tmp.path(), &file, &results)
         .args(["--set", "train.optimizer.lr=1e30"])
         .output()
         .unwrap();

@@ -21,13 +21,7 @@ fn check_run(name: &str, layers: &str, extra: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let file = tiny_jena(tmp.path(), name, layers, extra);
     let results = tmp.path().join("results");
-    run_ok(
-        seqlab(tmp.path())
-            .arg("run")
-            .arg(&file)
-            .arg("--results")
-            .arg(&results),
-    );
+    run_ok(&mut run_cmd(tmp.path(), &file, &results));
     let dir = results.join(name).join("default");
     for f in [
         "config.toml",
@@ -126,13 +120,7 @@ fn imdb_conv_run_reports_accuracy() {
     )
     .unwrap();
     let results = tmp.path().join("results");
-    run_ok(
-        seqlab(tmp.path())
-            .arg("run")
-            .arg(&file)
-            .arg("--results")
-            .arg(&results),
-    );
+    run_ok(&mut run_cmd(tmp.path(), &file, &results));
     let dir = results.join("imdb_tiny/default");
     assert_eq!(
         read(&dir.join("metrics.csv")).lines().next().unwrap(),
@@ -167,13 +155,7 @@ fn training_loss_decreases_on_a_learnable_signal() {
     )
     .unwrap();
     let results = tmp.path().join("results");
-    run_ok(
-        seqlab(tmp.path())
-            .arg("run")
-            .arg(&file)
-            .arg("--results")
-            .arg(&results),
-    );
+    run_ok(&mut run_cmd(tmp.path(), &file, &results));
     let metrics = read(&results.join("learn/default/metrics.csv"));
     let train: Vec<f64> = metrics
         .lines()
@@ -191,13 +173,7 @@ fn same_config_and_seed_give_identical_files() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tiny_jena(tmp.path(), "det", "[[layers]]\ntype = \"gru\"\nunits = 6\ndropout = 0.1\nrecurrent_dropout = 0.3\n[[layers]]\ntype = \"dense\"\nunits = 1\n", "");
     for r in ["r1", "r2"] {
-        run_ok(
-            seqlab(tmp.path())
-                .arg("run")
-                .arg(&file)
-                .arg("--results")
-                .arg(tmp.path().join(r)),
-        );
+        run_ok(&mut run_cmd(tmp.path(), &file, &tmp.path().join(r)));
     }
     for f in ["config.toml", "metrics.csv", "summary.toml"] {
         let a = std::fs::read(tmp.path().join("r1/det/default").join(f)).unwrap();
@@ -205,14 +181,7 @@ fn same_config_and_seed_give_identical_files() {
         assert!(a == b, "{f} differs between two runs of the same config");
     }
     // A different seed gives different metrics.
-    run_ok(
-        seqlab(tmp.path())
-            .arg("run")
-            .arg(&file)
-            .arg("--results")
-            .arg(tmp.path().join("r3"))
-            .args(["--set", "train.seed=8"]),
-    );
+    run_ok(run_cmd(tmp.path(), &file, &tmp.path().join("r3")).args(["--set", "train.seed=8"]));
     assert_ne!(
         read(&tmp.path().join("r1/det/default/metrics.csv")),
         read(&tmp.path().join("r3/det/default/metrics.csv"))
@@ -228,11 +197,7 @@ fn absurd_learning_rate_fails_the_run_with_a_reason() {
         "[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 1\n",
         "loss = \"mse\"\n",
     );
-    let out = seqlab(tmp.path())
-        .arg("run")
-        .arg(&file)
-        .arg("--results")
-        .arg(tmp.path().join("results"))
+    let out = run_cmd(tmp.path(), &file, &tmp.path().join("results"))
         .args(["--set", "train.optimizer={ name = \"sgd\", lr = 1e30 }"])
         .output()
         .unwrap();

@@ -60,7 +60,8 @@ fn output(model: &Model, loss_kind: Loss, x: &Tensor, train: bool) -> Tensor {
     }
 }
 
-/// Sample-weighted means of loss and metrics over `steps` batches, no gradients.
+/// Sample-weighted means of loss and metrics over a split from its first
+/// batch: `steps` batches, or one full pass when `steps` is 0. No gradients.
 fn evaluate(
     model: &Model,
     config: &Config,
@@ -71,6 +72,12 @@ fn evaluate(
 ) -> Vec<f64> {
     let _guard = tch::no_grad_guard();
     let t = &config.train;
+    let steps = if steps == 0 {
+        batcher.full_pass_steps()
+    } else {
+        steps
+    };
+    batcher.reset();
     let mut sums = vec![0.0; 1 + t.metrics.len()];
     let mut count = 0.0;
     for _ in 0..steps {
@@ -121,11 +128,6 @@ pub fn fit(
         data.train.full_pass_steps()
     } else {
         t.steps_per_epoch
-    };
-    let val_steps = if t.val_steps == 0 {
-        data.val.full_pass_steps()
-    } else {
-        t.val_steps
     };
     let pass = names(config, data.target_std.is_some());
     let mut columns: Vec<String> = Vec::new();
@@ -206,12 +208,11 @@ pub fn fit(
             return Err(Interrupted.into());
         }
         let val_start = Instant::now();
-        data.val.reset();
         let val = evaluate(
             model,
             config,
             &mut data.val,
-            val_steps,
+            t.val_steps,
             &mut rng,
             data.target_std,
         );
@@ -265,17 +266,11 @@ pub fn fit(
         });
     }
     if t.evaluate_test {
-        let steps = if t.test_steps == 0 {
-            data.test.full_pass_steps()
-        } else {
-            t.test_steps
-        };
-        data.test.reset();
         let values = evaluate(
             model,
             config,
             &mut data.test,
-            steps,
+            t.test_steps,
             &mut rng,
             data.target_std,
         );

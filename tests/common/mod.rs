@@ -22,6 +22,13 @@ pub fn seqlab(data_dir: &Path) -> Command {
     c
 }
 
+/// `seqlab run FILE --results RESULTS`, with a private data directory.
+pub fn run_cmd(data_dir: &Path, file: &Path, results: &Path) -> Command {
+    let mut c = seqlab(data_dir);
+    c.arg("run").arg(file).arg("--results").arg(results);
+    c
+}
+
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("seqlab starts");
     assert!(
