@@ -12,4 +12,5 @@ pub mod doctor;
 pub mod model;
 pub mod report;
 pub mod run;
+pub mod runtime;
 pub mod train;

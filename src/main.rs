@@ -2,6 +2,7 @@
 use clap::Parser;
 
 fn main() {
+    seqlab::runtime::keep_freed_memory();
     let cli = seqlab::cli::Cli::parse();
     match seqlab::cli::dispatch(cli) {
         Ok(code) => std::process::exit(code),

@@ -4,15 +4,21 @@
 //! been back-propagated to it, [`Tape::backward`] runs BPTT and feeds the
 //! gradients back through one surrogate `backward` call.
 //!
-//! Per step only the recurrent product runs in libtorch (`addmm`); the gate
-//! arithmetic runs here over contiguous buffers, with a vectorisable `exp`.
+//! The input projections of all steps and the weight gradients are single
+//! libtorch products; the per-step recurrent product (`small_gemm`) and the
+//! gate arithmetic run here over contiguous buffers, with a vectorisable
+//! `exp`. The batch's rows are split between libtorch's intra-op thread
+//! count of scoped threads, each running its own time loop (rows never
+//! interact), so results do not depend on the thread count.
 //! Same function as the fused kernel and the unrolled autograd path (tests in
 //! `recurrent.rs` check forward and gradients, |Δ| < 1e-5):
 //!
 //! r = σ(gᵢᵣ + gₕᵣ), z = σ(gᵢ𝓏 + gₕ𝓏), n = act(gᵢₙ + r ⊙ gₕₙ), h' = n + z ⊙ (h − n),
 //! with gᵢ = x Wᵢₕᵀ + bᵢₕ (all steps in one product) and gₕ = (h ⊙ m) Wₕₕᵀ + bₕₕ.
+use super::{small_gemm, team};
 use crate::config::Activation;
 use std::cell::RefCell;
+use std::ops::Range;
 use tch::{Kind, Tensor};
 
 /// `exp` without branches, so loops over slices vectorise (Cephes' expf
@@ -20,15 +26,18 @@ use tch::{Kind, Tensor};
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     let x = clampf(x, -87.3, 88.7);
-    // round(x / ln 2) with the 1.5·2²³ trick (no floor call, SSE2 friendly)
-    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    // round(x / ln 2) with the 1.5·2²³ trick: the low bits of `t` hold n
+    // as an integer, so 2ⁿ comes from integer arithmetic on those bits (a
+    // float-to-int cast would saturate and stop the loop vectorising).
+    let t = x * std::f32::consts::LOG2_E + 12_582_912.0;
+    let n = t - 12_582_912.0;
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    e * f32::from_bits(t.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23)
 }
 
 /// `clamp` as two selects (no NaN bookkeeping), which vectorises.
@@ -140,19 +149,22 @@ fn gates_body(
         let (hp, h) = (&prev[cells.clone()], &mut out.h[cells.clone()]);
         let (r, z) = (&mut out.r[cells.clone()], &mut out.z[cells.clone()]);
         let (n, g) = (&mut out.n[cells.clone()], &mut out.ghn[cells]);
-        // Separate simple passes: each one vectorises on its own.
-        for j in 0..u {
-            r[j] = ract(gi[j] + gh[j]);
+        // Gate blocks as their own slices (no index arithmetic, so no bounds
+        // checks) and separate simple passes: each one vectorises on its own.
+        let (gir, giz, gin) = (&gi[..u], &gi[u..2 * u], &gi[2 * u..]);
+        let (ghr, ghz) = (&gh[..u], &gh[u..2 * u]);
+        for ((r, &a), &b) in r.iter_mut().zip(gir).zip(ghr) {
+            *r = ract(a + b);
         }
-        for j in 0..u {
-            z[j] = ract(gi[u + j] + gh[u + j]);
+        for ((z, &a), &b) in z.iter_mut().zip(giz).zip(ghz) {
+            *z = ract(a + b);
         }
-        g.copy_from_slice(&gh[2 * u..3 * u]);
-        for j in 0..u {
-            n[j] = act(gi[2 * u + j] + r[j] * g[j]);
+        g.copy_from_slice(&gh[2 * u..]);
+        for (((n, &a), &r), &g) in n.iter_mut().zip(gin).zip(r.iter()).zip(g.iter()) {
+            *n = act(a + r * g);
         }
-        for j in 0..u {
-            h[j] = n[j] + z[j] * (hp[j] - n[j]);
+        for (((h, &n), &z), &hp) in h.iter_mut().zip(n.iter()).zip(z.iter()).zip(hp) {
+            *h = n + z * (hp - n);
         }
     }
 }
@@ -237,6 +249,135 @@ fn step_gates(
     gates_dispatch(act, ract, gi, gh, prev, out, u)
 }
 
+/// Rows of the batch each worker thread takes: the recurrence of one row
+/// never reads another row, so the batch splits into independent time loops.
+fn row_chunks(batch: usize) -> Vec<Range<usize>> {
+    let workers = (tch::get_num_threads().max(1) as usize)
+        .min(batch / 16)
+        .max(1);
+    (0..workers)
+        .map(|i| batch * i / workers..batch * (i + 1) / workers)
+        .collect()
+}
+
+/// Splits a (steps, batch, width) buffer into each chunk's per-step row slices.
+fn split_rows<'a>(
+    buf: &'a mut [f32],
+    batch: usize,
+    width: usize,
+    chunks: &[Range<usize>],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut parts: Vec<Vec<&mut [f32]>> = chunks.iter().map(|_| Vec::new()).collect();
+    for step in buf.chunks_exact_mut(batch * width) {
+        let mut rest = step;
+        for (part, rows) in parts.iter_mut().zip(chunks) {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows.len() * width);
+            part.push(head);
+            rest = tail;
+        }
+    }
+    parts
+}
+
+/// Flush-to-zero and denormals-are-zero on this thread while alive:
+/// gradients fading through hundreds of steps reach the denormal range,
+/// where x86 arithmetic slows down many times over. Restored on drop.
+struct FlushDenormals {
+    #[cfg(target_arch = "x86_64")]
+    saved: u32,
+}
+
+impl FlushDenormals {
+    #[allow(deprecated)] // _mm_getcsr/_mm_setcsr: the only stable way to set FTZ/DAZ
+    fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: reading and writing MXCSR only changes this thread's
+            // floating-point mode; the old value is restored on drop.
+            let saved = unsafe { std::arch::x86_64::_mm_getcsr() };
+            unsafe { std::arch::x86_64::_mm_setcsr(saved | 0x8040) };
+            Self { saved }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Self {}
+    }
+}
+
+impl Drop for FlushDenormals {
+    #[allow(deprecated)]
+    fn drop(&mut self) {
+        // SAFETY: restores the mode saved in `new`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::x86_64::_mm_setcsr(self.saved)
+        };
+    }
+}
+
+/// Runs `work` on every part, on libtorch's thread team.
+fn run_parts<P: Send>(parts: Vec<P>, work: impl Fn(P) + Sync) {
+    team::run(parts, &|p| {
+        let _mode = FlushDenormals::new();
+        work(p)
+    });
+}
+
+/// One worker's rows of the forward buffers, per step.
+struct ForwardRows<'a> {
+    rows: Range<usize>,
+    h: Vec<&'a mut [f32]>,
+    hm: Option<Vec<&'a mut [f32]>>,
+    r: Vec<&'a mut [f32]>,
+    z: Vec<&'a mut [f32]>,
+    n: Vec<&'a mut [f32]>,
+    ghn: Vec<&'a mut [f32]>,
+}
+
+/// What every forward worker reads.
+struct ForwardShared<'a> {
+    gi: &'a [f32],
+    mask: Option<&'a [f32]>,
+    whh_t: &'a [f32],
+    b_hh: &'a [f32],
+    batch: usize,
+    units: usize,
+    activation: Activation,
+    recurrent_activation: Activation,
+}
+
+fn forward_rows(p: ForwardRows, c: &ForwardShared) {
+    let (u, u3) = (c.units, 3 * c.units);
+    let rows = p.rows;
+    let mut gh = vec![0f32; rows.len() * u3];
+    let mask = c.mask.map(|m| &m[rows.start * u..rows.end * u]);
+    let (mut h, mut hm) = (p.h, p.hm);
+    let (mut r, mut z, mut n, mut ghn) = (p.r, p.z, p.n, p.ghn);
+    for step in 0..r.len() {
+        let (before, after) = h.split_at_mut(step + 1);
+        let prev: &[f32] = before[step];
+        if let (Some(hm), Some(m)) = (hm.as_mut(), mask) {
+            for ((d, &x), &k) in hm[step].iter_mut().zip(prev).zip(m) {
+                *d = x * k;
+            }
+        }
+        let input: &[f32] = match &hm {
+            Some(hm) => hm[step],
+            None => prev,
+        };
+        small_gemm::gemm(input, u, c.whh_t, u3, Some(c.b_hh), &mut gh);
+        let at = step * c.batch;
+        let gi = &c.gi[(at + rows.start) * u3..(at + rows.end) * u3];
+        let out = StepOut {
+            h: after[0],
+            r: r[step],
+            z: z[step],
+            n: n[step],
+            ghn: ghn[step],
+        };
+        step_gates(c.activation, c.recurrent_activation, gi, &gh, prev, out, u);
+    }
+}
+
 /// Runs the GRU over x (B, T, F); returns all states (T+1, B, U) and what backward needs.
 pub fn forward(w: &Weights, x: &Tensor, units: i64, mask: Option<&Tensor>) -> (Tensor, Saved) {
     let _guard = tch::no_grad_guard();
@@ -249,7 +390,7 @@ pub fn forward(w: &Weights, x: &Tensor, units: i64, mask: Option<&Tensor>) -> (T
         .addmm(&xt.view([t * b, f]), &w.w_ih.detach().tr())
         .contiguous();
     let whh_t = w.w_hh.detach().tr().contiguous();
-    let b_hh = w.b_hh.detach();
+    let b_hh = w.b_hh.detach().contiguous();
     let opts = (Kind::Float, x.device());
     let h = Tensor::zeros([t + 1, b, u], opts);
     let hm = if mask.is_some() {
@@ -264,49 +405,51 @@ pub fn forward(w: &Weights, x: &Tensor, units: i64, mask: Option<&Tensor>) -> (T
         Tensor::empty([t, b, u], opts),
     );
     let mask = mask.map(|m| m.detach().contiguous());
-    let (hs, rs, zs, ns, gs) = (
-        slice_mut(&h),
-        slice_mut(&r),
-        slice_mut(&z),
-        slice_mut(&n),
-        slice_mut(&ghn),
-    );
-    let gis = slice(&gi);
-    let (bu, u3, uu) = ((b * u) as usize, (3 * u) as usize, u as usize);
-    for step in 0..t as usize {
-        let hm_t = match &mask {
-            Some(m) => {
-                let out = hm.get(step as i64);
-                let (src, dst, ms) = (&hs[step * bu..(step + 1) * bu], slice_mut(&out), slice(m));
-                for i in 0..bu {
-                    dst[i] = src[i] * ms[i];
-                }
-                out
-            }
-            None => h.get(step as i64),
-        };
-        let gh = b_hh.addmm(&hm_t, &whh_t);
-        let ghs = slice(&gh);
-        let gi_t = &gis[step * b as usize * u3..(step + 1) * b as usize * u3];
-        let (prev, next) = hs[step * bu..(step + 2) * bu].split_at_mut(bu);
-        let o = step * bu..(step + 1) * bu;
-        let out = StepOut {
-            h: next,
-            r: &mut rs[o.clone()],
-            z: &mut zs[o.clone()],
-            n: &mut ns[o.clone()],
-            ghn: &mut gs[o],
-        };
-        step_gates(
-            w.activation,
-            w.recurrent_activation,
-            gi_t,
-            ghs,
-            prev,
-            out,
-            uu,
-        );
+    let (bs, us) = (b as usize, u as usize);
+    let chunks = row_chunks(bs);
+    fn split<'a>(
+        t: &'a Tensor,
+        chunks: &[Range<usize>],
+        b: usize,
+        u: usize,
+    ) -> Vec<Vec<&'a mut [f32]>> {
+        split_rows(slice_mut(t), b, u, chunks)
     }
+    let mut hm_parts: Vec<Option<Vec<&mut [f32]>>> = match mask {
+        Some(_) => split(&hm, &chunks, bs, us).into_iter().map(Some).collect(),
+        None => chunks.iter().map(|_| None).collect(),
+    };
+    let (mut hp, mut rp, mut zp, mut np, mut gp) = (
+        split(&h, &chunks, bs, us),
+        split(&r, &chunks, bs, us),
+        split(&z, &chunks, bs, us),
+        split(&n, &chunks, bs, us),
+        split(&ghn, &chunks, bs, us),
+    );
+    let parts: Vec<ForwardRows> = chunks
+        .iter()
+        .rev()
+        .map(|rows| ForwardRows {
+            rows: rows.clone(),
+            h: hp.pop().expect("one part per chunk"),
+            hm: hm_parts.pop().expect("one part per chunk"),
+            r: rp.pop().expect("one part per chunk"),
+            z: zp.pop().expect("one part per chunk"),
+            n: np.pop().expect("one part per chunk"),
+            ghn: gp.pop().expect("one part per chunk"),
+        })
+        .collect();
+    let shared = ForwardShared {
+        gi: slice(&gi),
+        mask: mask.as_ref().map(slice),
+        whh_t: slice(&whh_t),
+        b_hh: slice(&b_hh),
+        batch: bs,
+        units: us,
+        activation: w.activation,
+        recurrent_activation: w.recurrent_activation,
+    };
+    run_parts(parts, |p| forward_rows(p, &shared));
     let saved = Saved {
         xt,
         h: h.shallow_clone(),
@@ -359,24 +502,25 @@ fn backward_body(
             &mut dgi[row * 3 * u..(row + 1) * 3 * u],
             &mut dgh[row * 3 * u..(row + 1) * 3 * u],
         );
-        for j in 0..u {
-            direct[j] = d[j] * z[j];
+        let (gir, rest) = gi.split_at_mut(u);
+        let (giz, gin) = rest.split_at_mut(u);
+        for ((o, &d), &z) in direct.iter_mut().zip(d).zip(z) {
+            *o = d * z;
         }
-        for j in 0..u {
-            // da_n
-            gi[2 * u + j] = d[j] * (1.0 - z[j]) * act(n[j]);
+        for (((o, &d), &z), &n) in gin.iter_mut().zip(d).zip(z).zip(n) {
+            *o = d * (1.0 - z) * act(n); // da_n
         }
-        for j in 0..u {
-            // da_z
-            gi[u + j] = d[j] * (hp[j] - n[j]) * ract(z[j]);
+        for ((((o, &d), &hp), &n), &z) in giz.iter_mut().zip(d).zip(hp).zip(n).zip(z) {
+            *o = d * (hp - n) * ract(z); // da_z
         }
-        for j in 0..u {
-            // da_r
-            gi[j] = gi[2 * u + j] * g[j] * ract(r[j]);
+        for (((o, &an), &g), &r) in gir.iter_mut().zip(gin.iter()).zip(g).zip(r) {
+            *o = an * g * ract(r); // da_r
         }
-        gh[..2 * u].copy_from_slice(&gi[..2 * u]);
-        for j in 0..u {
-            gh[2 * u + j] = gi[2 * u + j] * r[j];
+        let (ghrz, ghn) = gh.split_at_mut(2 * u);
+        ghrz[..u].copy_from_slice(gir);
+        ghrz[u..].copy_from_slice(giz);
+        for ((o, &an), &r) in ghn.iter_mut().zip(gin.iter()).zip(r) {
+            *o = an * r;
         }
     }
 }
@@ -453,80 +597,135 @@ pub struct Grads {
     pub w_hh: Tensor,
     pub b_ih: Tensor,
     pub b_hh: Tensor,
-    /// dL/dx, (B, T, F).
-    pub x: Tensor,
+    /// dL/dx, (B, T, F), when asked for.
+    pub x: Option<Tensor>,
 }
 
-/// BPTT: `dstates` is dL/dh for h₁ … h_T, (T, B, U) (zeros where nothing flows in).
-pub fn backward(w: &Weights, s: &Saved, dstates: &Tensor) -> Grads {
+/// What every backward worker reads: the saved forward buffers and dL/dh.
+struct BackwardShared<'a> {
+    h: &'a [f32],
+    r: &'a [f32],
+    z: &'a [f32],
+    n: &'a [f32],
+    ghn: &'a [f32],
+    dout: &'a [f32],
+    mask: Option<&'a [f32]>,
+    w_hh: &'a [f32],
+    batch: usize,
+    units: usize,
+    activation: Activation,
+    recurrent_activation: Activation,
+}
+
+/// One worker's rows of the gate gradients, per step.
+struct BackwardRows<'a> {
+    rows: Range<usize>,
+    dgi: Vec<&'a mut [f32]>,
+    dgh: Vec<&'a mut [f32]>,
+}
+
+fn backward_rows(p: BackwardRows, c: &BackwardShared) {
+    let (u, u3) = (c.units, 3 * c.units);
+    let rows = p.rows;
+    let len = rows.len() * u;
+    let (mut dh, mut direct, mut dhm) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+    let mask = c.mask.map(|m| &m[rows.start * u..rows.end * u]);
+    let (mut dgi, mut dgh) = (p.dgi, p.dgh);
+    for step in (0..dgi.len()).rev() {
+        let o = (step * c.batch + rows.start) * u..(step * c.batch + rows.end) * u;
+        for (d, &g) in dh.iter_mut().zip(&c.dout[o.clone()]) {
+            *d += g;
+        }
+        let saved = StepSaved {
+            r: &c.r[o.clone()],
+            z: &c.z[o.clone()],
+            n: &c.n[o.clone()],
+            ghn: &c.ghn[o.clone()],
+            prev: &c.h[o],
+        };
+        step_backward(
+            c.activation,
+            c.recurrent_activation,
+            &saved,
+            &dh,
+            dgi[step],
+            dgh[step],
+            &mut direct,
+            u,
+        );
+        small_gemm::gemm(dgh[step], u3, c.w_hh, u, None, &mut dhm);
+        match mask {
+            Some(m) => {
+                for i in 0..len {
+                    dh[i] = direct[i] + dhm[i] * m[i];
+                }
+            }
+            None => {
+                for i in 0..len {
+                    dh[i] = direct[i] + dhm[i];
+                }
+            }
+        }
+    }
+}
+
+/// BPTT: `dstates` is dL/dh for h₁ … h_T, (T, B, U) (zeros where nothing
+/// flows in); dL/dx only `with_input_grad`.
+pub fn backward(w: &Weights, s: &Saved, dstates: &Tensor, with_input_grad: bool) -> Grads {
     let _guard = tch::no_grad_guard();
     let (t, b, u) = s.r.size3().expect("(T, B, U)");
     let f = s.xt.size()[2];
     let opts = (Kind::Float, s.r.device());
     let dgi = Tensor::empty([t, b, 3 * u], opts);
     let dgh = Tensor::empty([t, b, 3 * u], opts);
-    let dh = Tensor::zeros([b, u], opts);
     let w_hh = w.w_hh.detach().contiguous();
     let dout = dstates.contiguous();
-    let (dis, dhs_all, dh_s) = (slice_mut(&dgi), slice_mut(&dgh), slice_mut(&dh));
-    let (hs, rs, zs, ns, gs, dos) = (
-        slice(&s.h),
-        slice(&s.r),
-        slice(&s.z),
-        slice(&s.n),
-        slice(&s.ghn),
-        slice(&dout),
-    );
-    let (bu, uu, u3) = ((b * u) as usize, u as usize, (3 * u) as usize);
-    let mask = s.mask.as_ref().map(slice);
-    let mut direct = vec![0f32; bu];
-    for step in (0..t as usize).rev() {
-        let o = step * bu;
-        for i in 0..bu {
-            dh_s[i] += dos[o + i];
-        }
-        let drow = &mut dis[step * b as usize * u3..(step + 1) * b as usize * u3];
-        let hrow = &mut dhs_all[step * b as usize * u3..(step + 1) * b as usize * u3];
-        let saved = StepSaved {
-            r: &rs[o..o + bu],
-            z: &zs[o..o + bu],
-            n: &ns[o..o + bu],
-            ghn: &gs[o..o + bu],
-            prev: &hs[o..o + bu],
-        };
-        step_backward(
-            w.activation,
-            w.recurrent_activation,
-            &saved,
-            dh_s,
-            drow,
-            hrow,
-            &mut direct,
-            uu,
-        );
-        let dhm = dgh.get(step as i64).mm(&w_hh);
-        let dhm_s = slice(&dhm);
-        match mask {
-            Some(m) => {
-                for i in 0..bu {
-                    dh_s[i] = direct[i] + dhm_s[i] * m[i];
-                }
-            }
-            None => {
-                for i in 0..bu {
-                    dh_s[i] = direct[i] + dhm_s[i];
-                }
-            }
-        }
-    }
+    let (bs, us) = (b as usize, u as usize);
+    let chunks = row_chunks(bs);
+    let mut dgi_parts = split_rows(slice_mut(&dgi), bs, 3 * us, &chunks);
+    let mut dgh_parts = split_rows(slice_mut(&dgh), bs, 3 * us, &chunks);
+    let parts: Vec<BackwardRows> = chunks
+        .iter()
+        .rev()
+        .map(|rows| BackwardRows {
+            rows: rows.clone(),
+            dgi: dgi_parts.pop().expect("one part per chunk"),
+            dgh: dgh_parts.pop().expect("one part per chunk"),
+        })
+        .collect();
+    let shared = BackwardShared {
+        h: slice(&s.h),
+        r: slice(&s.r),
+        z: slice(&s.z),
+        n: slice(&s.n),
+        ghn: slice(&s.ghn),
+        dout: slice(&dout),
+        mask: s.mask.as_ref().map(slice),
+        w_hh: slice(&w_hh),
+        batch: bs,
+        units: us,
+        activation: w.activation,
+        recurrent_activation: w.recurrent_activation,
+    };
+    run_parts(parts, |p| backward_rows(p, &shared));
     let dgi2 = dgi.view([t * b, 3 * u]);
     let dgh2 = dgh.view([t * b, 3 * u]);
+    let b_ih = dgi2.sum_dim_intlist(0, false, Kind::Float);
+    // dgh equals dgi in the r and z blocks: only the n block needs its own sum.
+    let b_hh = Tensor::cat(
+        &[
+            b_ih.narrow(0, 0, 2 * u),
+            dgh2.narrow(1, 2 * u, u)
+                .sum_dim_intlist(0, false, Kind::Float),
+        ],
+        0,
+    );
     Grads {
         w_ih: dgi2.tr().mm(&s.xt.view([t * b, f])),
         w_hh: dgh2.tr().mm(&s.hm.contiguous().view([t * b, u])),
-        b_ih: dgi2.sum_dim_intlist(0, false, Kind::Float),
-        b_hh: dgh2.sum_dim_intlist(0, false, Kind::Float),
-        x: dgi2.mm(&w.w_ih.detach()).view([t, b, f]).transpose(0, 1),
+        b_ih,
+        b_hh,
+        x: with_input_grad.then(|| dgi2.mm(&w.w_ih.detach()).view([t, b, f]).transpose(0, 1)),
     }
 }
 
@@ -589,15 +788,15 @@ impl Tape {
                 activation: p.activation,
                 recurrent_activation: p.recurrent_activation,
             };
-            let grads = backward(&w, &p.saved, &dstates);
+            let grads = backward(&w, &p.saved, &dstates, p.x.requires_grad());
             let mut surrogate = (&p.w_ih * &grads.w_ih).sum(Kind::Float)
                 + (&p.w_hh * &grads.w_hh).sum(Kind::Float)
                 + (&p.b_ih * &grads.b_ih).sum(Kind::Float);
             if p.b_hh.requires_grad() {
                 surrogate += (&p.b_hh * &grads.b_hh).sum(Kind::Float);
             }
-            if p.x.requires_grad() {
-                surrogate += (&p.x * &grads.x).sum(Kind::Float);
+            if let Some(dx) = &grads.x {
+                surrogate += (&p.x * dx).sum(Kind::Float);
             }
             surrogate.backward();
         }

@@ -11,7 +11,9 @@ pub mod gru_kernel;
 pub mod init;
 pub mod recurrent;
 pub mod shape;
+pub mod small_gemm;
 pub mod summary;
+pub mod team;
 
 pub use builder::{device, Model};
 pub use shape::{infer, input_shape, Inferred, Shape};

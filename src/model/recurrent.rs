@@ -544,6 +544,46 @@ mod tests {
         }
     }
 
+    /// At book sizes (32 units: the 4-row × 24-column register blocks; a
+    /// batch split between threads) the kernel matches the unrolled path,
+    /// and its forward pass is bit-for-bit the same with 1 or 2 threads.
+    #[test]
+    fn gru_kernel_at_book_size_is_exact_and_thread_independent() {
+        tch::manual_seed(3);
+        let vs = VarStore::new(Device::Cpu);
+        let mut s = spec(32, true);
+        s.recurrent_dropout = 0.25;
+        let mut layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 14, Init::Keras);
+        let x = Tensor::randn([70, 40, 14], (Kind::Float, Device::Cpu));
+        let threads = tch::get_num_threads();
+        let runs: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|n| {
+                tch::set_num_threads(n);
+                pass(&layer, &vs, &x, 9)
+            })
+            .collect();
+        tch::set_num_threads(threads);
+        let ((y1, g1, x1), (y2, g2, x2)) = (&runs[0], &runs[1]);
+        assert!(y1.equal(y2), "forward differs between 1 and 2 threads");
+        for (a, b) in g1.iter().zip(g2).chain([(x1, x2)]) {
+            assert!(
+                max_diff(a, b) < 1e-6,
+                "gradient differs by {}",
+                max_diff(a, b)
+            );
+        }
+        layer.allow_kernel = false;
+        let (yr, gr, xr) = pass(&layer, &vs, &x, 9);
+        assert!(max_diff(y1, &yr) < 1e-5, "forward: {}", max_diff(y1, &yr));
+        for (a, b) in g1.iter().zip(&gr).chain([(x1, &xr)]) {
+            // sums over 2,800 steps × rows: compare relative to the size
+            let scale = 1.0 + b.abs().max().double_value(&[]);
+            let rel = max_diff(a, b) / scale;
+            assert!(rel < 1e-6, "gradient differs by {rel} (relative)");
+        }
+    }
+
     #[test]
     fn gru_kernel_in_a_stack_matches_autograd() {
         // Two GRUs, the first returning sequences: the tape replays both
