@@ -92,6 +92,44 @@ fn every_book_model_runs_forward_with_the_right_output_shape() {
     }
 }
 
+/// The IMDB convnet's Embedding → Conv1D runs as table lookups when a batch
+/// has at least twice as many windows as the vocabulary (48 × 494 here) and
+/// as the two layers otherwise (one review): outputs and gradients agree.
+#[test]
+fn embedding_conv_lookups_equal_the_layers() {
+    let cell = &cells("experiments/imdb_conv1d.toml", &[])[0];
+    let m = Model::build(&cell.config, Device::Cpu, 0).unwrap();
+    let x = Tensor::randint(10_000, [48, 500], (Kind::Int64, Device::Cpu));
+    let reviews = || (0..48).map(|i| x.narrow(0, i, 1));
+    let batch = m.forward(&x, false);
+    let one_by_one = Tensor::cat(
+        &reviews().map(|r| m.forward(&r, false)).collect::<Vec<_>>(),
+        0,
+    );
+    let diff = (&batch - &one_by_one).abs().max().double_value(&[]);
+    assert!(diff < 1e-5, "outputs differ by {diff}");
+    let grads = |inputs: Vec<Tensor>| {
+        for mut v in m.vs.trainable_variables() {
+            v.zero_grad();
+        }
+        for input in inputs {
+            m.forward(&input, true).sum(Kind::Float).backward();
+            m.backward_kernels();
+        }
+        m.vs.trainable_variables()
+            .iter()
+            .map(|v| v.grad().copy())
+            .collect::<Vec<_>>()
+    };
+    let together = grads(vec![x.shallow_clone()]);
+    let apart = grads(reviews().collect());
+    for (a, b) in together.iter().zip(&apart) {
+        let scale = 1.0 + b.abs().max().double_value(&[]);
+        let rel = (a - b).abs().max().double_value(&[]) / scale;
+        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
+    }
+}
+
 #[test]
 fn sigmoid_head_gives_logits_for_the_loss() {
     let cell = &cells("experiments/imdb_lstm.toml", &["data.maxlen=20"])[0];

@@ -6,9 +6,9 @@ use super::activation;
 use super::conv::{global_pool, Conv1d, Pool1d};
 use super::dense::{Dense, Embedding};
 use super::graph::Src;
-use super::gru_kernel::Tape;
 use super::recurrent::{Bidirectional, Path, RecurrentLayer};
 use super::shape::{infer, Inferred};
+use super::tape::Tape;
 use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind};
 use tch::{nn, Device, Tensor};
 
@@ -39,8 +39,11 @@ pub struct Model {
     pub inferred: Inferred,
     /// The naive baseline: predict the last observed value of this column.
     naive: Option<(i64, bool)>,
-    /// GRU kernel runs of the current training step, awaiting their backward pass.
+    /// Kernel runs of the current training step, awaiting their backward pass.
     tape: Tape,
+    /// For a Conv1D fed only by an embedding: that embedding's node (the
+    /// two run as one, see `embed_conv`; the embedding alone is skipped).
+    embedded: Vec<Option<usize>>,
 }
 
 /// Resolves `auto`, `cpu`, `cuda`, `cuda:N` to a device that exists.
@@ -170,12 +173,14 @@ impl Model {
                 LayerSpec::Add { .. } => Op::Add,
             });
         }
+        let embedded = embedded_convs(&ops, &inferred);
         Ok(Model {
             vs,
             ops,
             inferred,
             naive,
             tape: Tape::default(),
+            embedded,
         })
     }
 
@@ -250,11 +255,14 @@ impl Model {
         let w = &self.inferred.wiring;
         let mut outs: Vec<Option<Tensor>> = (0..self.ops.len()).map(|_| None).collect();
         for &i in &w.order {
+            if self.embedded.contains(&Some(i)) {
+                continue; // computed inside the Conv1D it feeds
+            }
             let ins: Vec<&Tensor> = w.sources[i]
                 .iter()
-                .map(|s| match s {
-                    Src::Input => x,
-                    Src::Layer(j) => outs[*j].as_ref().expect("topological order"),
+                .filter_map(|s| match s {
+                    Src::Input => Some(x),
+                    Src::Layer(j) => outs[*j].as_ref(),
                 })
                 .collect();
             let strip = logits && i == w.output;
@@ -268,7 +276,16 @@ impl Model {
                 Op::Dropout(rate) => ins[0].dropout(*rate, train),
                 Op::Activation(a) => activation::apply(*a, ins[0]),
                 Op::Embedding(e) => e.forward(ins[0]),
-                Op::Conv(c) => c.forward(ins[0]),
+                Op::Conv(c) => match (self.embedded[i], &self.ops[self.embedded[i].unwrap_or(i)]) {
+                    (Some(j), Op::Embedding(e)) => {
+                        let tokens = match w.sources[j][0] {
+                            Src::Input => x,
+                            Src::Layer(k) => outs[k].as_ref().expect("topological order"),
+                        };
+                        c.forward_embedded(e, tokens, train.then_some(&self.tape))
+                    }
+                    _ => c.forward(ins[0]),
+                },
                 Op::Pool(p) => p.forward(ins[0]),
                 Op::GlobalPool { max } => global_pool(ins[0], *max),
                 Op::Recurrent(r) => r.forward_taped(ins[0], train, Some(&self.tape)),
@@ -282,4 +299,28 @@ impl Model {
         }
         outs[w.output].take().expect("output computed")
     }
+}
+
+/// Conv1D nodes whose only input is an embedding that feeds nothing else.
+fn embedded_convs(ops: &[Op], inferred: &Inferred) -> Vec<Option<usize>> {
+    let w = &inferred.wiring;
+    let mut consumers = vec![0usize; ops.len()];
+    for src in w.sources.iter().flatten() {
+        if let Src::Layer(j) = src {
+            consumers[*j] += 1;
+        }
+    }
+    (0..ops.len())
+        .map(|i| match (&ops[i], w.sources[i].as_slice()) {
+            (Op::Conv(c), [Src::Layer(j)])
+                if matches!(ops[*j], Op::Embedding(_))
+                    && consumers[*j] == 1
+                    && *j != w.output
+                    && c.fusable_after_embedding() =>
+            {
+                Some(*j)
+            }
+            _ => None,
+        })
+        .collect()
 }

@@ -7,7 +7,10 @@
 //! Pooling uses the same formulas with d = 1. Layers transpose to libtorch's
 //! (batch, channels, time) inside `forward` only.
 use super::activation;
+use super::dense::Embedding;
+use super::embed_conv;
 use super::init;
+use super::tape::Tape;
 use crate::config::{Activation, Init, Padding};
 use tch::{nn, Kind, Tensor};
 
@@ -92,6 +95,26 @@ impl Conv1d {
             1,
         );
         activation::apply(self.activation, &y.transpose(1, 2))
+    }
+}
+
+impl Conv1d {
+    /// Whether this layer, fed straight by an embedding, can run as table
+    /// lookups (`embed_conv`): valid padding, stride 1, on the CPU.
+    pub fn fusable_after_embedding(&self) -> bool {
+        self.padding == Padding::Valid && self.stride == 1 && self.w.device() == tch::Device::Cpu
+    }
+
+    /// This layer over `embedding(tokens)`: table lookups when the batch
+    /// repays them, else the two layers as written. Pass the tape in training.
+    pub fn forward_embedded(&self, e: &Embedding, tokens: &Tensor, tape: Option<&Tape>) -> Tensor {
+        let (b, t) = (tokens.size()[0], tokens.size()[1]);
+        let windows = b * (t - self.dilation * (self.kernel - 1));
+        if !(self.fusable_after_embedding() && embed_conv::worthwhile(e.w.size()[0], windows)) {
+            return self.forward(&e.forward(tokens));
+        }
+        let y = embed_conv::forward(&e.w, &self.w, tokens, self.dilation, tape) + &self.b;
+        activation::apply(self.activation, &y)
     }
 }
 

@@ -1,15 +1,15 @@
 //! A GRU time loop outside autograd, with a hand-written backward pass
 //! through time (CPU). libtorch's autograd never sees the 240 steps: the
-//! layer's output enters the graph as a fresh leaf, and once the loss has
-//! been back-propagated to it, [`Tape::backward`] runs BPTT and feeds the
-//! gradients back through one surrogate `backward` call.
+//! layer's output enters the graph as a fresh leaf recorded on the `Tape`,
+//! and once the loss has been back-propagated to it, [`Pending::backward`]
+//! runs BPTT and feeds the gradients back through one surrogate `backward`.
 //!
 //! The input projections of all steps and the weight gradients are single
 //! libtorch products; the per-step recurrent product (`small_gemm`) and the
 //! gate arithmetic run here over contiguous buffers, with a vectorisable
 //! `exp`. The batch's rows are split between libtorch's intra-op thread
-//! count of scoped threads, each running its own time loop (rows never
-//! interact), so results do not depend on the thread count.
+//! count of threads, each running its own time loop (rows never interact),
+//! and each row is computed the same way whichever thread runs it.
 //! Same function as the fused kernel and the unrolled autograd path (tests in
 //! `recurrent.rs` check forward and gradients, |Δ| < 1e-5):
 //!
@@ -17,7 +17,6 @@
 //! with gᵢ = x Wᵢₕᵀ + bᵢₕ (all steps in one product) and gₕ = (h ⊙ m) Wₕₕᵀ + bₕₕ.
 use super::{small_gemm, team};
 use crate::config::Activation;
-use std::cell::RefCell;
 use std::ops::Range;
 use tch::{Kind, Tensor};
 
@@ -252,12 +251,7 @@ fn step_gates(
 /// Rows of the batch each worker thread takes: the recurrence of one row
 /// never reads another row, so the batch splits into independent time loops.
 fn row_chunks(batch: usize) -> Vec<Range<usize>> {
-    let workers = (tch::get_num_threads().max(1) as usize)
-        .min(batch / 16)
-        .max(1);
-    (0..workers)
-        .map(|i| batch * i / workers..batch * (i + 1) / workers)
-        .collect()
+    team::split(batch, 16)
 }
 
 /// Splits a (steps, batch, width) buffer into each chunk's per-step row slices.
@@ -745,61 +739,45 @@ pub struct Pending {
     pub return_sequences: bool,
 }
 
-/// Kernel forwards of one training step, in order.
-#[derive(Default)]
-pub struct Tape {
-    pending: RefCell<Vec<Pending>>,
-}
-
-impl Tape {
-    pub fn clear(&self) {
-        self.pending.borrow_mut().clear();
-    }
-
-    pub fn record(&self, p: Pending) {
-        self.pending.borrow_mut().push(p);
-    }
-
-    /// After `loss.backward()`: BPTT for every recorded layer, last first,
-    /// each feeding its input gradient back into the graph.
-    pub fn backward(&self) {
-        let pending: Vec<Pending> = self.pending.borrow_mut().drain(..).collect();
-        for p in pending.into_iter().rev() {
-            let g = p.leaf.grad();
-            if !g.defined() {
-                continue;
-            }
-            let (t, b, u) = p.saved.r.size3().expect("(T, B, U)");
-            let dstates = {
-                let _guard = tch::no_grad_guard();
-                if p.return_sequences {
-                    g.transpose(0, 1).contiguous()
-                } else {
-                    let d = Tensor::zeros([t, b, u], (Kind::Float, g.device()));
-                    d.get(t - 1).copy_(&g);
-                    d
-                }
-            };
-            let w = Weights {
-                w_ih: &p.w_ih,
-                w_hh: &p.w_hh,
-                b_ih: &p.b_ih,
-                b_hh: &p.b_hh,
-                activation: p.activation,
-                recurrent_activation: p.recurrent_activation,
-            };
-            let grads = backward(&w, &p.saved, &dstates, p.x.requires_grad());
-            let mut surrogate = (&p.w_ih * &grads.w_ih).sum(Kind::Float)
-                + (&p.w_hh * &grads.w_hh).sum(Kind::Float)
-                + (&p.b_ih * &grads.b_ih).sum(Kind::Float);
-            if p.b_hh.requires_grad() {
-                surrogate += (&p.b_hh * &grads.b_hh).sum(Kind::Float);
-            }
-            if let Some(dx) = &grads.x {
-                surrogate += (&p.x * dx).sum(Kind::Float);
-            }
-            surrogate.backward();
+impl Pending {
+    /// BPTT once the loss has been back-propagated to `leaf`; the gradients
+    /// of the weights and the input go back into the graph through one
+    /// surrogate `backward` call.
+    pub fn backward(self) {
+        let g = self.leaf.grad();
+        if !g.defined() {
+            return;
         }
+        let (t, b, u) = self.saved.r.size3().expect("(T, B, U)");
+        let dstates = {
+            let _guard = tch::no_grad_guard();
+            if self.return_sequences {
+                g.transpose(0, 1).contiguous()
+            } else {
+                let d = Tensor::zeros([t, b, u], (Kind::Float, g.device()));
+                d.get(t - 1).copy_(&g);
+                d
+            }
+        };
+        let w = Weights {
+            w_ih: &self.w_ih,
+            w_hh: &self.w_hh,
+            b_ih: &self.b_ih,
+            b_hh: &self.b_hh,
+            activation: self.activation,
+            recurrent_activation: self.recurrent_activation,
+        };
+        let grads = backward(&w, &self.saved, &dstates, self.x.requires_grad());
+        let mut surrogate = (&self.w_ih * &grads.w_ih).sum(Kind::Float)
+            + (&self.w_hh * &grads.w_hh).sum(Kind::Float)
+            + (&self.b_ih * &grads.b_ih).sum(Kind::Float);
+        if self.b_hh.requires_grad() {
+            surrogate += (&self.b_hh * &grads.b_hh).sum(Kind::Float);
+        }
+        if let Some(dx) = &grads.x {
+            surrogate += (&self.x * dx).sum(Kind::Float);
+        }
+        surrogate.backward();
     }
 }
 

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod builder;
 pub mod conv;
 pub mod dense;
+pub mod embed_conv;
 pub mod graph;
 pub mod gru_kernel;
 pub mod init;
@@ -13,6 +14,7 @@ pub mod recurrent;
 pub mod shape;
 pub mod small_gemm;
 pub mod summary;
+pub mod tape;
 pub mod team;
 
 pub use builder::{device, Model};

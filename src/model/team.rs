@@ -9,6 +9,7 @@
 //! claims items from a shared counter until none are left, so every item
 //! runs exactly once whatever team size the runtime grants.
 use std::ffi::{c_void, CStr};
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -26,6 +27,17 @@ fn gomp_parallel() -> Option<GompParallel> {
         (!symbol.is_null())
             .then(|| unsafe { std::mem::transmute::<*mut c_void, GompParallel>(symbol) })
     })
+}
+
+/// Splits `0..len` into one contiguous range per libtorch intra-op thread,
+/// none shorter than `min_len` (so small jobs stay on one thread).
+pub fn split(len: usize, min_len: usize) -> Vec<Range<usize>> {
+    let workers = (tch::get_num_threads().max(1) as usize)
+        .min(len / min_len.max(1))
+        .max(1);
+    (0..workers)
+        .map(|i| len * i / workers..len * (i + 1) / workers)
+        .collect()
 }
 
 struct Shared<'a, P> {
