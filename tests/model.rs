@@ -113,8 +113,7 @@ fn embedding_conv_lookups_equal_the_layers() {
             v.zero_grad();
         }
         for input in inputs {
-            m.forward(&input, true).sum(Kind::Float).backward();
-            m.backward_kernels();
+            m.backward(&m.forward(&input, true).sum(Kind::Float));
         }
         m.vs.trainable_variables()
             .iter()
@@ -124,6 +123,47 @@ fn embedding_conv_lookups_equal_the_layers() {
     let together = grads(vec![x.shallow_clone()]);
     let apart = grads(reviews().collect());
     for (a, b) in together.iter().zip(&apart) {
+        let scale = 1.0 + b.abs().max().double_value(&[]);
+        let rel = (a - b).abs().max().double_value(&[]) / scale;
+        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
+    }
+}
+
+/// The IMDB bidirectional LSTM: both directions run the CPU kernel on the
+/// same embedding output, so both backward passes go through one graph;
+/// gradients equal libtorch's fused LSTM's.
+#[test]
+fn bidirectional_kernels_share_their_input_graph() {
+    use seqlab::model::builder::Op;
+    use seqlab::model::recurrent::Path;
+    let cell = &cells(
+        "experiments/imdb_bidirectional_lstm.toml",
+        &["data.maxlen=30"],
+    )[0];
+    let mut m = Model::build(&cell.config, Device::Cpu, 0).unwrap();
+    let x = Tensor::randint(10_000, [40, 30], (Kind::Int64, Device::Cpu));
+    let grads = |m: &Model| {
+        for mut v in m.vs.trainable_variables() {
+            v.zero_grad();
+        }
+        m.backward(&m.forward(&x, true).square().sum(Kind::Float));
+        m.vs.trainable_variables()
+            .iter()
+            .map(|v| v.grad().copy())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(m.recurrent_paths(true), vec![Path::Kernel, Path::Kernel]);
+    let kernel = grads(&m);
+    for op in m.ops.iter_mut() {
+        if let Op::Bidirectional(b) = op {
+            b.forward.allow_kernel = false;
+            b.backward.allow_kernel = false;
+        }
+    }
+    assert_eq!(m.recurrent_paths(true), vec![Path::Fused, Path::Fused]);
+    let fused = grads(&m);
+    assert!(kernel.iter().any(|g| g.abs().max().double_value(&[]) > 0.0));
+    for (a, b) in kernel.iter().zip(&fused) {
         let scale = 1.0 + b.abs().max().double_value(&[]);
         let rel = (a - b).abs().max().double_value(&[]) / scale;
         assert!(rel < 1e-5, "gradients differ by {rel} (relative)");

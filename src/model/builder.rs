@@ -6,9 +6,9 @@ use super::activation;
 use super::conv::{global_pool, Conv1d, Pool1d};
 use super::dense::{Dense, Embedding};
 use super::graph::Src;
+use super::kernel::tape::Tape;
 use super::recurrent::{Bidirectional, Path, RecurrentLayer};
 use super::shape::{infer, Inferred};
-use super::tape::Tape;
 use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind};
 use tch::{nn, Device, Tensor};
 
@@ -184,18 +184,22 @@ impl Model {
         })
     }
 
-    /// After `loss.backward()`: the backward passes of the GRU kernel runs
-    /// (see `gru_kernel`). Call before the optimizer step.
-    pub fn backward_kernels(&self) {
-        self.tape.backward();
+    /// Gradients of `loss` for every weight: autograd, then the backward
+    /// passes of the kernel runs recorded during the forward pass.
+    pub fn backward(&self, loss: &Tensor) {
+        if self.tape.is_empty() {
+            loss.backward();
+        } else {
+            // the kernels' passes may still run through graph parts this one reaches
+            super::kernel::tape::backward_keeping_graph(loss);
+            self.tape.backward();
+        }
     }
 
-    /// One optimizer step on `loss`: zero grads, backward (autograd, then
-    /// the kernels'), update.
+    /// One optimizer step on `loss`: zero grads, backward, update.
     pub fn backward_step(&self, opt: &mut tch::nn::Optimizer, loss: &Tensor) {
         opt.zero_grad();
-        loss.backward();
-        self.backward_kernels();
+        self.backward(loss);
         opt.step();
     }
 

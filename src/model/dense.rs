@@ -81,6 +81,7 @@ mod tests {
 
     #[test]
     fn dense_computes_affine_map_over_last_axis() {
+        let _rng = crate::model::rng_lock();
         let vs = VarStore::new(Device::Cpu);
         let mut d = Dense::new(&vs.root(), 2, 1, true, Activation::Linear, Init::Keras);
         tch::no_grad(|| {
@@ -95,6 +96,7 @@ mod tests {
 
     #[test]
     fn embedding_looks_up_rows() {
+        let _rng = crate::model::rng_lock();
         let vs = VarStore::new(Device::Cpu);
         let e = Embedding::new(&vs.root(), 5, 3, Init::Keras);
         let ids = Tensor::from_slice(&[4i64, 0]).view([1, 2]);

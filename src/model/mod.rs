@@ -6,16 +6,12 @@ pub mod activation;
 pub mod builder;
 pub mod conv;
 pub mod dense;
-pub mod embed_conv;
 pub mod graph;
-pub mod gru_kernel;
 pub mod init;
+pub mod kernel;
 pub mod recurrent;
 pub mod shape;
-pub mod small_gemm;
 pub mod summary;
-pub mod tape;
-pub mod team;
 
 pub use builder::{device, Model};
 pub use shape::{infer, input_shape, Inferred, Shape};
@@ -25,4 +21,13 @@ pub fn describe(config: &crate::config::Config) -> Result<String, Vec<String>> {
     let inferred = infer(config)?;
     let types: Vec<&str> = config.layers.iter().map(|l| l.type_name()).collect();
     Ok(summary::table(&inferred, &types))
+}
+
+/// Serialises the unit tests that draw from libtorch's global random
+/// generator: one test reseeding or drawing while another replays its
+/// dropout masks would change those masks.
+#[cfg(test)]
+pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

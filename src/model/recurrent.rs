@@ -18,9 +18,10 @@
 //! default activations); otherwise the input projections of all steps are one
 //! matrix product and only the recurrent part is unrolled.
 use super::activation;
-use super::gru_kernel::{self, Pending, Weights};
 use super::init;
-use super::tape::{Entry, Tape};
+use super::kernel::rnn::{self, Pending, Weights};
+use super::kernel::tape::{Entry, Tape};
+use super::kernel::{fastmath, gru::Gru, lstm::Lstm};
 use crate::config::{Activation, CellKind, Init, MergeMode, Recurrent};
 use tch::{nn, Kind, Tensor};
 
@@ -31,7 +32,7 @@ pub enum Path {
     Fused,
     /// Input projections in one product, the recurrence unrolled under autograd.
     Unrolled,
-    /// seqlab's GRU loop with a hand-written backward pass (CPU; `gru_kernel`).
+    /// seqlab's GRU/LSTM loop with a hand-written backward pass (CPU; `kernel::rnn`).
     Kernel,
 }
 
@@ -45,7 +46,7 @@ pub struct RecurrentLayer {
     pub b_hh: Tensor,
     /// Tests set this to compare the unrolled path with the fused kernel.
     pub force_unrolled: bool,
-    /// Whether the CPU GRU kernel may run (tests turn it off to reach the others).
+    /// Whether the CPU kernel may run (tests turn it off to reach the others).
     pub allow_kernel: bool,
 }
 
@@ -120,9 +121,9 @@ impl RecurrentLayer {
     pub fn path(&self, train: bool) -> Path {
         let masked = train && self.spec.recurrent_dropout > 0.0;
         let kernel = self.allow_kernel
-            && self.kind == CellKind::Gru
+            && matches!(self.kind, CellKind::Gru | CellKind::Lstm)
             && self.w_ih.device() == tch::Device::Cpu
-            && gru_kernel::supports(self.spec.activation, self.spec.recurrent_activation);
+            && fastmath::supports(self.spec.activation, self.spec.recurrent_activation);
         if kernel && !self.force_unrolled {
             Path::Kernel
         } else if self.force_unrolled || masked || !self.fusable() {
@@ -184,7 +185,10 @@ impl RecurrentLayer {
             activation: self.spec.activation,
             recurrent_activation: self.spec.recurrent_activation,
         };
-        let (states, saved) = gru_kernel::forward(&w, x, u, mask);
+        let (states, saved) = match self.kind {
+            CellKind::Lstm => rnn::forward::<Lstm>(&w, x, u, mask),
+            _ => rnn::forward::<Gru>(&w, x, u, mask),
+        };
         let t = x.size()[1];
         let out = if self.spec.return_sequences {
             states.narrow(0, 1, t).transpose(0, 1).contiguous()
@@ -193,7 +197,8 @@ impl RecurrentLayer {
         };
         let Some(tape) = tape else { return out };
         let leaf = out.detach().set_requires_grad(true);
-        tape.record(Entry::Gru(Pending {
+        tape.record(Entry::Rnn(Pending {
+            kind: self.kind,
             w_ih: self.w_ih.shallow_clone(),
             w_hh: self.w_hh.shallow_clone(),
             b_ih: self.b_ih.shallow_clone(),
@@ -334,6 +339,7 @@ mod tests {
     /// masks), forward and gradients, for GRU and LSTM.
     #[test]
     fn unrolled_equals_fused() {
+        let _rng = crate::model::rng_lock();
         for kind in [CellKind::Gru, CellKind::Lstm, CellKind::SimpleRnn] {
             for seqs in [false, true] {
                 tch::manual_seed(7);
@@ -371,6 +377,7 @@ mod tests {
 
     #[test]
     fn recurrent_dropout_takes_unrolled_path_in_training_only() {
+        let _rng = crate::model::rng_lock();
         let vs = VarStore::new(Device::Cpu);
         let mut s = spec(4, false);
         s.recurrent_dropout = 0.5;
@@ -391,6 +398,7 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
+        let _rng = crate::model::rng_lock();
         // Both the autograd path and the kernel's hand-written backward.
         for kernel in [false, true] {
             tch::manual_seed(3);
@@ -439,6 +447,7 @@ mod tests {
 
     #[test]
     fn lstm_counts_one_bias_and_starts_forget_gate_at_one() {
+        let _rng = crate::model::rng_lock();
         let vs = VarStore::new(Device::Cpu);
         let layer = RecurrentLayer::new(
             &vs.root(),
@@ -494,54 +503,66 @@ mod tests {
         (a - b).abs().max().double_value(&[])
     }
 
-    /// The CPU GRU kernel equals the fused kernel (no masks) and the unrolled
-    /// autograd path (with dropout masks, relu and hard_sigmoid): forward,
-    /// weight gradients and input gradients.
+    /// max |a − b| relative to the size of b (sums over many steps grow).
+    fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+        max_diff(a, b) / (1.0 + b.abs().max().double_value(&[]))
+    }
+
+    /// The CPU kernel (GRU and LSTM cells) equals the fused kernel (no
+    /// masks) and the unrolled autograd path (with dropout masks, relu and
+    /// hard_sigmoid): forward, weight gradients and input gradients.
     #[test]
-    fn gru_kernel_equals_fused_and_unrolled() {
-        for (seqs, dropout, act, ract) in [
+    fn kernel_equals_fused_and_unrolled() {
+        let _rng = crate::model::rng_lock();
+        let cases = [
             (false, 0.0, Activation::Tanh, Activation::Sigmoid),
             (true, 0.0, Activation::Tanh, Activation::Sigmoid),
             (false, 0.4, Activation::Relu, Activation::HardSigmoid),
             (true, 0.3, Activation::Tanh, Activation::Sigmoid),
-        ] {
-            tch::manual_seed(11);
-            let vs = VarStore::new(Device::Cpu);
-            let mut s = spec(6, seqs);
-            s.dropout = dropout;
-            s.recurrent_dropout = dropout;
-            s.activation = act;
-            s.recurrent_activation = ract;
-            let mut layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 4, Init::Torch);
-            let x = Tensor::randn([5, 9, 4], (Kind::Float, Device::Cpu));
-            assert_eq!(layer.path(true), Path::Kernel);
-            let (yk, gk, xk) = pass(&layer, &vs, &x, 3);
-            layer.allow_kernel = false;
-            let reference = if dropout == 0.0 && act == Activation::Tanh {
-                Path::Fused
-            } else {
-                Path::Unrolled
-            };
-            assert_eq!(layer.path(true), reference);
-            let (yr, gr, xr) = pass(&layer, &vs, &x, 3);
-            let case = format!("seqs={seqs} dropout={dropout} {act:?}/{ract:?} vs {reference:?}");
-            assert!(
-                max_diff(&yk, &yr) < 1e-5,
-                "{case}: forward differs by {}",
-                max_diff(&yk, &yr)
-            );
-            for (a, b) in gk.iter().zip(&gr) {
+            (true, 0.2, Activation::Linear, Activation::Sigmoid),
+        ];
+        for kind in [CellKind::Gru, CellKind::Lstm] {
+            for (seqs, dropout, act, ract) in cases {
+                tch::manual_seed(11);
+                let vs = VarStore::new(Device::Cpu);
+                let mut s = spec(6, seqs);
+                s.dropout = dropout;
+                s.recurrent_dropout = dropout;
+                s.activation = act;
+                s.recurrent_activation = ract;
+                let mut layer = RecurrentLayer::new(&vs.root(), kind, &s, 4, Init::Torch);
+                let x = Tensor::randn([5, 9, 4], (Kind::Float, Device::Cpu));
+                assert_eq!(layer.path(true), Path::Kernel);
+                let (yk, gk, xk) = pass(&layer, &vs, &x, 3);
+                layer.allow_kernel = false;
+                let reference = if dropout == 0.0 && act == Activation::Tanh {
+                    Path::Fused
+                } else {
+                    Path::Unrolled
+                };
+                assert_eq!(layer.path(true), reference);
+                let (yr, gr, xr) = pass(&layer, &vs, &x, 3);
+                let case = format!(
+                    "{kind:?} seqs={seqs} dropout={dropout} {act:?}/{ract:?} vs {reference:?}"
+                );
                 assert!(
-                    max_diff(a, b) < 1e-5,
-                    "{case}: weight gradient differs by {}",
-                    max_diff(a, b)
+                    max_diff(&yk, &yr) < 1e-5,
+                    "{case}: forward differs by {}",
+                    max_diff(&yk, &yr)
+                );
+                for (a, b) in gk.iter().zip(&gr) {
+                    assert!(
+                        rel_diff(a, b) < 1e-6,
+                        "{case}: weight gradient differs by {} (relative)",
+                        rel_diff(a, b)
+                    );
+                }
+                assert!(
+                    rel_diff(&xk, &xr) < 1e-6,
+                    "{case}: input gradient differs by {} (relative)",
+                    rel_diff(&xk, &xr)
                 );
             }
-            assert!(
-                max_diff(&xk, &xr) < 1e-5,
-                "{case}: input gradient differs by {}",
-                max_diff(&xk, &xr)
-            );
         }
     }
 
@@ -549,45 +570,49 @@ mod tests {
     /// batch split between threads) the kernel matches the unrolled path,
     /// and it gives the same results with 1 or 2 threads.
     #[test]
-    fn gru_kernel_at_book_size_matches_with_one_or_two_threads() {
-        tch::manual_seed(3);
-        let vs = VarStore::new(Device::Cpu);
-        let mut s = spec(32, true);
-        s.recurrent_dropout = 0.25;
-        let mut layer = RecurrentLayer::new(&vs.root(), CellKind::Gru, &s, 14, Init::Keras);
-        let x = Tensor::randn([70, 40, 14], (Kind::Float, Device::Cpu));
-        let threads = tch::get_num_threads();
-        let runs: Vec<_> = [1, 2]
-            .into_iter()
-            .map(|n| {
-                tch::set_num_threads(n);
-                pass(&layer, &vs, &x, 9)
-            })
-            .collect();
-        tch::set_num_threads(threads);
-        let ((y1, g1, x1), (y2, g2, x2)) = (&runs[0], &runs[1]);
-        // libtorch's own products may round differently with 2 threads; a
-        // wrong split of the batch would differ by far more.
-        for (a, b) in g1.iter().zip(g2).chain([(x1, x2), (y1, y2)]) {
-            assert!(
-                max_diff(a, b) < 1e-6,
-                "gradient differs by {}",
-                max_diff(a, b)
-            );
-        }
-        layer.allow_kernel = false;
-        let (yr, gr, xr) = pass(&layer, &vs, &x, 9);
-        assert!(max_diff(y1, &yr) < 1e-5, "forward: {}", max_diff(y1, &yr));
-        for (a, b) in g1.iter().zip(&gr).chain([(x1, &xr)]) {
-            // sums over 2,800 steps × rows: compare relative to the size
-            let scale = 1.0 + b.abs().max().double_value(&[]);
-            let rel = max_diff(a, b) / scale;
-            assert!(rel < 1e-6, "gradient differs by {rel} (relative)");
+    fn kernel_at_book_size_matches_with_one_or_two_threads() {
+        let _rng = crate::model::rng_lock();
+        for kind in [CellKind::Gru, CellKind::Lstm] {
+            tch::manual_seed(3);
+            let vs = VarStore::new(Device::Cpu);
+            let mut s = spec(32, true);
+            s.recurrent_dropout = 0.25;
+            let mut layer = RecurrentLayer::new(&vs.root(), kind, &s, 14, Init::Keras);
+            let x = Tensor::randn([70, 40, 14], (Kind::Float, Device::Cpu));
+            let threads = tch::get_num_threads();
+            let runs: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|n| {
+                    tch::set_num_threads(n);
+                    pass(&layer, &vs, &x, 9)
+                })
+                .collect();
+            tch::set_num_threads(threads);
+            let ((y1, g1, x1), (y2, g2, x2)) = (&runs[0], &runs[1]);
+            // libtorch's own products may round differently with 2 threads; a
+            // wrong split of the batch would differ by far more.
+            for (a, b) in g1.iter().zip(g2).chain([(x1, x2), (y1, y2)]) {
+                assert!(
+                    max_diff(a, b) < 1e-6,
+                    "{kind:?}: 1 and 2 threads differ by {}",
+                    max_diff(a, b)
+                );
+            }
+            layer.allow_kernel = false;
+            let (yr, gr, xr) = pass(&layer, &vs, &x, 9);
+            assert!(max_diff(y1, &yr) < 1e-5, "forward: {}", max_diff(y1, &yr));
+            for (a, b) in g1.iter().zip(&gr).chain([(x1, &xr)]) {
+                // sums over 2,800 steps × rows: compare relative to the size
+                let scale = 1.0 + b.abs().max().double_value(&[]);
+                let rel = max_diff(a, b) / scale;
+                assert!(rel < 1e-6, "gradient differs by {rel} (relative)");
+            }
         }
     }
 
     #[test]
     fn gru_kernel_in_a_stack_matches_autograd() {
+        let _rng = crate::model::rng_lock();
         // Two GRUs, the first returning sequences: the tape replays both
         // backward passes, the second feeding the first.
         tch::manual_seed(5);

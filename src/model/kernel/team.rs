@@ -7,7 +7,9 @@
 //! in the already-loaded library. Where there is no libgomp (another OpenMP
 //! runtime, a static build), scoped threads do the work instead. Each thread
 //! claims items from a shared counter until none are left, so every item
-//! runs exactly once whatever team size the runtime grants.
+//! runs exactly once whatever team size the runtime grants. Items run with
+//! denormals flushed to zero (gradients fading through hundreds of steps
+//! reach the denormal range, where x86 arithmetic slows down many times).
 use std::ffi::{c_void, CStr};
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +42,40 @@ pub fn split(len: usize, min_len: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// Flush-to-zero and denormals-are-zero on this thread while alive; the
+/// previous mode comes back on drop.
+struct FlushDenormals {
+    #[cfg(target_arch = "x86_64")]
+    saved: u32,
+}
+
+impl FlushDenormals {
+    #[allow(deprecated)] // _mm_getcsr/_mm_setcsr: the only stable way to set FTZ/DAZ
+    fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: reading and writing MXCSR only changes this thread's
+            // floating-point mode; the old value is restored on drop.
+            let saved = unsafe { std::arch::x86_64::_mm_getcsr() };
+            unsafe { std::arch::x86_64::_mm_setcsr(saved | 0x8040) };
+            Self { saved }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Self {}
+    }
+}
+
+impl Drop for FlushDenormals {
+    #[allow(deprecated)]
+    fn drop(&mut self) {
+        // SAFETY: restores the mode saved in `new`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::x86_64::_mm_setcsr(self.saved)
+        };
+    }
+}
+
 struct Shared<'a, P> {
     items: Vec<Mutex<Option<P>>>,
     next: AtomicUsize,
@@ -56,6 +92,7 @@ impl<P> Shared<'_, P> {
             };
             let item = slot.lock().expect("item lock").take();
             if let Some(item) = item {
+                let _mode = FlushDenormals::new();
                 let run = std::panic::AssertUnwindSafe(|| (self.work)(item));
                 if let Err(panic) = std::panic::catch_unwind(run) {
                     self.panic.lock().expect("panic slot").get_or_insert(panic);

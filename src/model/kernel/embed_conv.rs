@@ -162,7 +162,7 @@ impl Pending {
         }
         let d_tables =
             tch::no_grad(|| window_sums_backward(&g, &self.tokens, &self.tables, self.dilation));
-        (&self.tables * &d_tables).sum(Kind::Float).backward();
+        super::tape::backward_keeping_graph(&(&self.tables * &d_tables).sum(Kind::Float));
     }
 }
 
@@ -175,6 +175,7 @@ mod tests {
     /// dilation and tokens that repeat.
     #[test]
     fn equals_embedding_then_conv() {
+        let _rng = crate::model::rng_lock();
         tch::manual_seed(4);
         let opts = (Kind::Float, Device::Cpu);
         let e = Tensor::randn([11, 5], opts).set_requires_grad(true);
@@ -213,6 +214,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "outside the embedding's input_dim")]
     fn a_token_beyond_the_vocabulary_is_refused() {
+        let _rng = crate::model::rng_lock();
         let e = Tensor::zeros([4, 2], (Kind::Float, Device::Cpu));
         let w = Tensor::zeros([3, 2, 2], (Kind::Float, Device::Cpu));
         let tokens = Tensor::from_slice(&[1i64, 2, 4]).view([1, 3]);

@@ -1,0 +1,56 @@
+//! CPU kernels that run outside libtorch's autograd, each with a
+//! hand-written backward pass replayed from the [`tape::Tape`].
+//!
+//! `rnn` runs the time loop of a GRU (`gru`) or LSTM (`lstm`) cell;
+//! `embed_conv` turns an Embedding feeding a Conv1D into table lookups.
+//! `small_gemm`, `fastmath` and `team` are their building blocks: register-
+//! blocked small products, vectorisable activations, and libtorch's own
+//! OpenMP threads. This file holds the plain-buffer views they share.
+pub mod embed_conv;
+pub mod fastmath;
+pub mod gru;
+pub mod lstm;
+pub mod rnn;
+pub mod small_gemm;
+pub mod tape;
+pub mod team;
+
+use std::ops::Range;
+use tch::{Kind, Tensor};
+
+/// The floats of a contiguous CPU f32 tensor.
+pub fn floats(t: &Tensor) -> &[f32] {
+    assert!(t.is_contiguous() && t.kind() == Kind::Float && t.device() == tch::Device::Cpu);
+    // SAFETY: a contiguous CPU f32 tensor owns numel() floats at data_ptr;
+    // the borrow of `t` keeps the storage alive.
+    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) }
+}
+
+/// The floats of a contiguous CPU f32 tensor, writable. Callers only use
+/// this on tensors they just created, and never hold two views of one.
+#[allow(clippy::mut_from_ref)]
+pub fn floats_mut(t: &Tensor) -> &mut [f32] {
+    assert!(t.is_contiguous() && t.kind() == Kind::Float && t.device() == tch::Device::Cpu);
+    // SAFETY: as `floats`; exclusive use is the caller's contract above.
+    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel()) }
+}
+
+/// Splits a (steps, batch, width) buffer into each chunk of batch rows'
+/// per-step slices: `result[chunk][step]`.
+pub fn split_rows<'a>(
+    buf: &'a mut [f32],
+    batch: usize,
+    width: usize,
+    chunks: &[Range<usize>],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut parts: Vec<Vec<&mut [f32]>> = chunks.iter().map(|_| Vec::new()).collect();
+    for step in buf.chunks_exact_mut(batch * width) {
+        let mut rest = step;
+        for (part, rows) in parts.iter_mut().zip(chunks) {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows.len() * width);
+            part.push(head);
+            rest = tail;
+        }
+    }
+    parts
+}

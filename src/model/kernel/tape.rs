@@ -1,0 +1,69 @@
+//! The tape: kernel runs of one training step that happened outside
+//! libtorch's autograd, waiting for their hand-written backward passes.
+//!
+//! Each kernel hands the graph a fresh leaf in place of its output. After
+//! `loss.backward()` has filled those leaves' gradients, [`Tape::backward`]
+//! replays the entries last first, each feeding its own inputs' gradients
+//! back into the graph. Those passes keep the graph's saved tensors: two
+//! entries may read the same upstream graph (a Bidirectional's directions
+//! share their input), which the first pass would otherwise free.
+use super::{embed_conv, rnn};
+use std::cell::RefCell;
+use std::ffi::CStr;
+use tch::Tensor;
+
+/// One recorded kernel run.
+pub enum Entry {
+    Rnn(rnn::Pending),
+    WindowSum(embed_conv::Pending),
+}
+
+/// Kernel runs of one training step, in order.
+#[derive(Default)]
+pub struct Tape {
+    entries: RefCell<Vec<Entry>>,
+}
+
+impl Tape {
+    pub fn is_empty(&self) -> bool {
+        self.entries.borrow().is_empty()
+    }
+
+    pub fn clear(&self) {
+        self.entries.borrow_mut().clear();
+    }
+
+    pub fn record(&self, entry: Entry) {
+        self.entries.borrow_mut().push(entry);
+    }
+
+    /// After `loss.backward()`: every recorded backward pass, last first.
+    pub fn backward(&self) {
+        let entries: Vec<Entry> = self.entries.borrow_mut().drain(..).collect();
+        for entry in entries.into_iter().rev() {
+            match entry {
+                Entry::Rnn(p) => p.backward(),
+                Entry::WindowSum(p) => p.backward(),
+            }
+        }
+    }
+}
+
+/// `t.backward()` keeping the graph's saved tensors for later passes
+/// (tch's own `backward` always frees them).
+pub fn backward_keeping_graph(t: &Tensor) {
+    // SAFETY: `t` is a live tensor handle; at_backward reports failure
+    // through torch-sys' last-error slot, which is read (and freed) at once.
+    let err = unsafe {
+        torch_sys::at_backward(t.as_ptr() as *mut torch_sys::C_tensor, 1, 0);
+        torch_sys::get_and_reset_last_err()
+    };
+    if !err.is_null() {
+        // SAFETY: a non-null error is a C string allocated with malloc.
+        let message = unsafe { CStr::from_ptr(err) }
+            .to_string_lossy()
+            .into_owned();
+        unsafe { libc::free(err as *mut libc::c_void) };
+        panic!("backward pass failed: {message}");
+    }
+}
