@@ -49,6 +49,29 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
     v
 }
 
+/// With one worker the queue is visible: the cell with the most expected
+/// work (here: epochs) runs first, whatever the grid's order.
+#[test]
+fn longest_cells_run_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = grid_file(tmp.path(), "order", "\"train.epochs\" = [1, 3, 2]", "");
+    let results = tmp.path().join("results");
+    let err = String::from_utf8_lossy(
+        &run_ok(run_cmd(tmp.path(), &file, &results).args(["--jobs", "1", "--no-report"])).stderr,
+    )
+    .to_string();
+    let finished: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("order/") && l.contains(": complete ("))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        finished,
+        ["order/epochs=3", "order/epochs=2", "order/epochs=1"],
+        "{err}"
+    );
+}
+
 #[test]
 fn complete_cells_are_skipped_and_changed_or_incomplete_ones_redone() {
     let tmp = tempfile::tempdir().unwrap();

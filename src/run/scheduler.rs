@@ -1,5 +1,6 @@
 //! The scheduler: skip complete cells, run the rest in parallel on a rayon
-//! pool with a thread budget, isolate failures, stop cleanly on Ctrl-C.
+//! pool with a thread budget, longest expected work first (each worker takes
+//! the next cell from one queue), isolate failures, stop cleanly on Ctrl-C.
 //!
 //! Budget: `jobs × threads ≤ cores` by default (on 2 cores: two cells with
 //! one libtorch thread each). Each worker sets libtorch's intra-op threads
@@ -10,7 +11,6 @@ use super::store::{self, State};
 use crate::cli::RunArgs;
 use crate::config::Cell;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -78,9 +78,11 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         .map(|c| c.config.experiment.baseline.clone())
         .filter(|b| !b.is_empty())
         .collect();
-    let (first, rest): (Vec<Cell>, Vec<Cell>) = pending
+    let (first, mut rest): (Vec<Cell>, Vec<Cell>) = pending
         .into_iter()
         .partition(|c| baselines.contains(&c.experiment));
+    // Longest first, so no long cell starts last while the other workers idle.
+    rest.sort_by(|a, b| expected_work(b).total_cmp(&expected_work(a)));
     let total = first.len() + rest.len();
     let (jobs, threads) = budget(total, args.jobs, args.threads);
     let stop = stop_flag();
@@ -160,9 +162,24 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         }
         outcome
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     outcomes.extend(first.iter().map(&run_one));
-    outcomes.extend(pool.install(|| rest.par_iter().map(&run_one).collect::<Vec<_>>()));
+    // Workers take the next cell in order from a shared queue.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::new());
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    pool.scope(|scope| {
+        for _ in 0..jobs.min(rest.len()) {
+            scope.spawn(|_| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(c) = rest.get(i) else { break };
+                let outcome = run_one(c);
+                done.lock().expect("outcomes").push((i, outcome));
+            });
+        }
+    });
+    let mut done = done.into_inner().expect("outcomes");
+    done.sort_by_key(|(i, _)| *i);
+    outcomes.extend(done.into_iter().map(|(_, o)| o));
     if let Some(b) = &overall {
         b.finish_and_clear();
     }
@@ -184,6 +201,46 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(130);
     }
     Ok(if any_failed { 1 } else { 0 })
+}
+
+/// A rough count of the multiply-adds a cell will do, to order the queue:
+/// for every layer with weights (embeddings excluded: they are lookups),
+/// parameters × the time steps it sees, per sample, times the samples of
+/// its training and validation batches (validation counted at a third: no
+/// backward pass). Only the order matters.
+pub fn expected_work(c: &Cell) -> f64 {
+    let Ok(inferred) = crate::model::infer(&c.config) else {
+        return 0.0;
+    };
+    let per_sample: f64 = c
+        .config
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !matches!(l, crate::config::LayerSpec::Embedding { .. }))
+        .map(|(i, _)| {
+            let seen = match inferred.wiring.sources[i].first() {
+                Some(crate::model::graph::Src::Layer(j)) => &inferred.layers[*j].output,
+                _ => &inferred.input,
+            };
+            let steps = if seen.dims.len() >= 2 {
+                seen.dims[0]
+            } else {
+                1
+            };
+            (inferred.layers[i].params * steps) as f64
+        })
+        .sum();
+    let t = &c.config.train;
+    // 0 means a full pass over the split; a few hundred batches is typical.
+    let train_steps = if t.steps_per_epoch == 0 {
+        200
+    } else {
+        t.steps_per_epoch
+    };
+    let val_steps = if t.val_steps == 0 { 200 } else { t.val_steps };
+    let batches = t.epochs as f64 * (train_steps as f64 + val_steps as f64 / 3.0);
+    per_sample * c.config.data.batch_size() as f64 * batches
 }
 
 /// The cells `--only` names: when the pattern is a whole `experiment/cell`
