@@ -114,7 +114,7 @@ fn imdb_conv_run_reports_accuracy() {
     std::fs::write(
         &file,
         format!(
-            "[experiment]\nname = \"imdb_tiny\"\n[data]\nsource = \"imdb\"\npath = \"{}\"\nmax_features = 200\nmaxlen = 40\nbatch_size = 8\n[train]\nepochs = 2\nloss = \"binary_crossentropy\"\nthreads = 1\n[[layers]]\ntype = \"embedding\"\ninput_dim = 200\noutput_dim = 8\n[[layers]]\ntype = \"conv1d\"\nfilters = 4\nkernel_size = 3\nactivation = \"relu\"\n[[layers]]\ntype = \"global_max_pool1d\"\n[[layers]]\ntype = \"dense\"\nunits = 1\n",
+            "[experiment]\nname = \"imdb_tiny\"\n[data]\nsource = \"imdb\"\npath = \"{}\"\nmax_features = 200\nmaxlen = 40\nbatch_size = 16\n[train]\nepochs = 2\nloss = \"binary_crossentropy\"\nthreads = 1\n[[layers]]\ntype = \"embedding\"\ninput_dim = 200\noutput_dim = 8\n[[layers]]\ntype = \"conv1d\"\nfilters = 4\nkernel_size = 3\nactivation = \"relu\"\n[[layers]]\ntype = \"global_max_pool1d\"\n[[layers]]\ntype = \"dense\"\nunits = 1\n",
             fixture("imdb_tiny.tar.gz").display()
         ),
     )
@@ -125,6 +125,12 @@ fn imdb_conv_run_reports_accuracy() {
     assert_eq!(
         read(&dir.join("metrics.csv")).lines().next().unwrap(),
         "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
+    );
+    // 16 reviews × 38 windows ≥ 2 × 200 words: the conv runs as lookups
+    assert!(
+        read(&dir.join("model.txt")).contains("conv1d_1: runs as table lookups"),
+        "{}",
+        read(&dir.join("model.txt"))
     );
     let s = summary(&dir);
     let acc = s["test"]["test_accuracy"].as_float().unwrap();

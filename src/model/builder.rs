@@ -236,6 +236,17 @@ impl Model {
         )
     }
 
+    /// Names of the Conv1D layers that run as table lookups over the
+    /// embedding feeding them (see `kernel::embed_conv`).
+    pub fn lookup_convs(&self) -> Vec<String> {
+        self.embedded
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(i, _)| self.inferred.layers[i].name.clone())
+            .collect()
+    }
+
     /// Paths the recurrent layers take in training (for reports and benches).
     pub fn recurrent_paths(&self, train: bool) -> Vec<Path> {
         self.ops

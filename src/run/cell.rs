@@ -272,6 +272,12 @@ fn execute(
             model.recurrent_paths(false)
         );
     }
+    for name in model.lookup_convs() {
+        let _ = writeln!(
+            table,
+            "{name}: runs as table lookups over its embedding (CPU, batches with twice the vocabulary in windows)"
+        );
+    }
     staging.write("model.txt", table.as_bytes())?;
     if config.train.save_weights {
         model.vs.save(staging.dir.join("weights.safetensors"))?;
