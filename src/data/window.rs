@@ -8,8 +8,9 @@
 //! shuffled, or in order, wrapping to the start when `i + batch_size >= max_index`.
 //!
 //! The split is two parts: [`RowSelector`] picks row indices on the host (pure,
-//! unit-tested), and [`Windows`] gathers the batch on the device in one
-//! `index_select` from the matrix that lives there once.
+//! unit-tested), and [`Windows`] gathers the batch from the matrix that
+//! lives on the device once: one `index_select` on a GPU, a copy loop on
+//! the CPU.
 use crate::config::JenaData;
 use anyhow::{bail, Result};
 use rand::Rng;
@@ -164,6 +165,15 @@ impl Windows {
 
     /// Gathers the batch of the given rows: `x (B, steps, features)`, `y (B, 1)`.
     pub fn gather(&self, rows: &[i64]) -> (Tensor, Tensor) {
+        if self.device() == Device::Cpu {
+            self.gather_cpu(rows)
+        } else {
+            self.gather_indexed(rows)
+        }
+    }
+
+    /// One `index_select` for the windows, one for the targets.
+    fn gather_indexed(&self, rows: &[i64]) -> (Tensor, Tensor) {
         let b = rows.len() as i64;
         let rows = Tensor::from_slice(rows).to_device(self.device());
         let index = rows.unsqueeze(1) + self.offsets.unsqueeze(0);
@@ -176,6 +186,30 @@ impl Windows {
             .target
             .index_select(0, &(rows + self.rows.spec.delay as i64))
             .view([b, 1]);
+        (x, y)
+    }
+
+    /// The same gather as plain copies of feature rows: on the CPU a
+    /// libtorch `index_select` copies each 14-float row with its own call,
+    /// several times slower than this loop.
+    fn gather_cpu(&self, rows: &[i64]) -> (Tensor, Tensor) {
+        use crate::model::kernel::{floats, floats_mut};
+        let offsets = Vec::<i64>::try_from(&self.offsets).expect("i64 offsets");
+        let (b, steps, f) = (rows.len() as i64, offsets.len() as i64, self.features);
+        let x = Tensor::empty([b, steps, f], (Kind::Float, Device::Cpu));
+        let y = Tensor::empty([b, 1], (Kind::Float, Device::Cpu));
+        let (data, target) = (floats(&self.data), floats(&self.target));
+        let f = f as usize;
+        let delay = self.rows.spec.delay as i64;
+        for (sample, &row) in floats_mut(&x).chunks_exact_mut(offsets.len() * f).zip(rows) {
+            for (out, &o) in sample.chunks_exact_mut(f).zip(&offsets) {
+                let at = (row + o) as usize * f;
+                out.copy_from_slice(&data[at..at + f]);
+            }
+        }
+        for (out, &row) in floats_mut(&y).iter_mut().zip(rows) {
+            *out = target[(row + delay) as usize];
+        }
         (x, y)
     }
 
@@ -262,5 +296,28 @@ mod tests {
             msg.contains("data.splits.val") && msg.contains("100 rows"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn copy_loop_gathers_what_index_select_does() {
+        let values: Vec<f32> = (0..600 * 3).map(|v| v as f32 * 0.5).collect();
+        let data = matrix_on(&values, 3, Device::Cpu);
+        let spec = WindowSpec {
+            min_index: 0,
+            max_index: 500,
+            lookback: 48,
+            step: 6,
+            delay: 24,
+            batch_size: 5,
+            shuffle: true,
+        };
+        for reverse in [false, true] {
+            let w = Windows::new(&data, 1, spec, reverse);
+            let rows = [48i64, 49, 300, 475, 100];
+            let (x1, y1) = w.gather_cpu(&rows);
+            let (x2, y2) = w.gather_indexed(&rows);
+            assert!(x1.equal(&x2) && y1.equal(&y2), "reverse = {reverse}");
+            assert_eq!(x1.size(), vec![5, 8, 3]);
+        }
     }
 }
