@@ -299,7 +299,7 @@ impl Model {
                         };
                         c.forward_embedded(e, tokens, train.then_some(&self.tape))
                     }
-                    _ => c.forward(ins[0]),
+                    _ => c.forward(ins[0], train),
                 },
                 Op::Pool(p) => p.forward(ins[0]),
                 Op::GlobalPool { max } => global_pool(ins[0], *max),
