@@ -5,51 +5,31 @@
 //! Saved per step: r, z, n and gₕₙ. Backward: da_n = dh ⊙ (1 − z) ⊙ act'(n),
 //! da_z = dh ⊙ (h − n) ⊙ σ'(z), da_r = da_n ⊙ gₕₙ ⊙ σ'(r); dgᵢ = [da_r, da_z,
 //! da_n], dgₕ = [da_r, da_z, da_n ⊙ r], and dh ⊙ z flows to h directly.
-use super::fastmath::{avx2_dispatch, with_activations};
-use super::rnn::{BackwardStep, Cell, ForwardStep};
-use crate::config::Activation;
+use super::rnn::{impl_cell, BackwardStep, ForwardStep};
 use tch::{Kind, Tensor};
 
 pub struct Gru;
 
-impl Cell for Gru {
-    const GATES: usize = 3;
-    const SAVED: usize = 4;
-    const CARRY: bool = false;
-    const SEPARATE_DGH: bool = true;
+impl_cell!(
+    Gru {
+        GATES: 3,
+        SAVED: 4,
+        CARRY: false,
+        SEPARATE_DGH: true
+    },
+    bias_hh_grad
+);
 
-    fn forward(act: Activation, ract: Activation, step: ForwardStep<'_>) {
-        forward_step(act, ract, step)
-    }
-
-    fn backward(act: Activation, ract: Activation, step: BackwardStep<'_>) {
-        backward_step(act, ract, step)
-    }
-
-    /// dgₕ equals dgᵢ in the r and z blocks: only the n block needs its own sum.
-    fn bias_hh_grad(b_ih: &Tensor, dgh: &Tensor, u: i64) -> Tensor {
-        Tensor::cat(
-            &[
-                b_ih.narrow(0, 0, 2 * u),
-                dgh.narrow(1, 2 * u, u)
-                    .sum_dim_intlist(0, false, Kind::Float),
-            ],
-            0,
-        )
-    }
-}
-
-avx2_dispatch!(fn forward_step(act: Activation, ract: Activation, step: ForwardStep<'_>) => forward_pair);
-avx2_dispatch!(fn backward_step(act: Activation, ract: Activation, step: BackwardStep<'_>) => backward_pair);
-
-#[inline(always)]
-fn forward_pair(act: Activation, ract: Activation, step: ForwardStep<'_>) {
-    with_activations!(act, ract, forward_body, step)
-}
-
-#[inline(always)]
-fn backward_pair(act: Activation, ract: Activation, step: BackwardStep<'_>) {
-    with_activations!(act, ract, backward_body, step)
+/// dgₕ equals dgᵢ in the r and z blocks: only the n block needs its own sum.
+fn bias_hh_grad(b_ih: &Tensor, dgh: &Tensor, u: i64) -> Tensor {
+    Tensor::cat(
+        &[
+            b_ih.narrow(0, 0, 2 * u),
+            dgh.narrow(1, 2 * u, u)
+                .sum_dim_intlist(0, false, Kind::Float),
+        ],
+        0,
+    )
 }
 
 /// Every row of one step; gate blocks as their own slices (no index

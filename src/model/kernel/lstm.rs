@@ -7,43 +7,25 @@
 //! da_g = dc' ⊙ i ⊙ act'(g), da_f = dc' ⊙ c ⊙ σ'(f), and dc = dc' ⊙ f flows to
 //! the previous step. dgₕ = dgᵢ; h reaches the previous step only through
 //! the recurrent product.
-use super::fastmath::{avx2_dispatch, with_activations};
-use super::rnn::{BackwardStep, Cell, ForwardStep};
-use crate::config::Activation;
+use super::rnn::{impl_cell, BackwardStep, ForwardStep};
 use tch::Tensor;
 
 pub struct Lstm;
 
-impl Cell for Lstm {
-    const GATES: usize = 4;
-    const SAVED: usize = 5;
-    const CARRY: bool = true;
-    const SEPARATE_DGH: bool = false;
+impl_cell!(
+    Lstm {
+        GATES: 4,
+        SAVED: 5,
+        CARRY: true,
+        SEPARATE_DGH: false
+    },
+    bias_hh_grad
+);
 
-    fn forward(act: Activation, ract: Activation, step: ForwardStep<'_>) {
-        forward_step(act, ract, step)
-    }
-
-    fn backward(act: Activation, ract: Activation, step: BackwardStep<'_>) {
-        backward_step(act, ract, step)
-    }
-
-    fn bias_hh_grad(b_ih: &Tensor, _: &Tensor, _: i64) -> Tensor {
-        b_ih.shallow_clone()
-    }
-}
-
-avx2_dispatch!(fn forward_step(act: Activation, ract: Activation, step: ForwardStep<'_>) => forward_pair);
-avx2_dispatch!(fn backward_step(act: Activation, ract: Activation, step: BackwardStep<'_>) => backward_pair);
-
-#[inline(always)]
-fn forward_pair(act: Activation, ract: Activation, step: ForwardStep<'_>) {
-    with_activations!(act, ract, forward_body, step)
-}
-
-#[inline(always)]
-fn backward_pair(act: Activation, ract: Activation, step: BackwardStep<'_>) {
-    with_activations!(act, ract, backward_body, step)
+/// dgₕ = dgᵢ, so the recurrent bias's gradient is the input bias's (libtorch's
+/// second LSTM bias is a constant here, as Keras has one).
+fn bias_hh_grad(b_ih: &Tensor, _: &Tensor, _: i64) -> Tensor {
+    b_ih.shallow_clone()
 }
 
 /// Every row of one step, one simple pass per quantity (each vectorises).

@@ -77,6 +77,71 @@ pub trait Cell {
     fn bias_hh_grad(b_ih: &Tensor, dgh: &Tensor, units: i64) -> Tensor;
 }
 
+/// `impl Cell for $cell` from a cell module's `forward_body` and
+/// `backward_body` (generic over the activation functions) and its bias rule:
+/// one copy of each body per activation pair, each compiled with AVX2 when
+/// the CPU has it.
+macro_rules! impl_cell {
+    ($cell:ty { GATES: $gates:expr, SAVED: $saved:expr, CARRY: $carry:expr, SEPARATE_DGH: $sep:expr }, $bias:path) => {
+        impl $crate::model::kernel::rnn::Cell for $cell {
+            const GATES: usize = $gates;
+            const SAVED: usize = $saved;
+            const CARRY: bool = $carry;
+            const SEPARATE_DGH: bool = $sep;
+
+            fn forward(
+                act: $crate::config::Activation,
+                ract: $crate::config::Activation,
+                step: $crate::model::kernel::rnn::ForwardStep<'_>,
+            ) {
+                forward_step(act, ract, step)
+            }
+
+            fn backward(
+                act: $crate::config::Activation,
+                ract: $crate::config::Activation,
+                step: $crate::model::kernel::rnn::BackwardStep<'_>,
+            ) {
+                backward_step(act, ract, step)
+            }
+
+            fn bias_hh_grad(b_ih: &tch::Tensor, dgh: &tch::Tensor, units: i64) -> tch::Tensor {
+                $bias(b_ih, dgh, units)
+            }
+        }
+
+        $crate::model::kernel::fastmath::avx2_dispatch!(fn forward_step(
+            act: $crate::config::Activation,
+            ract: $crate::config::Activation,
+            step: $crate::model::kernel::rnn::ForwardStep<'_>,
+        ) => forward_pair);
+        $crate::model::kernel::fastmath::avx2_dispatch!(fn backward_step(
+            act: $crate::config::Activation,
+            ract: $crate::config::Activation,
+            step: $crate::model::kernel::rnn::BackwardStep<'_>,
+        ) => backward_pair);
+
+        #[inline(always)]
+        fn forward_pair(
+            act: $crate::config::Activation,
+            ract: $crate::config::Activation,
+            step: $crate::model::kernel::rnn::ForwardStep<'_>,
+        ) {
+            $crate::model::kernel::fastmath::with_activations!(act, ract, forward_body, step)
+        }
+
+        #[inline(always)]
+        fn backward_pair(
+            act: $crate::config::Activation,
+            ract: $crate::config::Activation,
+            step: $crate::model::kernel::rnn::BackwardStep<'_>,
+        ) {
+            $crate::model::kernel::fastmath::with_activations!(act, ract, backward_body, step)
+        }
+    };
+}
+pub(crate) use impl_cell;
+
 /// What the backward pass needs from the forward pass.
 pub struct Saved {
     /// Inputs, time-major (T, B, F).
