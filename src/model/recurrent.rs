@@ -191,7 +191,8 @@ impl RecurrentLayer {
         };
         let t = x.size()[1];
         let out = if self.spec.return_sequences {
-            states.narrow(0, 1, t).transpose(0, 1).contiguous()
+            // a view: a following kernel reads it time-major without a copy
+            states.narrow(0, 1, t).transpose(0, 1)
         } else {
             states.get(t)
         };
