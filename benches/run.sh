@@ -19,7 +19,7 @@ cargo run --release --quiet --example data_bench -- "$work/data-bench" $( [ -f "
 
 echo "== model steps: seqlab (appended to benches/results.csv, figure benches/step_time.png)"
 "$BIN" bench experiments/jena_{dense,gru,gru_dropout,stacked_gru,bidirectional_gru,conv1d,conv_gru}.toml "${JSET[@]}" --steps "$STEPS"
-if [ -f "$imdb" ]; then "$BIN" bench experiments/imdb_conv1d.toml --steps "$STEPS" --out benches/results.csv; fi
+if [ -f "$imdb" ]; then "$BIN" bench experiments/imdb_{conv1d,lstm,bidirectional_lstm}.toml --steps "$STEPS" --out benches/results.csv; fi
 echo "== model steps: PyTorch eager reference, same machine, same session"
 "$PY" benches/torch_reference.py --steps "$STEPS"
 
