@@ -66,15 +66,23 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
     }
     out.extend(grid_figures(&dir, &complete)?);
     for r in &complete {
+        // Redrawn from metrics.csv (so a newer seqlab redraws old runs);
+        // the run's own history.png when that is all there is.
+        let name = format!("history_{}_{}.png", r.experiment, r.cell);
+        let title = if r.title.is_empty() {
+            label(r)
+        } else {
+            format!("{} — {}", r.title, r.cell)
+        };
+        let baseline = crate::run::cell::baseline_value(root, &r.baseline);
+        let drawn = plot::history(
+            &r.dir.join("metrics.csv"),
+            &title,
+            baseline,
+            &dir.join(&name),
+        );
         let src = r.dir.join("history.png");
-        if src.exists() {
-            let name = format!("history_{}_{}.png", r.experiment, r.cell);
-            std::fs::copy(&src, dir.join(&name))?;
-            let title = if r.title.is_empty() {
-                label(r)
-            } else {
-                format!("{} — {}", r.title, r.cell)
-            };
+        if drawn.is_ok() || (src.exists() && std::fs::copy(&src, dir.join(&name)).is_ok()) {
             out.push((title, format!("figures/{name}")));
         }
     }

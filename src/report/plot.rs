@@ -2,6 +2,7 @@
 //! training as dots, validation as a line), horizontal bar charts comparing
 //! runs, and line charts of a series. Plots read only files runs wrote.
 use anyhow::{Context, Result};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -115,8 +116,9 @@ pub fn history(
             }
             let (lo, hi) = bounds(&values);
             let caption = format!("{title}: training and validation {}", p.ylabel);
+            let size = caption_size(area, &caption);
             let mut chart = ChartBuilder::on(area)
-                .caption(caption, (FONT, 24))
+                .caption(caption, (FONT, size))
                 .margin(20)
                 .x_label_area_size(50)
                 .y_label_area_size(80)
@@ -196,6 +198,20 @@ fn bounds(values: &[f64]) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The largest caption size up to 24 px (down to 12) at which `text` fits
+/// the area's width with the chart's margins: long experiment descriptions
+/// shrink instead of running off both edges.
+fn caption_size<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> u32 {
+    let room = area.dim_in_pixel().0.saturating_sub(50);
+    (12..=24)
+        .rev()
+        .find(|&size| {
+            area.estimate_text_size(text, &(FONT, size).into_font().into())
+                .is_ok_and(|(w, _)| w <= room)
+        })
+        .unwrap_or(12)
+}
+
 /// Horizontal bars, one per label, with an optional reference line.
 pub fn bars(
     title: &str,
@@ -223,8 +239,9 @@ pub fn bars(
             Some((name, r)) => format!("{title} (red line: {name}, {r:.3})"),
             None => title.to_string(),
         };
+        let size = caption_size(&root, &caption);
         let mut chart = ChartBuilder::on(&root)
-            .caption(caption, (FONT, 24))
+            .caption(caption, (FONT, size))
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(label_width)
@@ -298,7 +315,7 @@ pub fn line(
         let root = BitMapBackend::new(&tmp, (1100, 620)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 24))
+            .caption(title, (FONT, caption_size(&root, title)))
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(80)
@@ -323,4 +340,25 @@ pub fn line(
     }
     std::fs::rename(&tmp, out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_captions_shrink_to_fit_the_figure() {
+        fonts();
+        let mut pixels = vec![0u8; 1000 * 100 * 3];
+        let root = BitMapBackend::with_buffer(&mut pixels, (1000, 100)).into_drawing_area();
+        assert_eq!(caption_size(&root, "GRU(32) — default: loss"), 24);
+        let long = "Stacked GRU(32) + GRU(64, relu), dropout (book §6.3.7, fig. 6.23) — default: \
+                    training and validation MAE (°C)";
+        let size = caption_size(&root, long);
+        assert!(size < 24, "size {size}");
+        let (width, _) = root
+            .estimate_text_size(long, &(FONT, size).into_font().into())
+            .unwrap();
+        assert!(width <= 950, "{width} px at {size}");
+    }
 }

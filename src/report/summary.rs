@@ -26,6 +26,8 @@ pub struct Row {
     pub train_seconds: f64,
     pub content_id: String,
     pub title: String,
+    /// `experiment.baseline`: whose result the figures draw as a reference.
+    pub baseline: String,
     pub dir: PathBuf,
 }
 
@@ -78,11 +80,16 @@ fn row(dir: &Path, s: &toml::Table) -> Row {
                 .sum()
         })
         .unwrap_or(0.0);
-    let title = std::fs::read_to_string(dir.join("config.toml"))
+    let config = std::fs::read_to_string(dir.join("config.toml"))
         .ok()
-        .and_then(|t| toml::from_str::<toml::Table>(&t).ok())
-        .and_then(|t| Some(t.get("experiment")?.get("title")?.as_str()?.to_string()))
-        .unwrap_or_default();
+        .and_then(|t| toml::from_str::<toml::Table>(&t).ok());
+    let experiment_key = |key: &str| {
+        config
+            .as_ref()
+            .and_then(|t| Some(t.get("experiment")?.get(key)?.as_str()?.to_string()))
+            .unwrap_or_default()
+    };
+    let (title, baseline) = (experiment_key("title"), experiment_key("baseline"));
     Row {
         experiment: text("experiment"),
         cell: text("cell"),
@@ -108,6 +115,7 @@ fn row(dir: &Path, s: &toml::Table) -> Row {
         train_seconds,
         content_id: text("content_id"),
         title,
+        baseline,
         dir: dir.to_path_buf(),
     }
 }

@@ -2,7 +2,7 @@
 //! fit, then `config.toml`, `metrics.csv`, `timing.csv`, `model.txt`,
 //! `history.png` and — last — `summary.toml`.
 use super::store::{self, Staging};
-use crate::config::{Cell, Config};
+use crate::config::Cell;
 use crate::model::{self, Model};
 use crate::train::{fit, progress::Progress, Fitted, Interrupted};
 use indicatif::MultiProgress;
@@ -152,8 +152,7 @@ fn round6(v: f64) -> f64 {
 
 /// The baseline value to draw in this cell's figure (its best validation MAE
 /// in °C, or loss), read from the baseline experiment's results.
-pub fn baseline_value(root: &Path, config: &Config) -> Option<(String, f64)> {
-    let name = &config.experiment.baseline;
+pub fn baseline_value(root: &Path, name: &str) -> Option<(String, f64)> {
     if name.is_empty() {
         return None;
     }
@@ -164,7 +163,7 @@ pub fn baseline_value(root: &Path, config: &Config) -> Option<(String, f64)> {
     } else {
         "val_loss"
     };
-    Some((name.clone(), best.get(key)?.as_float()?))
+    Some((name.to_string(), best.get(key)?.as_float()?))
 }
 
 /// Runs one cell into `root`. Errors and failures become an `Outcome`;
@@ -291,7 +290,7 @@ fn execute(
         crate::report::plot::history(
             &staging.dir.join("metrics.csv"),
             &format!("{title} — {}", cell.name),
-            baseline_value(root, config),
+            baseline_value(root, &config.experiment.baseline),
             &staging.dir.join("history.png"),
         )?;
     }
