@@ -134,8 +134,10 @@ pub struct Windows {
     /// The target column, `(rows,)` f32 on the device.
     target: Tensor,
     /// `(steps,)` i64 offsets from a batch row: `-lookback, -lookback + step, …`
-    /// (reversed when samples are flipped in time).
+    /// (reversed when samples are flipped in time), on the device for the
+    /// indexed gather and on the host for the CPU copy loop.
     offsets: Tensor,
+    host_offsets: Vec<i64>,
     features: i64,
 }
 
@@ -155,6 +157,7 @@ impl Windows {
             data: data.shallow_clone(),
             target: data.select(1, target_column as i64).contiguous(),
             offsets: Tensor::from_slice(&offsets).to_device(device),
+            host_offsets: offsets,
             features: data.size()[1],
         }
     }
@@ -194,7 +197,7 @@ impl Windows {
     /// several times slower than this loop.
     fn gather_cpu(&self, rows: &[i64]) -> (Tensor, Tensor) {
         use crate::model::kernel::{floats, floats_mut};
-        let offsets = Vec::<i64>::try_from(&self.offsets).expect("i64 offsets");
+        let offsets = &self.host_offsets;
         let (b, steps, f) = (rows.len() as i64, offsets.len() as i64, self.features);
         let x = Tensor::empty([b, steps, f], (Kind::Float, Device::Cpu));
         let y = Tensor::empty([b, 1], (Kind::Float, Device::Cpu));
@@ -202,7 +205,7 @@ impl Windows {
         let f = f as usize;
         let delay = self.rows.spec.delay as i64;
         for (sample, &row) in floats_mut(&x).chunks_exact_mut(offsets.len() * f).zip(rows) {
-            for (out, &o) in sample.chunks_exact_mut(f).zip(&offsets) {
+            for (out, &o) in sample.chunks_exact_mut(f).zip(offsets) {
                 let at = (row + o) as usize * f;
                 out.copy_from_slice(&data[at..at + f]);
             }

@@ -291,8 +291,8 @@ impl Model {
                 Op::Dropout(rate) => ins[0].dropout(*rate, train),
                 Op::Activation(a) => activation::apply(*a, ins[0]),
                 Op::Embedding(e) => e.forward(ins[0]),
-                Op::Conv(c) => match (self.embedded[i], &self.ops[self.embedded[i].unwrap_or(i)]) {
-                    (Some(j), Op::Embedding(e)) => {
+                Op::Conv(c) => match self.embedded[i].map(|j| (j, &self.ops[j])) {
+                    Some((j, Op::Embedding(e))) => {
                         let tokens = match w.sources[j][0] {
                             Src::Input => x,
                             Src::Layer(k) => outs[k].as_ref().expect("topological order"),

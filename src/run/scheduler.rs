@@ -78,11 +78,13 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
         .map(|c| c.config.experiment.baseline.clone())
         .filter(|b| !b.is_empty())
         .collect();
-    let (first, mut rest): (Vec<Cell>, Vec<Cell>) = pending
+    let (first, rest): (Vec<Cell>, Vec<Cell>) = pending
         .into_iter()
         .partition(|c| baselines.contains(&c.experiment));
     // Longest first, so no long cell starts last while the other workers idle.
-    rest.sort_by(|a, b| expected_work(b).total_cmp(&expected_work(a)));
+    let mut queue: Vec<(f64, Cell)> = rest.into_iter().map(|c| (expected_work(&c), c)).collect();
+    queue.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let rest: Vec<Cell> = queue.into_iter().map(|(_, c)| c).collect();
     let total = first.len() + rest.len();
     let (jobs, threads) = budget(total, args.jobs, args.threads);
     let stop = stop_flag();

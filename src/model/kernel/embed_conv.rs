@@ -9,10 +9,10 @@
 //! autograd derives dE and dW from dP); the window sums and their backward,
 //! a scatter-add into dP, are loops here, split between threads by batch
 //! rows (forward) and by kernel tap (backward); every sum runs in the same
-//! order however the work is split. Used when the vocabulary is at most half the windows
-//! of a batch; otherwise the layers run as written.
+//! order however the work is split. Used when the vocabulary is at most half
+//! the windows of a batch; otherwise the layers run as written.
 use super::tape::{Entry, Tape};
-use super::team;
+use super::{floats, floats_mut, team};
 use tch::{Kind, Tensor};
 
 /// Whether `windows` output positions a batch repay tables of `vocab` rows.
@@ -24,24 +24,12 @@ pub fn worthwhile(vocab: i64, windows: i64) -> bool {
 pub struct Pending {
     /// Pₖ, (k, vocabulary, filters), still attached to E and W in the graph.
     tables: Tensor,
-    tokens: Tensor,
+    /// The token ids as checked row numbers, (batch, time) row-major.
+    rows: Vec<usize>,
+    time: usize,
     dilation: i64,
     /// The output the rest of the graph consumed (bias not included).
     leaf: Tensor,
-}
-
-fn floats(t: &Tensor) -> &[f32] {
-    assert!(t.is_contiguous() && t.kind() == Kind::Float && t.device() == tch::Device::Cpu);
-    // SAFETY: a contiguous CPU f32 tensor owns numel() floats at data_ptr;
-    // the borrow of `t` keeps the storage alive.
-    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) }
-}
-
-#[allow(clippy::mut_from_ref)]
-fn floats_mut(t: &Tensor) -> &mut [f32] {
-    assert!(t.is_contiguous() && t.kind() == Kind::Float && t.device() == tch::Device::Cpu);
-    // SAFETY: as `floats`; the tensor was just created here and has no other view.
-    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel()) }
 }
 
 /// Token ids as row numbers, each checked against the vocabulary.
@@ -71,25 +59,28 @@ pub fn forward(
     tape: Option<&Tape>,
 ) -> Tensor {
     let tables = embeddings.matmul(&kernel.permute([2, 1, 0]));
-    let out = tch::no_grad(|| window_sums(&tables.detach().contiguous(), tokens, dilation));
+    let (batch, time) = tokens.size2().expect("(batch, time)");
+    let rows = token_rows(tokens, embeddings.size()[0]);
+    let out =
+        tch::no_grad(|| window_sums(&tables.detach().contiguous(), &rows, batch, time, dilation));
     let Some(tape) = tape else { return out };
     let leaf = out.set_requires_grad(true);
     tape.record(Entry::WindowSum(Pending {
         tables,
-        tokens: tokens.shallow_clone(),
+        rows,
+        time: time as usize,
         dilation,
         leaf: leaf.shallow_clone(),
     }));
     leaf
 }
 
-/// y[b, t] = Σₖ P[k, s[b, t + k·d]] over (k, vocabulary, filters) tables.
-fn window_sums(tables: &Tensor, tokens: &Tensor, dilation: i64) -> Tensor {
+/// y[b, t] = Σₖ P[k, s[b, t + k·d]] over (k, vocabulary, filters) tables;
+/// `rows` are the (b, t) token ids as row numbers.
+fn window_sums(tables: &Tensor, rows: &[usize], b: i64, t: i64, dilation: i64) -> Tensor {
     let (k, vocab, f) = tables.size3().expect("(k, vocabulary, filters)");
-    let (b, t) = tokens.size2().expect("(batch, time)");
     let out_len = t - dilation * (k - 1);
     let out = Tensor::empty([b, out_len, f], (Kind::Float, tables.device()));
-    let rows = token_rows(tokens, vocab);
     let p = floats(tables);
     let (k, f, t, d, out_len) = (
         k as usize,
@@ -126,15 +117,13 @@ fn window_sums(tables: &Tensor, tokens: &Tensor, dilation: i64) -> Tensor {
 }
 
 /// dP[k, v] = Σ over windows whose tap k reads token v of dL/dy there.
-fn window_sums_backward(dy: &Tensor, tokens: &Tensor, tables: &Tensor, dilation: i64) -> Tensor {
-    let (k, vocab, f) = tables.size3().expect("(k, vocabulary, filters)");
-    let (b, t) = tokens.size2().expect("(batch, time)");
-    let d_tables = Tensor::zeros([k, vocab, f], (Kind::Float, tables.device()));
-    let rows = token_rows(tokens, vocab);
+fn window_sums_backward(dy: &Tensor, p: &Pending) -> Tensor {
+    let (k, vocab, f) = p.tables.size3().expect("(k, vocabulary, filters)");
+    let d_tables = Tensor::zeros([k, vocab, f], (Kind::Float, p.tables.device()));
     let dy = dy.contiguous();
     let g = floats(&dy);
-    let (f, t, d) = (f as usize, t as usize, dilation as usize);
-    let out_len = g.len() / (b as usize * f);
+    let (rows, t, d, f) = (&p.rows, p.time, p.dilation as usize, f as usize);
+    let out_len = g.len() / (rows.len() / t * f);
     let taps: Vec<(usize, &mut [f32])> = floats_mut(&d_tables)
         .chunks_exact_mut(vocab as usize * f)
         .enumerate()
@@ -160,8 +149,7 @@ impl Pending {
         if !g.defined() {
             return;
         }
-        let d_tables =
-            tch::no_grad(|| window_sums_backward(&g, &self.tokens, &self.tables, self.dilation));
+        let d_tables = tch::no_grad(|| window_sums_backward(&g, &self));
         super::tape::backward_keeping_graph(&(&self.tables * &d_tables).sum(Kind::Float));
     }
 }
