@@ -73,6 +73,30 @@ pub enum Command {
         #[arg(default_value = "results")]
         results: PathBuf,
     },
+    /// Internal: run one cell read from stdin (the scheduler starts one such process per cell).
+    #[command(name = "cell-worker", hide = true)]
+    CellWorker {
+        #[arg(long)]
+        results: PathBuf,
+        #[arg(long)]
+        threads: usize,
+    },
+}
+
+impl RunArgs {
+    /// The scheduler's options; workers run this very executable.
+    pub fn options(&self) -> Result<crate::run::scheduler::RunOptions> {
+        Ok(crate::run::scheduler::RunOptions {
+            results: self.results.clone(),
+            jobs: self.jobs,
+            threads: self.threads,
+            force: self.force,
+            fail_fast: self.fail_fast,
+            only: self.only.clone(),
+            no_report: self.no_report,
+            worker: std::env::current_exe().context("locating the seqlab executable")?,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -303,7 +327,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Run(args) => {
             let cells = checked_cells(&args.files, &args.overrides);
-            crate::run::scheduler::run(cells, &args)
+            crate::run::scheduler::run(cells, &args.options()?)
+        }
+        Command::CellWorker { results, threads } => {
+            let stop = crate::run::scheduler::worker_stop_flag();
+            crate::run::worker::serve(&results, threads, &stop)
         }
         Command::Report { results } => {
             if !results.is_dir() {

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use toml::Value;
 
 /// One run of an experiment: a fully resolved config and where its results go.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Cell {
     pub experiment: String,
     /// `default` without a grid, else `key=value,…` (file-name safe).

@@ -8,7 +8,7 @@ mod suggest;
 mod validate;
 pub mod value_path;
 
-pub use grid::{expand, Cell};
+pub use grid::{content_id, expand, Cell};
 pub use load::{load, Loaded};
 pub use schema::*;
 pub use validate::validate;

@@ -4,15 +4,15 @@
 use super::store::{self, Staging};
 use crate::config::Cell;
 use crate::model::{self, Model};
-use crate::train::{fit, progress::Progress, Fitted, Interrupted};
-use indicatif::MultiProgress;
+use crate::train::progress::{Progress, Sink};
+use crate::train::{fit, Fitted, Interrupted};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// How a cell ended.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub experiment: String,
     pub cell: String,
@@ -24,7 +24,7 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Complete,
     Skipped,
@@ -168,13 +168,7 @@ pub fn baseline_value(root: &Path, name: &str) -> Option<(String, f64)> {
 
 /// Runs one cell into `root`. Errors and failures become an `Outcome`;
 /// only an interrupt leaves nothing behind.
-pub fn run(
-    cell: &Cell,
-    root: &Path,
-    threads: usize,
-    multi: Option<&MultiProgress>,
-    stop: &AtomicBool,
-) -> Outcome {
+pub fn run(cell: &Cell, root: &Path, threads: usize, sink: Sink, stop: &AtomicBool) -> Outcome {
     let start = Instant::now();
     let mut outcome = Outcome {
         experiment: cell.experiment.clone(),
@@ -185,7 +179,7 @@ pub fn run(
         test: None,
         seconds: 0.0,
     };
-    let result = execute(cell, root, threads, multi, stop, &mut outcome);
+    let result = execute(cell, root, threads, sink, stop, &mut outcome);
     outcome.seconds = start.elapsed().as_secs_f64();
     match result {
         Ok(()) => {}
@@ -197,6 +191,38 @@ pub fn run(
         }
     }
     outcome
+}
+
+/// [`run`], with a panic anywhere in the cell turned into a failed outcome
+/// (its reason one line) instead of unwinding into the caller.
+pub fn run_caught(
+    cell: &Cell,
+    root: &Path,
+    threads: usize,
+    sink: Sink,
+    stop: &AtomicBool,
+) -> Outcome {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(cell, root, threads, sink, stop)
+    }));
+    result.unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into());
+        let reason = format!("panicked: {}", msg.lines().next().unwrap_or(""));
+        record_failure(cell, root, &reason);
+        Outcome {
+            experiment: cell.experiment.clone(),
+            cell: cell.name.clone(),
+            status: Status::Failed(reason),
+            best_epoch: 0,
+            best: None,
+            test: None,
+            seconds: 0.0,
+        }
+    })
 }
 
 /// Writes a failed summary, unless a complete earlier result would be lost.
@@ -227,7 +253,7 @@ fn execute(
     cell: &Cell,
     root: &Path,
     threads: usize,
-    multi: Option<&MultiProgress>,
+    sink: Sink,
     stop: &AtomicBool,
     outcome: &mut Outcome,
 ) -> anyhow::Result<()> {
@@ -245,7 +271,7 @@ fn execute(
         config.train.steps_per_epoch
     };
     let label = format!("{}/{}", cell.experiment, cell.name);
-    let progress = Progress::new(multi, &label, (steps * config.train.epochs) as u64);
+    let progress = Progress::new(sink, &label, (steps * config.train.epochs) as u64);
     let staging = Staging::new(root, &cell.experiment, &cell.name)?;
     let fitted = match fit(config, &model, &mut data, &progress, stop) {
         Ok(f) => f,

@@ -3,22 +3,45 @@
 //! the next cell from one queue), isolate failures, stop cleanly on Ctrl-C.
 //!
 //! Budget: `jobs × threads ≤ cores` by default (on 2 cores: two cells with
-//! one libtorch thread each). Each worker sets libtorch's intra-op threads
-//! itself, at the start of every cell.
-use super::cell::{self, Outcome, Status};
+//! one libtorch thread each). Every cell runs in a worker process of its own
+//! (see `worker`), which sets libtorch's intra-op threads for that cell.
+use super::cell::{Outcome, Status};
 use super::lock;
 use super::store::{self, State};
-use crate::cli::RunArgs;
+use super::worker;
 use crate::config::Cell;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
-/// The process-wide stop flag: the first Ctrl-C/SIGTERM sets it, the second exits.
+/// What `seqlab run` was asked to do, beyond the cells themselves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Results root.
+    pub results: PathBuf,
+    /// Cells run in parallel (default: as many as cores allow with ≥ 1 thread each).
+    pub jobs: Option<usize>,
+    /// libtorch intra-op threads per cell (default: cores / jobs).
+    pub threads: Option<usize>,
+    /// Redo complete cells too.
+    pub force: bool,
+    /// Stop scheduling new cells after the first failure.
+    pub fail_fast: bool,
+    /// Only cells whose `experiment/cell` contains this text.
+    pub only: Option<String>,
+    /// Skip writing the report at the end.
+    pub no_report: bool,
+    /// The `seqlab` executable each cell's worker process runs.
+    pub worker: PathBuf,
+}
+
+/// The process-wide stop flag: the first Ctrl-C/SIGTERM sets it and passes
+/// it on to the running workers (they stop at the next step boundary); the
+/// second kills the workers and exits.
 pub fn stop_flag() -> Arc<AtomicBool> {
     STOP.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
@@ -27,12 +50,26 @@ pub fn stop_flag() -> Arc<AtomicBool> {
         let _ = ctrlc::set_handler(move || {
             if presses.fetch_add(1, Ordering::SeqCst) == 0 {
                 f.store(true, Ordering::SeqCst);
+                worker::signal_all(libc::SIGTERM);
                 eprintln!("\nseqlab: stopping at the next step boundary (press Ctrl-C again to exit now; complete results are safe)");
             } else {
                 eprintln!("\nseqlab: exiting now");
+                worker::signal_all(libc::SIGKILL);
                 std::process::exit(130);
             }
         });
+        flag
+    })
+    .clone()
+}
+
+/// The stop flag of a worker process: every SIGINT/SIGTERM (its scheduler's,
+/// Slurm's, or both) only asks it to stop at the next step boundary.
+pub fn worker_stop_flag() -> Arc<AtomicBool> {
+    STOP.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
         flag
     })
     .clone()
@@ -58,7 +95,7 @@ pub fn budget(pending: usize, jobs: Option<usize>, threads: Option<usize>) -> (u
 }
 
 /// Runs `cells`; returns the process exit code.
-pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
+pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     let root = &args.results;
     std::fs::create_dir_all(root)?;
     store::sweep_stale_partials(root);
@@ -132,22 +169,7 @@ pub fn run(cells: Vec<Cell>, args: &RunArgs) -> anyhow::Result<i32> {
             (None, t) if t > 0 => t,
             _ => threads,
         };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            cell::run(c, root, threads, multi.as_ref(), &stop)
-        }));
-        let outcome = result.unwrap_or_else(|panic| {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
-            let reason = format!("panicked: {}", msg.lines().next().unwrap_or(""));
-            cell::record_failure(c, root, &reason);
-            Outcome {
-                status: Status::Failed(reason),
-                ..skipped(c, root)
-            }
-        });
+        let outcome = worker::run(&args.worker, c, root, threads, multi.as_ref(), &stop);
         if matches!(outcome.status, Status::Failed(_)) {
             failed.store(true, Ordering::SeqCst);
         }

@@ -179,7 +179,7 @@ EOF
 experiment grid 3 "" '"layers.0.units" = [3, 32, 4, 16]'
 LOCAL="$WORK/local"
 SLURM="$WORK/slurm"
-"$BIN" run "$WORK/grid.toml" --results "$LOCAL" --jobs 1 --threads 1 --no-report >"$WORK/local.out" 2>&1 \
+"$BIN" run "$WORK/grid.toml" --results "$LOCAL" --jobs 2 --threads 1 --no-report >"$WORK/local.out" 2>&1 \
     || { cat "$WORK/local.out"; die "local seqlab run failed"; }
 "$BIN" submit "$WORK/grid.toml" --results "$SLURM" --max-parallel 2 --time 10:00 | tee "$WORK/submit1.out"
 SUB1=$(latest "$SLURM")
