@@ -153,8 +153,17 @@ pub enum DataCommand {
         #[arg(long)]
         skip_imdb: bool,
     },
-    /// What is in the data directory: files, rows, checksums.
-    Info,
+    /// What is in the data directory (files, rows, checksums); with a PATH,
+    /// a table's columns, types, rows, time range, frequency, gaps and missing cells.
+    Info {
+        path: Option<PathBuf>,
+        /// The table's time column (default: the first column that reads as a time).
+        #[arg(long)]
+        time_column: Option<String>,
+        /// The table's series column (long format).
+        #[arg(long, default_value = "")]
+        series_column: String,
+    },
     /// Write a deterministic synthetic Jena-format CSV.
     SynthJena {
         #[arg(long, default_value_t = 420_551)]
@@ -243,7 +252,31 @@ fn checked_cells(files: &[PathBuf], overrides: &Overrides) -> Vec<config::Cell> 
     if !errors.is_empty() {
         print_errors(&errors);
     }
+    let errors = check_tables(&cells);
+    if !errors.is_empty() {
+        print_errors(&errors);
+    }
     cells
+}
+
+/// Reads every distinct table (`source = "csv"`) the cells use and cuts its
+/// windows, so bad input stops the command before anything runs or is written.
+fn check_tables(cells: &[config::Cell]) -> Vec<String> {
+    let mut seen: Vec<&config::CsvData> = Vec::new();
+    let mut errors = Vec::new();
+    for c in cells {
+        let config::DataSpec::Csv(csv) = &c.config.data else {
+            continue;
+        };
+        if seen.contains(&csv.as_ref()) {
+            continue;
+        }
+        seen.push(csv.as_ref());
+        if let Err(e) = crate::data::series::check(csv) {
+            errors.push(format!("{}/{}: {e:#}", c.experiment, c.name));
+        }
+    }
+    errors
 }
 
 /// Runs the parsed command; the process exit code comes back.
@@ -316,7 +349,19 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                         println!("imdb: {}", p.display());
                     }
                 }
-                DataCommand::Info => print!("{}", crate::data::info(&dir)?),
+                DataCommand::Info { path: None, .. } => print!("{}", crate::data::info(&dir)?),
+                DataCommand::Info {
+                    path: Some(path),
+                    time_column,
+                    series_column,
+                } => print!(
+                    "{}",
+                    crate::data::describe::table_info(
+                        &path,
+                        time_column.as_deref(),
+                        &series_column
+                    )?
+                ),
                 DataCommand::SynthJena { rows, out, seed } => {
                     crate::data::synth::write_synthetic_jena(rows, seed, &out)
                         .with_context(|| format!("writing {}", out.display()))?;

@@ -3,6 +3,7 @@ use clap::Parser;
 
 fn main() {
     seqlab::runtime::keep_freed_memory();
+    seqlab::runtime::quiet_broken_pipe();
     let cli = seqlab::cli::Cli::parse();
     match seqlab::cli::dispatch(cli) {
         Ok(code) => std::process::exit(code),

@@ -15,3 +15,15 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
 }
+
+/// Ends the process quietly when the reader of its output goes away
+/// (`seqlab describe … | head`), as command-line tools do, instead of
+/// panicking on the failed write.
+pub fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any other
+    // thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -130,7 +130,7 @@ fn prepare_normalises_on_training_rows_and_clamps_the_test_split() {
     // test: [25, min(100, 40 - 3 - 1 = 36)] → (36 - 25 - 6) / 4 = 1
     assert_eq!(p.test.full_pass_steps(), 1);
     assert_eq!(p.val.full_pass_steps(), (30 - 10 - 6) / 4);
-    let Batcher::Jena(mut val) = p.val else {
+    let Batcher::Series(mut val) = p.val else {
         panic!("jena batcher")
     };
     let (_, y) = val.next_batch(&mut ChaCha8Rng::seed_from_u64(0));

@@ -39,7 +39,7 @@ fn book_models_have_keras_parameter_counts() {
             inferred.total_params, expected,
             "{name}: inferred parameters"
         );
-        let built = Model::build(&cell.config, Device::Cpu, 1).unwrap();
+        let built = Model::build(&cell.config, Device::Cpu, &[1]).unwrap();
         assert_eq!(
             built.trainable_params(),
             expected,
@@ -80,7 +80,7 @@ fn every_book_model_runs_forward_with_the_right_output_shape() {
             &["data.lookback=600"]
         };
         let cell = &cells(&format!("experiments/{name}.toml"), sets)[0];
-        let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
+        let m = Model::build(&cell.config, Device::Cpu, &[1]).unwrap();
         let x = if name.starts_with("imdb") {
             Tensor::randint(10_000, [3, 100], (Kind::Int64, Device::Cpu))
         } else {
@@ -98,7 +98,7 @@ fn every_book_model_runs_forward_with_the_right_output_shape() {
 #[test]
 fn embedding_conv_lookups_equal_the_layers() {
     let cell = &cells("experiments/imdb_conv1d.toml", &[])[0];
-    let m = Model::build(&cell.config, Device::Cpu, 0).unwrap();
+    let m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
     let x = Tensor::randint(10_000, [48, 500], (Kind::Int64, Device::Cpu));
     let reviews = || (0..48).map(|i| x.narrow(0, i, 1));
     let batch = m.forward(&x, false);
@@ -140,7 +140,7 @@ fn bidirectional_kernels_share_their_input_graph() {
         "experiments/imdb_bidirectional_lstm.toml",
         &["data.maxlen=30"],
     )[0];
-    let mut m = Model::build(&cell.config, Device::Cpu, 0).unwrap();
+    let mut m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
     let x = Tensor::randint(10_000, [40, 30], (Kind::Int64, Device::Cpu));
     let grads = |m: &Model| {
         for mut v in m.vs.trainable_variables() {
@@ -173,7 +173,7 @@ fn bidirectional_kernels_share_their_input_graph() {
 #[test]
 fn sigmoid_head_gives_logits_for_the_loss() {
     let cell = &cells("experiments/imdb_lstm.toml", &["data.maxlen=20"])[0];
-    let m = Model::build(&cell.config, Device::Cpu, 0).unwrap();
+    let m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
     assert!(m.ends_with_sigmoid());
     let x = Tensor::randint(10_000, [4, 20], (Kind::Int64, Device::Cpu));
     let p = m.forward(&x, false);
@@ -187,7 +187,7 @@ fn naive_model_predicts_the_last_observed_target() {
         "experiments/jena_naive.toml",
         &["data.lookback=12", "data.step=6"],
     )[0];
-    let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
+    let m = Model::build(&cell.config, Device::Cpu, &[1]).unwrap();
     let x = Tensor::arange(2 * 2 * 14, (Kind::Float, Device::Cpu)).view([2, 2, 14]);
     let y: Vec<f32> = Vec::try_from(m.forward(&x, false).flatten(0, -1)).unwrap();
     assert_eq!(y, vec![15.0, 43.0]);
@@ -205,7 +205,7 @@ fn two_branch_example_is_a_real_graph() {
         vec![32],
         "concatenate joins 16 + 16 features"
     );
-    let m = Model::build(&cell.config, Device::Cpu, 1).unwrap();
+    let m = Model::build(&cell.config, Device::Cpu, &[1]).unwrap();
     let x = Tensor::randn([5, 10, 14], (Kind::Float, Device::Cpu));
     assert_eq!(m.forward(&x, false).size(), vec![5, 1]);
 }

@@ -50,6 +50,7 @@ pub struct Experiment {
 pub enum DataSpec {
     Jena(JenaData),
     Imdb(ImdbData),
+    Csv(Box<CsvData>),
 }
 
 impl DataSpec {
@@ -57,14 +58,140 @@ impl DataSpec {
         match self {
             DataSpec::Jena(j) => j.batch_size,
             DataSpec::Imdb(i) => i.batch_size,
+            DataSpec::Csv(c) => c.batch_size,
         }
     }
     pub fn path(&self) -> &str {
         match self {
             DataSpec::Jena(j) => &j.path,
             DataSpec::Imdb(i) => &i.path,
+            DataSpec::Csv(c) => &c.path,
         }
     }
+}
+
+/// Any time-series table (`source = "csv"`): a CSV, TSV or `.csv.gz` file
+/// with one row per time step (and optionally several series, long format).
+///
+/// A window ending before row `t` has inputs rows `t - lookback, …, t - 1`
+/// (every `step`-th) and targets rows `t + delay, …, t + delay + horizon - 1`.
+/// A split names the rows where targets lie; inputs may reach back into the
+/// rows before it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CsvData {
+    /// The table: `.csv`, `.tsv`, `.txt` or `.csv.gz`. Relative paths are
+    /// taken from the directory `seqlab` runs in.
+    pub path: String,
+    /// Field delimiter; empty: detected among `,`, `;` and tab from the header.
+    #[serde(default)]
+    pub delimiter: String,
+    /// Column of timestamps (ISO 8601, `dd.mm.yyyy HH:MM:SS`, or `time_format`); empty: none.
+    #[serde(default)]
+    pub time_column: String,
+    /// strftime-style format of `time_column` (e.g. `%d/%m/%Y %H:%M`); empty: detected.
+    #[serde(default)]
+    pub time_format: String,
+    /// Input columns, in order; empty: every numeric column but the time and series columns.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Columns to forecast (inside or outside the features).
+    pub targets: Vec<String>,
+    /// Column naming the series of each row (long format); empty: one series.
+    #[serde(default)]
+    pub series_column: String,
+    /// Normalisation statistics per series instead of over all series.
+    #[serde(default)]
+    pub normalize_per_series: bool,
+    /// Rows of history in a sample.
+    pub lookback: usize,
+    /// Keep one row in `step` inside the window.
+    #[serde(default = "d_one")]
+    pub step: usize,
+    /// Rows between the window's end (`t`) and the first target row.
+    #[serde(default)]
+    pub delay: usize,
+    /// Consecutive target steps; a sample's target is (horizon, targets), or (targets) when 1.
+    #[serde(default = "d_one")]
+    pub horizon: usize,
+    /// Distance in rows between consecutive validation/test windows.
+    #[serde(default = "d_one")]
+    pub stride: usize,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// `random`: training windows drawn at random with replacement (the
+    /// book's generator); `epoch`: every training window once per epoch, in
+    /// a seeded shuffled order.
+    #[serde(default)]
+    pub train_order: TrainOrder,
+    pub splits: CsvSplits,
+    #[serde(default)]
+    pub normalize: Normalize,
+    /// Expected time between rows (`10min`, `1h`, `1d`, `30s`); empty: inferred from the timestamps.
+    #[serde(default)]
+    pub freq: String,
+    /// A missing or non-numeric cell: `error`, or `ffill`, `interpolate`, `drop_windows`.
+    #[serde(default)]
+    pub missing: Missing,
+    /// Flip each sample along time.
+    #[serde(default)]
+    pub reverse: bool,
+}
+
+/// How training windows are drawn.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainOrder {
+    #[default]
+    Random,
+    Epoch,
+}
+
+/// Per-column scaling fitted on the training rows.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    /// `(x - mean) / std`, population std (ddof 0).
+    #[default]
+    Standard,
+    /// `(x - min) / (max - min)`.
+    Minmax,
+    None,
+}
+
+/// What to do with a missing or non-numeric cell.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// Stop with the file, line and column.
+    #[default]
+    Error,
+    /// Carry the last value of the same series forward.
+    Ffill,
+    /// Linear interpolation between the neighbours in the same series.
+    Interpolate,
+    /// Keep the gap; drop every window that touches it.
+    DropWindows,
+}
+
+/// The three splits of a table, all in one of three forms: row ranges
+/// `[start, end)`, fractions of the rows (in order), or timestamp ranges
+/// `["2016-07-01", "2017-07-01"]` (half-open).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSplits {
+    pub train: SplitRange,
+    pub val: SplitRange,
+    pub test: SplitRange,
+}
+
+/// One split: `[start, end)` rows, a fraction, or `[from, to)` timestamps.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum SplitRange {
+    Rows([usize; 2]),
+    Fraction(f64),
+    Times([String; 2]),
 }
 
 /// Jena climate windows, with the semantics of the book's `generator`.

@@ -91,6 +91,50 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
                 ),
             );
         }
+        DataSpec::Csv(c) => {
+            need(
+                !c.path.is_empty(),
+                "data.path: required for source = \"csv\"; give the table's file".into(),
+            );
+            need(
+                !c.targets.is_empty(),
+                "data.targets: name at least one column to forecast, e.g. targets = [\"OT\"]"
+                    .into(),
+            );
+            need(c.step >= 1, "data.step: must be at least 1".into());
+            need(
+                c.lookback >= c.step,
+                format!("data.lookback: {} is shorter than data.step = {}; a sample needs at least one time step", c.lookback, c.step),
+            );
+            need(c.horizon >= 1, "data.horizon: must be at least 1".into());
+            need(c.stride >= 1, "data.stride: must be at least 1".into());
+            need(
+                c.batch_size >= 1,
+                "data.batch_size: must be at least 1".into(),
+            );
+            if !c.freq.is_empty() {
+                if let Err(e) = crate::data::timestamp::parse_freq(&c.freq) {
+                    need(false, format!("data.freq: {e}"));
+                }
+            }
+            let s = &c.splits;
+            for (name, r) in [("train", &s.train), ("val", &s.val), ("test", &s.test)] {
+                match r {
+                    SplitRange::Rows([a, b]) => need(
+                        a < b,
+                        format!("data.splits.{name}: [{a}, {b}]: the end must be after the start (rows are [start, end))"),
+                    ),
+                    SplitRange::Fraction(f) => need(
+                        (0.0..=1.0).contains(f),
+                        format!("data.splits.{name}: {f} must be a fraction in [0, 1]"),
+                    ),
+                    SplitRange::Times(_) => need(
+                        !c.time_column.is_empty(),
+                        format!("data.splits.{name}: timestamp ranges need data.time_column"),
+                    ),
+                }
+            }
+        }
     }
     let t = &config.train;
     need(t.epochs >= 1, "train.epochs: must be at least 1".into());
@@ -131,8 +175,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
         need(!config.layers.is_empty(), "layers: no layers; add at least one [[layers]] table (or set model.kind = \"naive_last\")".into());
     } else {
         need(
-            matches!(config.data, DataSpec::Jena(_)),
-            "model.kind: naive_last needs Jena data".into(),
+            matches!(config.data, DataSpec::Jena(_) | DataSpec::Csv(_)),
+            "model.kind: naive_last needs a time series (data.source = \"jena\" or \"csv\")".into(),
         );
     }
     for (i, layer) in config.layers.iter().enumerate() {

@@ -3,10 +3,13 @@
 //!
 //! Jena: CSV → [`JenaTable`] → normalised on the training rows → one
 //! `(rows, 14)` tensor on the device → [`Windows`] (the book's generator).
-//! IMDB: archive → reviews → tokens → padded ids (cached on disk) →
-//! [`TokenBatches`]. The trainer sees only [`prepare`] and [`Batcher`].
+//! Any table (`source = "csv"`): CSV / TSV / `.csv.gz` → [`Table`] →
+//! missing cells, splits, normalisation, valid window ends → [`Windows`]
+//! (see `series`). IMDB: archive → reviews → tokens → padded ids (cached on
+//! disk) → [`TokenBatches`]. The trainer sees only [`prepare`] and [`Batcher`].
 pub mod archive;
 pub mod bench;
+pub mod describe;
 pub mod download;
 pub mod fetch;
 pub mod imdb;
@@ -14,8 +17,12 @@ pub mod imdb_cache;
 pub mod jena;
 pub mod normalise;
 pub mod pad;
+pub mod preprocess;
 pub mod reviews;
+pub mod series;
 pub mod synth;
+pub mod table;
+pub mod timestamp;
 pub mod token_batches;
 pub mod tokenize;
 pub mod vocab;
@@ -25,7 +32,9 @@ pub use bench::{bench_batches, BenchReport};
 pub use fetch::{data_dir, fetch_all, info};
 pub use jena::{read_csv, JenaTable};
 pub use normalise::Normaliser;
+pub use preprocess::Preprocess;
 pub use synth::write_synthetic_jena;
+pub use table::Table;
 pub use token_batches::TokenBatches;
 pub use window::{RowSelector, WindowSpec, Windows};
 
@@ -44,15 +53,32 @@ pub struct Prepared {
     /// Jena: the target column's std (to report MAE in °C) and its index; None for IMDB
     pub target_std: Option<f64>,
     pub target_column: Option<usize>,
+    /// The targets' columns among the model's inputs (for the naive baseline).
+    pub target_inputs: Vec<usize>,
+    /// Metrics in the targets' own units (`mae_<suffix>`), one per target.
+    pub units: Vec<TargetUnit>,
     /// per-sample input shape without batch: Jena (lookback/step, 14 features); IMDB (maxlen,) token ids
     pub input_time: usize,
     pub input_features: Option<usize>,
+    /// What a trained model needs to read new rows (tables only).
+    pub preprocess: Option<Preprocess>,
+}
+
+/// A target whose metrics are also reported in its own units: the
+/// normalised MAE × `scale` (MSE × `scale²`), named `mae_<suffix>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetUnit {
+    pub suffix: String,
+    pub scale: f64,
+    /// The target's index in the last output dimension; `None`: the only target.
+    pub column: Option<usize>,
 }
 
 /// Batches of one split.
 #[derive(Debug)]
 pub enum Batcher {
-    Jena(Windows),
+    /// Windows of a table (Jena or any CSV).
+    Series(Windows),
     Imdb(TokenBatches),
 }
 
@@ -60,7 +86,7 @@ impl Batcher {
     /// next batch on the device: x (B,T,F) f32 for Jena, (B,maxlen) i64 for IMDB; y (B,1) f32
     pub fn next_batch(&mut self, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
         match self {
-            Batcher::Jena(w) => w.next_batch(rng),
+            Batcher::Series(w) => w.next_batch(rng),
             Batcher::Imdb(t) => t.next_batch(rng),
         }
     }
@@ -68,7 +94,7 @@ impl Batcher {
     /// number of batches in one full pass (book's val_steps/test_steps formula for Jena, ceil(n/batch) for IMDB)
     pub fn full_pass_steps(&self) -> usize {
         match self {
-            Batcher::Jena(w) => w.rows.spec.full_pass_steps(),
+            Batcher::Series(w) => w.rows.full_pass_steps(),
             Batcher::Imdb(t) => t.full_pass_steps(),
         }
     }
@@ -76,7 +102,7 @@ impl Batcher {
     /// restart a sequential batcher at its first row (validation at every epoch starts from the beginning, as a fresh Keras generator does)
     pub fn reset(&mut self) {
         match self {
-            Batcher::Jena(w) => w.rows.reset(),
+            Batcher::Series(w) => w.rows.reset(),
             Batcher::Imdb(t) => t.reset(),
         }
     }
@@ -86,6 +112,7 @@ impl Batcher {
 pub fn prepare(spec: &DataSpec, device: Device) -> Result<Prepared> {
     let dir = data_dir();
     match spec {
+        DataSpec::Csv(c) => series::prepare(c, device),
         DataSpec::Jena(j) => {
             let path = fetch::locate_jena(&j.path, &dir)?;
             let table = read_csv(&path)?;
@@ -114,15 +141,36 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
     let norm = Normaliser::fit(&table.values, features, cfg.splits.train[1]);
     let matrix = window::matrix_on(&norm.apply(&table.values), features, device);
     let [train, val, test] =
-        specs.map(|s| Batcher::Jena(Windows::new(&matrix, target, s, cfg.reverse)));
+        specs.map(|s| Batcher::Series(Windows::new(&matrix, target, s, cfg.reverse)));
     Ok(Prepared {
         train,
         val,
         test,
         target_std: Some(norm.std[target]),
         target_column: Some(target),
+        target_inputs: vec![target],
+        units: vec![TargetUnit {
+            suffix: "degc".into(),
+            scale: norm.std[target],
+            column: None,
+        }],
         input_time: cfg.lookback / cfg.step,
         input_features: Some(features),
+        preprocess: Some(Preprocess {
+            columns: table.columns.clone(),
+            features: table.columns.clone(),
+            targets: vec![cfg.target.clone()],
+            normalize: crate::config::Normalize::Standard,
+            shift: norm.mean.clone(),
+            scale: norm.std.clone(),
+            freq: Some("10min".into()),
+            last_train_time: table
+                .timestamps
+                .get(cfg.splits.train[1].min(table.rows).saturating_sub(1))
+                .cloned(),
+            series: vec![],
+            windows: [0; 3],
+        }),
     })
 }
 
@@ -145,7 +193,10 @@ pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Pre
         test: batches(&a.test, false),
         target_std: None,
         target_column: None,
+        target_inputs: vec![],
+        units: vec![],
         input_time: a.maxlen,
         input_features: None,
+        preprocess: None,
     })
 }

@@ -125,14 +125,126 @@ impl RowSelector {
     }
 }
 
+/// Which window ends (rows `t`) the next batch takes.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    /// The book's generator over a row range.
+    Book(RowSelector),
+    /// An explicit list of window ends (any table: series, gaps, strides).
+    List(ListSelector),
+}
+
+impl Selector {
+    fn next_rows(&mut self, rng: &mut ChaCha8Rng) -> Vec<i64> {
+        match self {
+            Selector::Book(s) => s.next_rows(rng),
+            Selector::List(s) => s.next_rows(rng),
+        }
+    }
+
+    /// Batches in one full pass over the split.
+    pub fn full_pass_steps(&self) -> usize {
+        match self {
+            Selector::Book(s) => s.spec.full_pass_steps(),
+            Selector::List(s) => s.ends.len().div_ceil(s.batch_size),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        match self {
+            Selector::Book(s) => s.reset(),
+            Selector::List(s) => s.position = 0,
+        }
+    }
+
+    /// Rows between a window's end and its first target.
+    fn delay(&self) -> usize {
+        match self {
+            Selector::Book(s) => s.spec.delay,
+            Selector::List(s) => s.delay,
+        }
+    }
+}
+
+/// How a [`ListSelector`] walks its windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    /// In order, every window once per pass; the last batch of a pass is short.
+    Sequential,
+    /// Uniformly at random with replacement (the book's training batches).
+    Random,
+    /// Every window once per pass, in a new seeded shuffled order each pass.
+    Epoch,
+}
+
+/// Window ends drawn from an explicit list.
+#[derive(Debug, Clone)]
+pub struct ListSelector {
+    pub ends: Vec<i64>,
+    pub batch_size: usize,
+    pub delay: usize,
+    pub order: ListOrder,
+    position: usize,
+    permutation: Vec<usize>,
+}
+
+impl ListSelector {
+    pub fn new(ends: Vec<i64>, batch_size: usize, delay: usize, order: ListOrder) -> ListSelector {
+        ListSelector {
+            ends,
+            batch_size,
+            delay,
+            order,
+            position: 0,
+            permutation: vec![],
+        }
+    }
+
+    fn next_rows(&mut self, rng: &mut ChaCha8Rng) -> Vec<i64> {
+        let n = self.ends.len();
+        match self.order {
+            ListOrder::Random => (0..self.batch_size)
+                .map(|_| self.ends[rng.gen_range(0..n)])
+                .collect(),
+            ListOrder::Sequential => {
+                if self.position >= n {
+                    self.position = 0;
+                }
+                let end = (self.position + self.batch_size).min(n);
+                let rows = self.ends[self.position..end].to_vec();
+                self.position = end;
+                rows
+            }
+            ListOrder::Epoch => {
+                if self.position >= n || self.permutation.len() != n {
+                    use rand::seq::SliceRandom;
+                    self.permutation = (0..n).collect();
+                    self.permutation.shuffle(rng);
+                    self.position = 0;
+                }
+                let end = (self.position + self.batch_size).min(n);
+                let rows = self.permutation[self.position..end]
+                    .iter()
+                    .map(|&i| self.ends[i])
+                    .collect();
+                self.position = end;
+                rows
+            }
+        }
+    }
+}
+
 /// Batches of windows gathered on the device from the normalised matrix.
 #[derive(Debug)]
 pub struct Windows {
-    pub rows: RowSelector,
+    pub rows: Selector,
     /// `(rows, features)` f32 on the device, shared by the three splits.
     data: Tensor,
-    /// The target column, `(rows,)` f32 on the device.
+    /// The target columns, `(rows, targets)` f32 on the device.
     target: Tensor,
+    targets: usize,
+    /// Consecutive target rows per sample; 1: `y` is `(B, targets)`, else `(B, horizon, targets)`.
+    horizon: usize,
     /// `(steps,)` i64 offsets from a batch row: `-lookback, -lookback + step, …`
     /// (reversed when samples are flipped in time), on the device for the
     /// indexed gather and on the host for the CPU copy loop.
@@ -142,20 +254,69 @@ pub struct Windows {
 }
 
 impl Windows {
-    /// `data` is the `(rows, features)` matrix already on the device; the
-    /// returned batches live on the same device.
+    /// The book's windows: one target column, one step ahead. `data` is the
+    /// `(rows, features)` matrix already on the device; the returned batches
+    /// live on the same device.
     pub fn new(data: &Tensor, target_column: usize, spec: WindowSpec, reverse: bool) -> Windows {
-        let device = data.device();
-        let mut offsets: Vec<i64> = (0..spec.steps())
+        let offsets: Vec<i64> = (0..spec.steps())
             .map(|k| (k * spec.step) as i64 - spec.lookback as i64)
             .collect();
+        let target = data
+            .select(1, target_column as i64)
+            .contiguous()
+            .view([-1, 1]);
+        Windows::assemble(
+            data,
+            target,
+            1,
+            Selector::Book(RowSelector::new(spec)),
+            offsets,
+            reverse,
+        )
+    }
+
+    /// Windows of any table: `targets` are the target matrix `(rows, T)`;
+    /// inputs `t - lookback, …, t - 1` every `step` rows.
+    pub fn from_list(
+        data: &Tensor,
+        targets: &Tensor,
+        horizon: usize,
+        lookback: usize,
+        step: usize,
+        selector: ListSelector,
+        reverse: bool,
+    ) -> Windows {
+        let offsets: Vec<i64> = (0..lookback / step)
+            .map(|k| (k * step) as i64 - lookback as i64)
+            .collect();
+        Windows::assemble(
+            data,
+            targets.shallow_clone(),
+            horizon,
+            Selector::List(selector),
+            offsets,
+            reverse,
+        )
+    }
+
+    fn assemble(
+        data: &Tensor,
+        target: Tensor,
+        horizon: usize,
+        rows: Selector,
+        mut offsets: Vec<i64>,
+        reverse: bool,
+    ) -> Windows {
+        let device = data.device();
         if reverse {
             offsets.reverse();
         }
         Windows {
-            rows: RowSelector::new(spec),
+            rows,
             data: data.shallow_clone(),
-            target: data.select(1, target_column as i64).contiguous(),
+            targets: target.size()[1] as usize,
+            target,
+            horizon,
             offsets: Tensor::from_slice(&offsets).to_device(device),
             host_offsets: offsets,
             features: data.size()[1],
@@ -166,7 +327,15 @@ impl Windows {
         self.data.device()
     }
 
-    /// Gathers the batch of the given rows: `x (B, steps, features)`, `y (B, 1)`.
+    fn y_shape(&self, b: i64) -> Vec<i64> {
+        if self.horizon == 1 {
+            vec![b, self.targets as i64]
+        } else {
+            vec![b, self.horizon as i64, self.targets as i64]
+        }
+    }
+
+    /// Gathers the batch of the given rows: `x (B, steps, features)`, `y (B, targets)` or `(B, horizon, targets)`.
     pub fn gather(&self, rows: &[i64]) -> (Tensor, Tensor) {
         if self.device() == Device::Cpu {
             self.gather_cpu(rows)
@@ -185,10 +354,12 @@ impl Windows {
             .data
             .index_select(0, &index.view([-1]))
             .view([b, steps, self.features]);
+        let ahead = Tensor::arange(self.horizon as i64, (Kind::Int64, self.device()));
+        let target_rows = (rows + self.rows.delay() as i64).unsqueeze(1) + ahead.unsqueeze(0);
         let y = self
             .target
-            .index_select(0, &(rows + self.rows.spec.delay as i64))
-            .view([b, 1]);
+            .index_select(0, &target_rows.view([-1]))
+            .view(self.y_shape(b).as_slice());
         (x, y)
     }
 
@@ -200,18 +371,20 @@ impl Windows {
         let offsets = &self.host_offsets;
         let (b, steps, f) = (rows.len() as i64, offsets.len() as i64, self.features);
         let x = Tensor::empty([b, steps, f], (Kind::Float, Device::Cpu));
-        let y = Tensor::empty([b, 1], (Kind::Float, Device::Cpu));
+        let y = Tensor::empty(self.y_shape(b).as_slice(), (Kind::Float, Device::Cpu));
         let (data, target) = (floats(&self.data), floats(&self.target));
         let f = f as usize;
-        let delay = self.rows.spec.delay as i64;
+        let delay = self.rows.delay() as i64;
         for (sample, &row) in floats_mut(&x).chunks_exact_mut(offsets.len() * f).zip(rows) {
             for (out, &o) in sample.chunks_exact_mut(f).zip(offsets) {
                 let at = (row + o) as usize * f;
                 out.copy_from_slice(&data[at..at + f]);
             }
         }
-        for (out, &row) in floats_mut(&y).iter_mut().zip(rows) {
-            *out = target[(row + delay) as usize];
+        let per = self.horizon * self.targets;
+        for (out, &row) in floats_mut(&y).chunks_exact_mut(per).zip(rows) {
+            let at = (row + delay) as usize * self.targets;
+            out.copy_from_slice(&target[at..at + per]);
         }
         (x, y)
     }
@@ -321,6 +494,51 @@ mod tests {
             let (x2, y2) = w.gather_indexed(&rows);
             assert!(x1.equal(&x2) && y1.equal(&y2), "reverse = {reverse}");
             assert_eq!(x1.size(), vec![5, 8, 3]);
+            assert_eq!(y1.size(), vec![5, 1]);
+        }
+    }
+
+    #[test]
+    fn horizons_of_several_targets_gather_alike_on_both_paths() {
+        let values: Vec<f32> = (0..100 * 3).map(|v| v as f32).collect();
+        let data = matrix_on(&values, 3, Device::Cpu);
+        let targets = data
+            .index_select(1, &Tensor::from_slice(&[2i64, 0]))
+            .contiguous();
+        let list = ListSelector::new(vec![10, 11, 50], 8, 1, ListOrder::Sequential);
+        let w = Windows::from_list(&data, &targets, 4, 6, 2, list, false);
+        let (x1, y1) = w.gather_cpu(&[10, 50]);
+        let (x2, y2) = w.gather_indexed(&[10, 50]);
+        assert!(x1.equal(&x2) && y1.equal(&y2));
+        assert_eq!(x1.size(), vec![2, 3, 3]);
+        assert_eq!(y1.size(), vec![2, 4, 2]);
+        // Window end 10: inputs rows 4, 6, 8; targets rows 11..15, columns 2 then 0.
+        assert_eq!(x1.double_value(&[0, 0, 0]), 12.0);
+        assert_eq!(y1.double_value(&[0, 0, 0]), 35.0);
+        assert_eq!(y1.double_value(&[0, 0, 1]), 33.0);
+        assert_eq!(y1.double_value(&[0, 3, 0]), 44.0);
+    }
+
+    #[test]
+    fn list_orders_cover_every_window() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut seq = Selector::List(ListSelector::new(
+            (0..10).collect(),
+            4,
+            0,
+            ListOrder::Sequential,
+        ));
+        assert_eq!(seq.full_pass_steps(), 3);
+        let pass: Vec<i64> = (0..3).flat_map(|_| seq.next_rows(&mut rng)).collect();
+        assert_eq!(pass, (0..10).collect::<Vec<_>>());
+        assert_eq!(seq.next_rows(&mut rng), vec![0, 1, 2, 3]);
+        let mut epoch =
+            Selector::List(ListSelector::new((0..10).collect(), 4, 0, ListOrder::Epoch));
+        for _ in 0..2 {
+            let mut seen: Vec<i64> = (0..3).flat_map(|_| epoch.next_rows(&mut rng)).collect();
+            assert_ne!(seen, (0..10).collect::<Vec<_>>(), "shuffled");
+            seen.sort();
+            assert_eq!(seen, (0..10).collect::<Vec<_>>());
         }
     }
 }

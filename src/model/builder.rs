@@ -37,8 +37,9 @@ pub struct Model {
     pub vs: nn::VarStore,
     pub ops: Vec<Op>,
     pub inferred: Inferred,
-    /// The naive baseline: predict the last observed value of this column.
-    naive: Option<(i64, bool)>,
+    /// The naive baseline: the last observed value of these input columns
+    /// (reversed samples: the first), repeated over the horizon.
+    naive: Option<(Tensor, bool, i64)>,
     /// Kernel runs of the current training step, awaiting their backward pass.
     tape: Tape,
     /// For a Conv1D fed only by an embedding: that embedding's node (the
@@ -66,15 +67,33 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
 }
 
 impl Model {
-    /// Builds the model of `config` on `device`. `target_column` is the Jena
-    /// target's column (used by the naive baseline).
-    pub fn build(config: &Config, device: Device, target_column: usize) -> anyhow::Result<Model> {
+    /// Builds the model of `config` on `device`. `target_inputs` are the
+    /// targets' columns among the inputs (used by the naive baseline).
+    pub fn build(
+        config: &Config,
+        device: Device,
+        target_inputs: &[usize],
+    ) -> anyhow::Result<Model> {
         let inferred = infer(config).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
         let vs = nn::VarStore::new(device);
-        let naive = (config.model.kind == ModelKind::NaiveLast).then(|| {
-            let reverse = matches!(&config.data, DataSpec::Jena(j) if j.reverse);
-            (target_column as i64, reverse)
-        });
+        let naive = if config.model.kind == ModelKind::NaiveLast {
+            let (reverse, horizon) = match &config.data {
+                DataSpec::Jena(j) => (j.reverse, 1),
+                DataSpec::Csv(c) => (c.reverse, c.horizon as i64),
+                DataSpec::Imdb(_) => (false, 1),
+            };
+            if target_inputs.is_empty() {
+                anyhow::bail!("model.kind = \"naive_last\" repeats the last value of each target, so every target must also be a feature; add the targets to data.features");
+            }
+            let cols: Vec<i64> = target_inputs.iter().map(|&c| c as i64).collect();
+            Some((
+                Tensor::from_slice(&cols).to_device(device),
+                reverse,
+                horizon,
+            ))
+        } else {
+            None
+        };
         let how = config.model.init;
         let mut ops = Vec::new();
         for (i, layer) in config.layers.iter().enumerate() {
@@ -260,9 +279,17 @@ impl Model {
     }
 
     fn run(&self, x: &Tensor, train: bool, logits: bool) -> Tensor {
-        if let Some((col, reverse)) = self.naive {
-            let t = if reverse { 0 } else { x.size()[1] - 1 };
-            return x.select(1, t).select(1, col).unsqueeze(1);
+        if let Some((cols, reverse, horizon)) = &self.naive {
+            let t = if *reverse { 0 } else { x.size()[1] - 1 };
+            let last = x.select(1, t).index_select(1, cols);
+            return if *horizon == 1 {
+                last
+            } else {
+                let (b, k) = (last.size()[0], last.size()[1]);
+                last.unsqueeze(1)
+                    .expand([b, *horizon, k], false)
+                    .contiguous()
+            };
         }
         if train {
             self.tape.clear();

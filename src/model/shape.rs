@@ -53,14 +53,34 @@ pub struct Inferred {
     pub total_params: usize,
 }
 
-/// The per-sample input shape a data section produces.
-pub fn input_shape(data: &DataSpec) -> Shape {
-    match data {
+/// The per-sample input shape a data section produces (a table without a
+/// `features` list: its numeric columns, from the file's first row).
+pub fn input_shape(data: &DataSpec) -> Result<Shape, String> {
+    Ok(match data {
         DataSpec::Jena(j) => Shape::floats(vec![j.lookback / j.step.max(1), JENA_FEATURES]),
         DataSpec::Imdb(i) => Shape {
             dims: vec![i.maxlen],
             tokens: true,
         },
+        DataSpec::Csv(c) => {
+            let features = crate::data::series::feature_count(c).map_err(|e| format!("{e:#}"))?;
+            Shape::floats(vec![c.lookback / c.step.max(1), features])
+        }
+    })
+}
+
+/// The output shapes a data section's targets accept (per sample), the
+/// first being the one to suggest.
+pub fn target_shapes(data: &DataSpec) -> Vec<Vec<usize>> {
+    match data {
+        DataSpec::Csv(c) if c.horizon > 1 => {
+            vec![
+                vec![c.horizon * c.targets.len()],
+                vec![c.horizon, c.targets.len()],
+            ]
+        }
+        DataSpec::Csv(c) => vec![vec![c.targets.len()]],
+        _ => vec![vec![1]],
     }
 }
 
@@ -74,7 +94,8 @@ pub fn recurrent_params(kind: CellKind, features: usize, units: usize) -> usize 
 
 /// Infers every layer's output shape and checks the last one fits the loss.
 pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
-    let input = input_shape(&config.data);
+    let input = input_shape(&config.data).map_err(|e| vec![e])?;
+    let wanted = target_shapes(&config.data);
     if config.model.kind == ModelKind::NaiveLast {
         let wiring = Wiring {
             names: vec![],
@@ -85,7 +106,7 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
         let info = LayerInfo {
             label: "naive_last".into(),
             name: "naive_last".into(),
-            output: Shape::floats(vec![1]),
+            output: Shape::floats(wanted[0].clone()),
             params: 0,
         };
         return Ok(Inferred {
@@ -134,14 +155,26 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
     }
     if errors.is_empty() {
         let last = out[wiring.output].as_ref().expect("every layer inferred");
-        if last.output.dims != [1] {
+        if !wanted.contains(&last.output.dims) {
+            let units = wanted[0][0];
             let fix = if last.output.dims.len() > 1 {
-                "add a flatten or global pooling layer, or set return_sequences = false, then a dense layer with units = 1"
+                format!("add a flatten or global pooling layer, or set return_sequences = false, then a dense layer with units = {units}")
             } else {
-                "end with a dense layer with units = 1"
+                format!("end with a dense layer with units = {units}")
+            };
+            let need = wanted
+                .iter()
+                .map(|w| Shape::floats(w.clone()).to_string())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let why = match &config.data {
+                DataSpec::Csv(c) => {
+                    format!(" ({} target(s) × horizon {})", c.targets.len(), c.horizon)
+                }
+                _ => String::new(),
             };
             errors.push(format!(
-                "{} is the output and returns {}, but loss `{}` needs (batch, 1); {fix}",
+                "{} is the output and returns {}, but loss `{}` needs {need}{why}; {fix}",
                 last.label,
                 last.output,
                 toml::Value::try_from(config.train.loss)

@@ -264,7 +264,7 @@ fn execute(
     tch::manual_seed(config.train.seed as i64);
     let device = model::device(&config.train.device)?;
     let mut data = crate::data::prepare(&config.data, device)?;
-    let model = Model::build(config, device, data.target_column.unwrap_or(0))?;
+    let model = Model::build(config, device, &data.target_inputs)?;
     let steps = if config.train.steps_per_epoch == 0 {
         data.train.full_pass_steps()
     } else {
@@ -304,6 +304,9 @@ fn execute(
         );
     }
     staging.write("model.txt", table.as_bytes())?;
+    if let Some(pre) = &data.preprocess {
+        staging.write("preprocess.toml", pre.to_toml().as_bytes())?;
+    }
     if config.train.save_weights {
         model.vs.save(staging.dir.join("weights.safetensors"))?;
     }
@@ -337,11 +340,13 @@ fn execute(
     outcome.best_epoch = fitted.best_epoch;
     if fitted.best_epoch > 0 {
         let row = &fitted.rows[fitted.best_epoch - 1];
-        let key = if fitted.columns.iter().any(|c| c == "val_mae_degc") {
-            "val_mae_degc"
-        } else {
-            config.train.monitor.as_str()
-        };
+        // The first metric in the target's own units (°C for Jena), else the monitored value.
+        let key = fitted
+            .columns
+            .iter()
+            .find(|c| c.starts_with("val_mae_"))
+            .map(String::as_str)
+            .unwrap_or(config.train.monitor.as_str());
         if let Some(i) = fitted.columns.iter().position(|c| c == key) {
             outcome.best = Some((key.to_string(), row[i]));
         }
@@ -349,7 +354,7 @@ fn execute(
     outcome.test = fitted
         .test
         .iter()
-        .find(|(k, _)| k == "test_mae_degc")
+        .find(|(k, _)| k.starts_with("test_mae_"))
         .or_else(|| fitted.test.iter().find(|(k, _)| k == "test_accuracy"))
         .or(fitted.test.first())
         .cloned();

@@ -215,6 +215,12 @@ pub fn serve(root: &Path, threads: usize, stop: &AtomicBool) -> Result<i32> {
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
     }
+    // A scheduler that died leaves a closed pipe: the worker still stops at
+    // the next step boundary and cleans up its staging folder.
+    // SAFETY: ignoring SIGPIPE only turns failed writes into errors.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)

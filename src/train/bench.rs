@@ -93,7 +93,7 @@ pub fn bench_cell(
     tch::manual_seed(config.train.seed as i64);
     let device = crate::model::device(&config.train.device)?;
     let mut data = crate::data::prepare(&config.data, device)?;
-    let model = Model::build(config, device, data.target_column.unwrap_or(0))?;
+    let model = Model::build(config, device, &data.target_inputs)?;
     let mut opt = optim::build(&config.train.optimizer, &model.vs)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     let bce = config.train.loss == Loss::BinaryCrossentropy;

@@ -6,7 +6,7 @@ use super::loss::{loss, metric_value};
 use super::optim;
 use super::progress::Progress;
 use crate::config::{Config, Loss, Metric};
-use crate::data::{Batcher, Prepared};
+use crate::data::{Batcher, Prepared, TargetUnit};
 use crate::model::Model;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -42,21 +42,90 @@ pub struct Fitted {
     pub failure: Option<String>,
 }
 
-/// The values one pass produces, in order: loss, each metric.
-fn names(config: &Config, denorm: bool) -> Vec<String> {
+/// A metric in a target's own units: MAE (× scale) or MSE (× scale²).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum UnitKind {
+    Mae,
+    Mse,
+}
+
+/// The metrics reported in the targets' units: `mae_<target>` when MAE is a
+/// metric, `mse_<target>` when the loss or a metric is MSE.
+fn unit_metrics(config: &Config, units: &[TargetUnit]) -> Vec<(UnitKind, TargetUnit)> {
+    let t = &config.train;
+    let mut v = Vec::new();
+    for kind in [UnitKind::Mae, UnitKind::Mse] {
+        let wanted = match kind {
+            UnitKind::Mae => t.metrics.contains(&Metric::Mae),
+            UnitKind::Mse => t.loss == Loss::Mse || t.metrics.contains(&Metric::Mse),
+        };
+        if wanted {
+            v.extend(units.iter().map(|u| (kind, u.clone())));
+        }
+    }
+    v
+}
+
+/// The values one pass produces, in order: loss, each metric, each metric in units.
+fn names(config: &Config, units: &[TargetUnit]) -> Vec<String> {
     let mut n = vec!["loss".to_string()];
     n.extend(config.train.metrics.iter().map(|m| m.name().to_string()));
-    if denorm && config.train.metrics.contains(&Metric::Mae) {
-        n.push("mae_degc".into());
+    for (kind, u) in unit_metrics(config, units) {
+        let k = if kind == UnitKind::Mae { "mae" } else { "mse" };
+        n.push(format!("{k}_{}", u.suffix));
     }
     n
 }
 
-fn output(model: &Model, loss_kind: Loss, x: &Tensor, train: bool) -> Tensor {
-    if loss_kind == Loss::BinaryCrossentropy {
+/// One batch's values of the unit metrics, on the normalised scale; a
+/// lone target reuses the batch's MAE/MSE already computed.
+fn unit_values(
+    config: &Config,
+    units: &[(UnitKind, TargetUnit)],
+    out: &Tensor,
+    y: &Tensor,
+    loss_value: f64,
+    metric_values: &[f64],
+) -> Vec<f64> {
+    let t = &config.train;
+    units
+        .iter()
+        .map(|(kind, u)| {
+            let whole = |m: Metric| -> f64 {
+                match t.metrics.iter().position(|x| *x == m) {
+                    Some(i) => metric_values[i],
+                    None if m == Metric::Mse && t.loss == Loss::Mse => loss_value,
+                    None => metric_value(m, t.loss, out, y, loss_value),
+                }
+            };
+            match (kind, u.column) {
+                (UnitKind::Mae, None) => whole(Metric::Mae),
+                (UnitKind::Mse, None) => whole(Metric::Mse),
+                (k, Some(c)) => {
+                    let d = out.select(-1, c as i64) - y.select(-1, c as i64);
+                    let v = if *k == UnitKind::Mae {
+                        d.abs()
+                    } else {
+                        d.square()
+                    };
+                    v.mean(tch::Kind::Float).double_value(&[])
+                }
+            }
+        })
+        .collect()
+}
+
+fn output(model: &Model, loss_kind: Loss, x: &Tensor, y: &Tensor, train: bool) -> Tensor {
+    let out = if loss_kind == Loss::BinaryCrossentropy {
         model.forward_logits(x, train)
     } else {
         model.forward(x, train)
+    };
+    // A flat (B, horizon × targets) output is read as the targets' (B, horizon, targets).
+    if out.size() != y.size() && out.numel() == y.numel() {
+        out.view_as(y)
+    } else {
+        out
     }
 }
 
@@ -68,7 +137,7 @@ fn evaluate(
     batcher: &mut Batcher,
     steps: usize,
     rng: &mut ChaCha8Rng,
-    target_std: Option<f64>,
+    units: &[TargetUnit],
 ) -> Vec<f64> {
     let _guard = tch::no_grad_guard();
     let t = &config.train;
@@ -78,28 +147,37 @@ fn evaluate(
         steps
     };
     batcher.reset();
-    let mut sums = vec![0.0; 1 + t.metrics.len()];
+    let unit_metrics = unit_metrics(config, units);
+    let mut sums = vec![0.0; 1 + t.metrics.len() + unit_metrics.len()];
     let mut count = 0.0;
     for _ in 0..steps {
         let (x, y) = batcher.next_batch(rng);
-        let out = output(model, t.loss, &x, false);
+        let out = output(model, t.loss, &x, &y, false);
         let n = y.size()[0] as f64;
         let l = loss(t.loss, &out, &y).double_value(&[]);
-        sums[0] += l * n;
-        for (k, m) in t.metrics.iter().enumerate() {
-            sums[k + 1] += metric_value(*m, t.loss, &out, &y, l) * n;
+        let ms: Vec<f64> = t
+            .metrics
+            .iter()
+            .map(|m| metric_value(*m, t.loss, &out, &y, l))
+            .collect();
+        let us = unit_values(config, &unit_metrics, &out, &y, l, &ms);
+        for (s, v) in sums.iter_mut().zip(std::iter::once(l).chain(ms).chain(us)) {
+            *s += v * n;
         }
         count += n;
     }
-    finish(config, sums, count, target_std)
+    finish(config, sums, count, units)
 }
 
-fn finish(config: &Config, sums: Vec<f64>, count: f64, target_std: Option<f64>) -> Vec<f64> {
+/// Means of the summed batch values; unit metrics scaled to the targets' units.
+fn finish(config: &Config, sums: Vec<f64>, count: f64, units: &[TargetUnit]) -> Vec<f64> {
     let mut v: Vec<f64> = sums.into_iter().map(|s| s / count.max(1.0)).collect();
-    if let Some(std) = target_std {
-        if let Some(k) = config.train.metrics.iter().position(|m| *m == Metric::Mae) {
-            v.push(v[k + 1] * std);
-        }
+    let first = 1 + config.train.metrics.len();
+    for (i, (kind, u)) in unit_metrics(config, units).iter().enumerate() {
+        v[first + i] *= match kind {
+            UnitKind::Mae => u.scale,
+            UnitKind::Mse => u.scale * u.scale,
+        };
     }
     v
 }
@@ -129,7 +207,8 @@ pub fn fit(
     } else {
         t.steps_per_epoch
     };
-    let pass = names(config, data.target_std.is_some());
+    let pass = names(config, &data.units);
+    let units = unit_metrics(config, &data.units);
     let mut columns: Vec<String> = Vec::new();
     for name in &pass {
         columns.push(format!("train_{name}"));
@@ -157,7 +236,7 @@ pub fn fit(
     let mut best_weights: Option<Vec<(String, Tensor)>> = None;
     for epoch in 1..=t.epochs {
         let start = Instant::now();
-        let mut sums = vec![0.0; 1 + t.metrics.len()];
+        let mut sums = vec![0.0; 1 + t.metrics.len() + units.len()];
         let mut count = 0.0;
         for step in 1..=steps {
             if stop.load(Ordering::Relaxed) {
@@ -167,7 +246,7 @@ pub fn fit(
             let n = y.size()[0] as f64;
             let (batch_loss, metric_values) = match opt.as_mut() {
                 Some(opt) => {
-                    let out = output(model, t.loss, &x, true);
+                    let out = output(model, t.loss, &x, &y, true);
                     let l = loss(t.loss, &out, &y);
                     let value = l.double_value(&[]);
                     if !value.is_finite() {
@@ -176,23 +255,26 @@ pub fn fit(
                     }
                     model.backward_step(opt, &l);
                     let _guard = tch::no_grad_guard();
+                    let out = out.detach();
                     let ms: Vec<f64> = t
-                        .metrics
-                        .iter()
-                        .map(|m| metric_value(*m, t.loss, &out.detach(), &y, value))
-                        .collect();
-                    (value, ms)
-                }
-                None => {
-                    let _guard = tch::no_grad_guard();
-                    let out = output(model, t.loss, &x, false);
-                    let value = loss(t.loss, &out, &y).double_value(&[]);
-                    let ms = t
                         .metrics
                         .iter()
                         .map(|m| metric_value(*m, t.loss, &out, &y, value))
                         .collect();
-                    (value, ms)
+                    let us = unit_values(config, &units, &out, &y, value, &ms);
+                    (value, ms.into_iter().chain(us).collect::<Vec<f64>>())
+                }
+                None => {
+                    let _guard = tch::no_grad_guard();
+                    let out = output(model, t.loss, &x, &y, false);
+                    let value = loss(t.loss, &out, &y).double_value(&[]);
+                    let ms: Vec<f64> = t
+                        .metrics
+                        .iter()
+                        .map(|m| metric_value(*m, t.loss, &out, &y, value))
+                        .collect();
+                    let us = unit_values(config, &units, &out, &y, value, &ms);
+                    (value, ms.into_iter().chain(us).collect())
                 }
             };
             sums[0] += batch_loss * n;
@@ -202,7 +284,7 @@ pub fn fit(
             count += n;
             progress.step(epoch, step, sums[0] / count);
         }
-        let train = finish(config, sums, count, data.target_std);
+        let train = finish(config, sums, count, &data.units);
         let train_seconds = start.elapsed().as_secs_f64();
         if stop.load(Ordering::Relaxed) {
             return Err(Interrupted.into());
@@ -214,7 +296,7 @@ pub fn fit(
             &mut data.val,
             t.val_steps,
             &mut rng,
-            data.target_std,
+            &data.units,
         );
         let val_seconds = val_start.elapsed().as_secs_f64();
         let row: Vec<f64> = train.iter().zip(&val).flat_map(|(a, b)| [*a, *b]).collect();
@@ -272,7 +354,7 @@ pub fn fit(
             &mut data.test,
             t.test_steps,
             &mut rng,
-            data.target_std,
+            &data.units,
         );
         fitted.test = pass
             .iter()
