@@ -303,3 +303,50 @@ fn book_experiments_all_check() {
     let out = run_ok(seqlab(data.path()).arg("check").args(&files));
     assert!(text(&out).contains(&format!("{} cell(s) checked", files.len())));
 }
+
+#[test]
+fn a_quoted_grid_key_in_set_gives_the_cells_of_a_grid_table() {
+    let with_table = tempfile::tempdir().unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    let table = tiny_jena(
+        with_table.path(),
+        "seeds",
+        &format!("{GRU}\n[grid]\n\"train.seed\" = [1, 2, 3]\n"),
+        "",
+    );
+    let file = tiny_jena(plain.path(), "seeds", GRU, "");
+    let plan = |set: Option<&str>, file: &Path| {
+        let data = tempfile::tempdir().unwrap();
+        let mut cmd = seqlab(data.path());
+        cmd.arg("plan").arg(file);
+        if let Some(s) = set {
+            cmd.arg("--set").arg(s);
+        }
+        let out = text(&run_ok(&mut cmd));
+        out.lines().map(|l| l.to_string()).collect::<Vec<_>>()
+    };
+    let expected = plan(None, &table);
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    assert!(expected[0].contains("seed=1"), "{expected:?}");
+    for set in [
+        "grid.\"train.seed\"=[1, 2, 3]",
+        "grid.'train.seed'=[1,2,3]",
+        "grid={\"train.seed\"=[1,2,3]}",
+    ] {
+        assert_eq!(plan(Some(set), &file), expected, "--set {set}");
+    }
+    // Unquoted, the path would be nested tables: say how to quote it.
+    let data = tempfile::tempdir().unwrap();
+    let out = seqlab(data.path())
+        .arg("plan")
+        .arg(&file)
+        .args(["--set", "grid.train.seed=[1,2,3]"])
+        .output()
+        .unwrap();
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert!(
+        msg.contains("quote it: --set 'grid.\"train.seed\"=[1,2,3]'"),
+        "{msg}"
+    );
+}

@@ -35,17 +35,29 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ConfigErrors> {
     );
     let mut indexed = Vec::new();
     for set in sets {
-        let (key, raw) = set.split_once('=').ok_or_else(|| {
+        let (key, raw) = value_path::split_assignment(set).ok_or_else(|| {
             ConfigErrors::one(format!(
                 "--set {set}: expected key.path=value, e.g. --set train.epochs=5"
             ))
         })?;
+        let parts = value_path::parse_key(key)
+            .map_err(|e| ConfigErrors::one(format!("--set {set}: {e}")))?;
+        if parts.len() > 2 && parts[0] == "grid" {
+            return Err(ConfigErrors::one(format!(
+                "--set {set}: a grid axis is one key path; quote it: --set 'grid.\"{}\"={}'",
+                parts[1..].join("."),
+                raw.trim()
+            )));
+        }
         let value = value_path::parse_scalar(raw.trim());
-        let key = key.trim();
-        if key.split('.').any(|p| p.parse::<usize>().is_ok()) {
-            indexed.push((set.clone(), key.to_string(), value));
+        if parts.iter().any(|p| p.parse::<usize>().is_ok()) {
+            indexed.push((set.clone(), parts.join("."), value));
         } else {
-            fig = fig.merge(Serialized::default(key, value));
+            // Nested by hand: figment's own key paths split quoted keys at their dots.
+            let nested = parts.iter().rev().fold(value, |v, k| {
+                toml::Value::Table(toml::Table::from_iter([(k.clone(), v)]))
+            });
+            fig = fig.merge(Serialized::defaults(nested));
         }
     }
     let config: Config = fig.extract().map_err(|e| ConfigErrors(describe(e, path)))?;
