@@ -304,6 +304,55 @@ fn book_experiments_all_check() {
     assert!(text(&out).contains(&format!("{} cell(s) checked", files.len())));
 }
 
+/// `seqlab check FILE`'s output and exit code.
+fn check(file: &Path) -> (Option<i32>, String) {
+    let data = tempfile::tempdir().unwrap();
+    let out = seqlab(data.path()).arg("check").arg(file).output().unwrap();
+    (out.status.code(), text(&out))
+}
+
+/// The 1-based line of `file` that contains `needle`.
+fn line_with(file: &Path, needle: &str) -> usize {
+    read(file)
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no `{needle}` in {}", file.display()))
+        + 1
+}
+
+#[test]
+fn an_error_inside_an_inline_table_names_that_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = tiny_jena(dir.path(), "inline", GRU, "");
+    // `name =` also sits under [experiment], near the top: that is not the line.
+    std::fs::write(
+        &file,
+        read(&file).replace("name = \"rmsprop\"", "name = \"rmsprops\""),
+    )
+    .unwrap();
+    let line = line_with(&file, "optimizer = {");
+    assert!(line > 10, "the optimizer must come well after [experiment]");
+    let (code, msg) = check(&file);
+    assert_eq!(code, Some(1), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "inline.toml:{line}: train.optimizer.name: unknown value `rmsprops`; did you mean `rmsprop`?"
+        )),
+        "{msg}"
+    );
+    // An unknown key under a header is located on its own line, named in full.
+    let file = tiny_jena(dir.path(), "stray", GRU, "patiense = 3");
+    let line = line_with(&file, "patiense");
+    let (code, msg) = check(&file);
+    assert_eq!(code, Some(1), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "stray.toml:{line}: train.patiense: unknown key `patiense`; did you mean `patience`?"
+        )),
+        "{msg}"
+    );
+}
+
 #[test]
 fn a_quoted_grid_key_in_set_gives_the_cells_of_a_grid_table() {
     let with_table = tempfile::tempdir().unwrap();
