@@ -354,6 +354,53 @@ fn an_error_inside_an_inline_table_names_that_line() {
 }
 
 #[test]
+fn a_table_without_its_tag_also_names_its_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = tiny_jena(dir.path(), "tagless", GRU, "");
+    std::fs::write(
+        &file,
+        read(&file).replace(
+            "{ name = \"rmsprop\", lr = 0.005 }",
+            "{ kind = \"rmsprop\", lr = 0.005, rhoo = 0.8 }",
+        ),
+    )
+    .unwrap();
+    let line = line_with(&file, "optimizer = {");
+    let (code, msg) = check(&file);
+    assert_eq!(code, Some(1), "{msg}");
+    for expect in [
+        format!("tagless.toml:{line}: train.optimizer: missing key `name`"),
+        format!(
+            "tagless.toml:{line}: train.optimizer.kind: unknown key `kind`; did you mean `name = \"rmsprop\"`?"
+        ),
+        format!("tagless.toml:{line}: train.optimizer.rhoo: unknown key `rhoo`; did you mean `rho`?"),
+    ] {
+        assert!(msg.contains(&expect), "expected `{expect}` in:\n{msg}");
+    }
+    assert!(
+        !msg.contains("unknown key `lr`"),
+        "lr is a known key:\n{msg}"
+    );
+    // The same for a layer without its `type`.
+    let file = tiny_jena(dir.path(), "typeless", GRU, "");
+    std::fs::write(
+        &file,
+        read(&file).replace("type = \"gru\"", "typ = \"gru\""),
+    )
+    .unwrap();
+    let line = line_with(&file, "typ = ");
+    let (code, msg) = check(&file);
+    assert_eq!(code, Some(1), "{msg}");
+    assert!(msg.contains("layers.0: missing key `type`"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "typeless.toml:{line}: layers.0.typ: unknown key `typ`; did you mean `type = \"gru\"`?"
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
 fn a_quoted_grid_key_in_set_gives_the_cells_of_a_grid_table() {
     let with_table = tempfile::tempdir().unwrap();
     let plain = tempfile::tempdir().unwrap();

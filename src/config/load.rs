@@ -3,7 +3,7 @@
 //!
 //! Every error keeps its provenance: the file (with a line where one can be
 //! found), the environment variable or the `--set` it came from, and the key.
-use super::schema::Config;
+use super::schema::{keys_at, Config};
 use super::suggest::{closest, with_suggestion};
 use super::value_path;
 use super::ConfigErrors;
@@ -61,7 +61,9 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ConfigErrors> {
             fig = fig.merge(Serialized::defaults(nested));
         }
     }
-    let config: Config = fig.extract().map_err(|e| ConfigErrors(describe(e, path)))?;
+    let config: Config = fig
+        .extract()
+        .map_err(|e| ConfigErrors(describe(e, path, &fig)))?;
     let config = if indexed.is_empty() {
         config
     } else {
@@ -143,7 +145,7 @@ fn extends_chain(path: &Path) -> Result<Vec<PathBuf>, ConfigErrors> {
 }
 
 /// Turns figment's errors into "where: key: what" lines.
-fn describe(err: figment::Error, file: &Path) -> Vec<String> {
+fn describe(err: figment::Error, file: &Path, fig: &Figment) -> Vec<String> {
     err.into_iter()
         .flat_map(|e| {
             // Inside a tagged enum (`optimizer`, `[[layers]]`) the path of an
@@ -155,7 +157,10 @@ fn describe(err: figment::Error, file: &Path) -> Vec<String> {
                     path.push(key.clone());
                 }
             }
-            let found = vec![(path, message_of(&e.kind))];
+            let mut found = vec![(path, message_of(&e.kind))];
+            if let Kind::MissingField(missing) = &e.kind {
+                found.extend(unknown_beside(fig, &e.path, missing));
+            }
             found
                 .into_iter()
                 .map(|(path, message)| locate(&e, &path, &message, file))
@@ -184,6 +189,49 @@ fn message_of(kind: &Kind) -> String {
             .replace("usize", "a non-negative integer")
             .replace("u64", "a non-negative integer"),
     }
+}
+
+/// A tagged table (`optimizer`, `[[layers]]`) that lacks its tag (`name`,
+/// `type`) fails before serde reads its other keys, so a misspelt tag would
+/// show only as "missing". These are the table's keys the schema does not
+/// know, each with a hint.
+fn unknown_beside(fig: &Figment, path: &[String], missing: &str) -> Vec<(Vec<String>, String)> {
+    let (Some(known), Some(table)) = (keys_at(path), merged_table(fig, path)) else {
+        return Vec::new();
+    };
+    let names: Vec<String> = known.keys().cloned().collect();
+    let tag_values = known.get(missing).map(Vec::as_slice).unwrap_or_default();
+    table
+        .iter()
+        .filter(|(key, _)| !known.contains_key(*key))
+        .map(|(key, value)| {
+            let hint = match (value.as_str(), closest(key, &names)) {
+                (Some(v), _) if tag_values.iter().any(|t| t == v) => {
+                    format!("; did you mean `{missing} = \"{v}\"`?")
+                }
+                (_, Some(best)) => format!("; did you mean `{best}`?"),
+                _ => format!("; expected one of: {}", names.join(", ")),
+            };
+            let mut at = path.to_vec();
+            at.push(key.clone());
+            (at, format!("unknown key `{key}`{hint}"))
+        })
+        .collect()
+}
+
+/// The merged table at `path`, whichever layer its keys came from.
+fn merged_table(fig: &Figment, path: &[String]) -> Option<figment::value::Dict> {
+    use figment::value::Value;
+    let (first, rest) = path.split_first()?;
+    let mut value = fig.find_value(first).ok()?;
+    for part in rest {
+        value = match value {
+            Value::Dict(_, mut d) => d.remove(part)?,
+            Value::Array(_, a) => a.into_iter().nth(part.parse().ok()?)?,
+            _ => return None,
+        };
+    }
+    value.into_dict()
 }
 
 /// "origin: key: message", the origin being the file and line, the
