@@ -303,3 +303,146 @@ fn book_experiments_all_check() {
     let out = run_ok(seqlab(data.path()).arg("check").args(&files));
     assert!(text(&out).contains(&format!("{} cell(s) checked", files.len())));
 }
+
+/// `seqlab check FILE`'s output and exit code.
+fn check(file: &Path) -> (Option<i32>, String) {
+    let data = tempfile::tempdir().unwrap();
+    let out = seqlab(data.path()).arg("check").arg(file).output().unwrap();
+    (out.status.code(), text(&out))
+}
+
+/// The 1-based line of `file` that contains `needle`.
+fn line_with(file: &Path, needle: &str) -> usize {
+    read(file)
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no `{needle}` in {}", file.display()))
+        + 1
+}
+
+#[test]
+fn an_error_inside_an_inline_table_names_that_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = tiny_jena(dir.path(), "inline", GRU, "");
+    // `name =` also sits under [experiment], near the top: that is not the line.
+    std::fs::write(
+        &file,
+        read(&file).replace("name = \"rmsprop\"", "name = \"rmsprops\""),
+    )
+    .unwrap();
+    let line = line_with(&file, "optimizer = {");
+    assert!(line > 10, "the optimizer must come well after [experiment]");
+    let (code, msg) = check(&file);
+    assert_eq!(code, Some(1), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "inline.toml:{line}: train.optimizer.name: unknown value `rmsprops`; did you mean `rmsprop`?"
+        )),
+        "{msg}"
+    );
+    // An unknown key under a header is located on its own line, named in full.
+    let file = tiny_jena(dir.path(), "stray", GRU, "patiense = 3");
+    let line = line_with(&file, "patiense");
+    let (code, msg) = check(&file);
+    assert_eq!(code, Some(1), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "stray.toml:{line}: train.patiense: unknown key `patiense`; did you mean `patience`?"
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_table_without_its_tag_also_names_its_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = tiny_jena(dir.path(), "tagless", GRU, "");
+    std::fs::write(
+        &file,
+        read(&file).replace(
+            "{ name = \"rmsprop\", lr = 0.005 }",
+            "{ kind = \"rmsprop\", lr = 0.005, rhoo = 0.8 }",
+        ),
+    )
+    .unwrap();
+    let line = line_with(&file, "optimizer = {");
+    let (code, msg) = check(&file);
+    assert_eq!(code, Some(1), "{msg}");
+    for expect in [
+        format!("tagless.toml:{line}: train.optimizer: missing key `name`"),
+        format!(
+            "tagless.toml:{line}: train.optimizer.kind: unknown key `kind`; did you mean `name = \"rmsprop\"`?"
+        ),
+        format!("tagless.toml:{line}: train.optimizer.rhoo: unknown key `rhoo`; did you mean `rho`?"),
+    ] {
+        assert!(msg.contains(&expect), "expected `{expect}` in:\n{msg}");
+    }
+    assert!(
+        !msg.contains("unknown key `lr`"),
+        "lr is a known key:\n{msg}"
+    );
+    // The same for a layer without its `type`.
+    let file = tiny_jena(dir.path(), "typeless", GRU, "");
+    std::fs::write(
+        &file,
+        read(&file).replace("type = \"gru\"", "typ = \"gru\""),
+    )
+    .unwrap();
+    let line = line_with(&file, "typ = ");
+    let (code, msg) = check(&file);
+    assert_eq!(code, Some(1), "{msg}");
+    assert!(msg.contains("layers.0: missing key `type`"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "typeless.toml:{line}: layers.0.typ: unknown key `typ`; did you mean `type = \"gru\"`?"
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_quoted_grid_key_in_set_gives_the_cells_of_a_grid_table() {
+    let with_table = tempfile::tempdir().unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    let table = tiny_jena(
+        with_table.path(),
+        "seeds",
+        &format!("{GRU}\n[grid]\n\"train.seed\" = [1, 2, 3]\n"),
+        "",
+    );
+    let file = tiny_jena(plain.path(), "seeds", GRU, "");
+    let plan = |set: Option<&str>, file: &Path| {
+        let data = tempfile::tempdir().unwrap();
+        let mut cmd = seqlab(data.path());
+        cmd.arg("plan").arg(file);
+        if let Some(s) = set {
+            cmd.arg("--set").arg(s);
+        }
+        let out = text(&run_ok(&mut cmd));
+        out.lines().map(|l| l.to_string()).collect::<Vec<_>>()
+    };
+    let expected = plan(None, &table);
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    assert!(expected[0].contains("seed=1"), "{expected:?}");
+    for set in [
+        "grid.\"train.seed\"=[1, 2, 3]",
+        "grid.'train.seed'=[1,2,3]",
+        "grid={\"train.seed\"=[1,2,3]}",
+    ] {
+        assert_eq!(plan(Some(set), &file), expected, "--set {set}");
+    }
+    // Unquoted, the path would be nested tables: say how to quote it.
+    let data = tempfile::tempdir().unwrap();
+    let out = seqlab(data.path())
+        .arg("plan")
+        .arg(&file)
+        .args(["--set", "grid.train.seed=[1,2,3]"])
+        .output()
+        .unwrap();
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert!(
+        msg.contains("quote it: --set 'grid.\"train.seed\"=[1,2,3]'"),
+        "{msg}"
+    );
+}

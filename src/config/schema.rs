@@ -828,3 +828,64 @@ pub enum GridMode {
     Product,
     Zip,
 }
+
+/// The keys the JSON Schema allows in the table at `path` (every variant of a
+/// tagged enum together), each with the string values its schema lists (a
+/// tag's variant names). `None` where the path is not a closed table.
+pub fn keys_at(path: &[String]) -> Option<BTreeMap<String, Vec<String>>> {
+    use serde_json::Value;
+    /// The schema itself and everything it refers to or combines, `$ref`,
+    /// `allOf`, `oneOf` and `anyOf` followed.
+    fn expand<'a>(node: &'a Value, defs: &'a Value, out: &mut Vec<&'a Value>) {
+        if let Some(name) = node["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/definitions/"))
+        {
+            expand(&defs[name], defs, out);
+        }
+        for combinator in ["allOf", "oneOf", "anyOf"] {
+            for sub in node[combinator].as_array().into_iter().flatten() {
+                expand(sub, defs, out);
+            }
+        }
+        out.push(node);
+    }
+    let root = serde_json::to_value(schemars::schema_for!(Config)).ok()?;
+    let defs = &root["definitions"];
+    let mut nodes = Vec::new();
+    expand(&root, defs, &mut nodes);
+    for part in path {
+        let mut next = Vec::new();
+        for node in &nodes {
+            if let Some(child) = node["properties"].get(part.as_str()) {
+                expand(child, defs, &mut next);
+            } else if part.parse::<usize>().is_ok() && node["items"].is_object() {
+                expand(&node["items"], defs, &mut next);
+            }
+        }
+        nodes = next;
+    }
+    let tables: Vec<&Value> = nodes
+        .into_iter()
+        .filter(|n| n["properties"].is_object())
+        .collect();
+    if tables.is_empty() || tables.iter().any(|t| t["additionalProperties"] != false) {
+        return None;
+    }
+    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, schema) in tables
+        .iter()
+        .flat_map(|t| t["properties"].as_object())
+        .flatten()
+    {
+        let mut parts = Vec::new();
+        expand(schema, defs, &mut parts);
+        let values = keys.entry(key.clone()).or_default();
+        for v in parts.iter().flat_map(|p| p["enum"].as_array()).flatten() {
+            if let Some(s) = v.as_str().filter(|s| !values.iter().any(|x| x == s)) {
+                values.push(s.to_string());
+            }
+        }
+    }
+    Some(keys)
+}

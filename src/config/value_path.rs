@@ -64,6 +64,34 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
+/// Splits `--set KEY=VALUE` at the first `=` outside a quoted key part, so
+/// `grid."a=b"=[1]` keeps its key whole.
+pub fn split_assignment(set: &str) -> Option<(&str, &str)> {
+    let mut quote = None;
+    for (i, c) in set.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '=') => return Some((&set[..i], &set[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Reads the KEY of `--set KEY=VALUE` as a TOML dotted key, honouring
+/// quotes: `grid."train.seed"` is `["grid", "train.seed"]`.
+pub fn parse_key(text: &str) -> Result<Vec<String>, String> {
+    toml_edit::Key::parse(text.trim())
+        .map(|keys| keys.iter().map(|k| k.get().to_string()).collect())
+        .map_err(|_| {
+            format!(
+                "`{}` is not a TOML key path; write it as e.g. train.epochs, layers.0.units or grid.\"train.seed\"",
+                text.trim()
+            )
+        })
+}
+
 /// Parses the right-hand side of `--set key=value` as TOML (so `5`, `0.2`,
 /// `true`, `[1, 2]` keep their types); anything else is a string.
 pub fn parse_scalar(text: &str) -> Value {
@@ -98,6 +126,22 @@ mod tests {
         assert!(e.contains("did you mean `train.epochs`"), "{e}");
         let e = set(&mut v, "layers.5.units", Value::Integer(1)).unwrap_err();
         assert!(e.contains("has 2 entries"), "{e}");
+    }
+
+    #[test]
+    fn keys_are_toml_dotted_keys() {
+        assert_eq!(parse_key("train.epochs").unwrap(), ["train", "epochs"]);
+        assert_eq!(
+            parse_key("grid.\"train.seed\"").unwrap(),
+            ["grid", "train.seed"]
+        );
+        assert_eq!(parse_key("grid.'a.b'").unwrap(), ["grid", "a.b"]);
+        assert!(parse_key("train..epochs").is_err());
+        assert_eq!(
+            split_assignment("grid.\"a=b\"=[1]"),
+            Some(("grid.\"a=b\"", "[1]"))
+        );
+        assert_eq!(split_assignment("train.epochs"), None);
     }
 
     #[test]
