@@ -244,3 +244,86 @@ fn graph_errors_say_what_to_fix() {
         "{tokens}"
     );
 }
+
+/// The forecasting layers against Keras' documented formulas, on a table of
+/// 16 features (parameters inferred and allocated), and the ETT models.
+#[test]
+fn forecasting_layers_have_keras_parameter_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let header: Vec<String> = (0..16).map(|i| format!("c{i}")).collect();
+    let mut csv = header.join(",") + "\n";
+    for r in 0..64 {
+        csv += &(0..16)
+            .map(|c| format!("{}", (r * 16 + c) % 7))
+            .collect::<Vec<_>>()
+            .join(",");
+        csv += "\n";
+    }
+    let table = dir.path().join("wide.csv");
+    std::fs::write(&table, csv).unwrap();
+    let file = dir.path().join("layers.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[experiment]
+name = "layers"
+[data]
+source = "csv"
+path = "{}"
+targets = ["c0"]
+lookback = 8
+splits = {{ train = [0, 32], val = [32, 48], test = [48, 64] }}
+[[layers]]
+type = "multi_head_attention"
+num_heads = 2
+key_dim = 8
+[[layers]]
+type = "layer_normalization"
+[[layers]]
+type = "positional_embedding"
+[[layers]]
+type = "moving_average"
+kernel_size = 3
+[[layers]]
+type = "permute"
+dims = [2, 1]
+[[layers]]
+type = "reshape"
+target_shape = [-1]
+[[layers]]
+type = "dense"
+units = 1
+"#,
+            table.display()
+        ),
+    )
+    .unwrap();
+    let loaded = config::load(&file, &[]).unwrap();
+    let cell = &config::expand(&loaded).unwrap()[0];
+    let inferred = model::infer(&cell.config).unwrap();
+    let params: Vec<usize> = inferred.layers.iter().map(|l| l.params).collect();
+    // MHA(2 heads, key 8) on 16: q, k, v, o each 16·16 + 16 = 272 → 1,088;
+    // LayerNormalization: γ and β of 16; positional table 8 × 16; Dense(1) on 128.
+    assert_eq!(params, [1_088, 32, 128, 0, 0, 0, 129]);
+    let built = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
+    assert_eq!(built.trainable_params(), 1_088 + 32 + 128 + 129);
+    let y = built.forward(&Tensor::randn([3, 8, 16], (Kind::Float, Device::Cpu)), true);
+    assert_eq!(y.size(), vec![3, 1]);
+    // The ETT files: channel-independent models see (96, 1) and return the horizon.
+    for (name, expected) in [
+        ("ett_nlinear", 96 * 96 + 96),
+        ("ett_dlinear", 2 * (96 * 96 + 96)),
+        (
+            "ett_segrnn",
+            (24 * 64 + 64) + 3 * (64 * 64 + 64 * 64 + 2 * 64) + (64 * 96 + 96),
+        ),
+    ] {
+        let c = &cells(
+            &format!("experiments/ett/{name}.toml"),
+            &["data.path=\"tests/fixtures/etth1_head.csv\""],
+        )[0];
+        let inferred = model::infer(&c.config).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(inferred.total_params, expected, "{name}");
+        assert_eq!(inferred.input.dims, [96, 1], "{name}");
+    }
+}

@@ -355,6 +355,38 @@ pub struct TrainSpec {
     pub restore_best: bool,
     #[serde(default)]
     pub save_weights: bool,
+    /// The learning rate per epoch: `constant`, `halve_each_epoch`
+    /// (lr·0.5^(epoch−1), the Informer/Autoformer scripts' "type1"), or
+    /// `cosine` (lr·½(1 + cos(π·(epoch−1)/epochs))).
+    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    pub lr_schedule: LrSchedule,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    #[default]
+    Constant,
+    HalveEachEpoch,
+    Cosine,
+}
+
+impl LrSchedule {
+    pub fn is_constant(&self) -> bool {
+        *self == LrSchedule::Constant
+    }
+
+    /// The factor on the base learning rate in `epoch` (1-based) of `epochs`.
+    pub fn factor(&self, epoch: usize, epochs: usize) -> f64 {
+        let k = epoch.saturating_sub(1) as f64;
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::HalveEachEpoch => 0.5f64.powf(k),
+            LrSchedule::Cosine => {
+                0.5 * (1.0 + (std::f64::consts::PI * k / epochs.max(1) as f64).cos())
+            }
+        }
+    }
 }
 
 fn d_epochs() -> usize {
@@ -492,6 +524,35 @@ pub struct ModelSpec {
     /// `keras` (glorot_uniform, orthogonal, zeros, unit forget bias) or `torch`.
     #[serde(default)]
     pub init: Init,
+    /// Each column its own series through the layers: (batch, L, C) →
+    /// (batch·C, L, 1) → … → (batch, H, C), one set of weights for all columns.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub channel_independent: bool,
+    /// Per-window input normalisation undone at the output.
+    #[serde(default, skip_serializing_if = "WindowNorm::is_none")]
+    pub normalize: WindowNorm,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Per-window normalisation of a model's input, added back at its output.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowNorm {
+    #[default]
+    None,
+    /// Subtract each column's last value in the window (NLinear, SegRNN).
+    LastValue,
+    /// Subtract each column's window mean and divide by its std (RevIN without affine).
+    Revin,
+}
+
+impl WindowNorm {
+    pub fn is_none(&self) -> bool {
+        *self == WindowNorm::None
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Default)]
@@ -665,6 +726,71 @@ pub enum LayerSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         inputs: Option<Vec<String>>,
     },
+    /// First input minus the second.
+    Subtract {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Vec<String>>,
+    },
+    /// Element-wise product of the inputs.
+    Multiply {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Vec<String>>,
+    },
+    /// The per-sample shape becomes `target_shape` (batch excluded; one `-1` is inferred).
+    Reshape {
+        target_shape: Vec<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Vec<String>>,
+    },
+    /// Reorders the per-sample axes: `dims` is a permutation of 1..=rank (Keras' 1-based).
+    Permute {
+        dims: Vec<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Vec<String>>,
+    },
+    /// Moving average over time with replicate padding at both ends (DLinear's trend).
+    MovingAverage {
+        kernel_size: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Vec<String>>,
+    },
+    /// Normalises each sample's last axis, then scales and shifts (γ, β).
+    LayerNormalization {
+        #[serde(default = "d_epsilon")]
+        epsilon: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Vec<String>>,
+    },
+    /// Self-attention over time (one input is query, key and value).
+    MultiHeadAttention {
+        num_heads: usize,
+        key_dim: usize,
+        #[serde(default)]
+        dropout: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Vec<String>>,
+    },
+    /// A learned (time, features) table added to its input.
+    PositionalEmbedding {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<Vec<String>>,
+    },
 }
 
 fn d_one() -> usize {
@@ -675,6 +801,9 @@ fn d_two() -> usize {
 }
 fn d_minus_one() -> i64 {
     -1
+}
+fn d_epsilon() -> f64 {
+    1e-3
 }
 
 /// The recurrent layer a `bidirectional` wraps.
@@ -773,6 +902,14 @@ impl LayerSpec {
             LayerSpec::Bidirectional { .. } => "bidirectional",
             LayerSpec::Concatenate { .. } => "concatenate",
             LayerSpec::Add { .. } => "add",
+            LayerSpec::Subtract { .. } => "subtract",
+            LayerSpec::Multiply { .. } => "multiply",
+            LayerSpec::Reshape { .. } => "reshape",
+            LayerSpec::Permute { .. } => "permute",
+            LayerSpec::MovingAverage { .. } => "moving_average",
+            LayerSpec::LayerNormalization { .. } => "layer_normalization",
+            LayerSpec::MultiHeadAttention { .. } => "multi_head_attention",
+            LayerSpec::PositionalEmbedding { .. } => "positional_embedding",
         }
     }
 
@@ -794,7 +931,15 @@ impl LayerSpec {
             | LayerSpec::GlobalAveragePool1d { name, inputs }
             | LayerSpec::Bidirectional { name, inputs, .. }
             | LayerSpec::Concatenate { name, inputs, .. }
-            | LayerSpec::Add { name, inputs } => (name, inputs),
+            | LayerSpec::Add { name, inputs }
+            | LayerSpec::Subtract { name, inputs }
+            | LayerSpec::Multiply { name, inputs }
+            | LayerSpec::Reshape { name, inputs, .. }
+            | LayerSpec::Permute { name, inputs, .. }
+            | LayerSpec::MovingAverage { name, inputs, .. }
+            | LayerSpec::LayerNormalization { name, inputs, .. }
+            | LayerSpec::MultiHeadAttention { name, inputs, .. }
+            | LayerSpec::PositionalEmbedding { name, inputs } => (name, inputs),
         };
         (n.as_deref(), i.as_deref())
     }

@@ -236,6 +236,10 @@ fn sizes(layer: &LayerSpec) -> Vec<(&'static str, usize)> {
         } => {
             vec![("pool_size", *pool_size), ("strides", *strides)]
         }
+        LayerSpec::MovingAverage { kernel_size, .. } => vec![("kernel_size", *kernel_size)],
+        LayerSpec::MultiHeadAttention {
+            num_heads, key_dim, ..
+        } => vec![("num_heads", *num_heads), ("key_dim", *key_dim)],
         other => recurrent_of(other)
             .map(|r| vec![("units", r.units)])
             .unwrap_or_default(),
@@ -245,6 +249,7 @@ fn sizes(layer: &LayerSpec) -> Vec<(&'static str, usize)> {
 fn probabilities(layer: &LayerSpec) -> Vec<(&'static str, f64)> {
     match layer {
         LayerSpec::Dropout { rate, .. } => vec![("rate", *rate)],
+        LayerSpec::MultiHeadAttention { dropout, .. } => vec![("dropout", *dropout)],
         other => recurrent_of(other)
             .map(|r| {
                 vec![

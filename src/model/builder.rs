@@ -5,11 +5,12 @@
 use super::activation;
 use super::conv::{global_pool, Conv1d, Pool1d};
 use super::dense::{Dense, Embedding};
+use super::forecast::{self, Attention, Frame, LayerNorm, PositionalEmbedding};
 use super::graph::Src;
 use super::kernel::tape::Tape;
 use super::recurrent::{Bidirectional, Path, RecurrentLayer};
 use super::shape::{infer, Inferred};
-use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind};
+use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind, WindowNorm};
 use tch::{nn, Device, Tensor};
 
 /// One node's computation.
@@ -30,6 +31,16 @@ pub enum Op {
     /// Join along a libtorch dimension (batch included).
     Concatenate(i64),
     Add,
+    Subtract,
+    Multiply,
+    /// Per-sample dims after the batch axis.
+    Reshape(Vec<usize>),
+    /// Keras' 1-based axes after the batch axis.
+    Permute(Vec<usize>),
+    MovingAverage(usize),
+    LayerNorm(LayerNorm),
+    Attention(Attention),
+    Positional(PositionalEmbedding),
 }
 
 /// A built model: weights in a VarStore, ops in graph order.
@@ -40,6 +51,8 @@ pub struct Model {
     /// The naive baseline: the last observed value of these input columns
     /// (reversed samples: the first), repeated over the horizon.
     naive: Option<(Tensor, bool, i64)>,
+    /// Channel independence and per-window normalisation around the layers.
+    frame: Option<Frame>,
     /// Kernel runs of the current training step, awaiting their backward pass.
     tape: Tape,
     /// For a Conv1D fed only by an embedding: that embedding's node (the
@@ -94,6 +107,7 @@ impl Model {
         } else {
             None
         };
+        let frame = frame(config, device, target_inputs)?;
         let how = config.model.init;
         let mut ops = Vec::new();
         for (i, layer) in config.layers.iter().enumerate() {
@@ -190,6 +204,33 @@ impl Model {
                     Op::Concatenate(if *axis < 0 { rank + 1 + axis } else { *axis })
                 }
                 LayerSpec::Add { .. } => Op::Add,
+                LayerSpec::Subtract { .. } => Op::Subtract,
+                LayerSpec::Multiply { .. } => Op::Multiply,
+                LayerSpec::Reshape { .. } => Op::Reshape(inferred.layers[i].output.dims.clone()),
+                LayerSpec::Permute { dims, .. } => Op::Permute(dims.clone()),
+                LayerSpec::MovingAverage { kernel_size, .. } => Op::MovingAverage(*kernel_size),
+                LayerSpec::LayerNormalization { epsilon, .. } => {
+                    Op::LayerNorm(LayerNorm::new(&p, last_dim, *epsilon))
+                }
+                LayerSpec::MultiHeadAttention {
+                    num_heads,
+                    key_dim,
+                    dropout,
+                    ..
+                } => Op::Attention(Attention::new(
+                    &p,
+                    last_dim,
+                    *num_heads as i64,
+                    *key_dim as i64,
+                    *dropout,
+                    how,
+                )),
+                LayerSpec::PositionalEmbedding { .. } => Op::Positional(PositionalEmbedding::new(
+                    &p,
+                    in_shape.dims[0] as i64,
+                    last_dim,
+                    how,
+                )),
             });
         }
         let embedded = embedded_convs(&ops, &inferred);
@@ -198,6 +239,7 @@ impl Model {
             ops,
             inferred,
             naive,
+            frame,
             tape: Tape::default(),
             embedded,
         })
@@ -294,6 +336,17 @@ impl Model {
         if train {
             self.tape.clear();
         }
+        match &self.frame {
+            Some(frame) => {
+                let (inner, taken) = frame.enter(x);
+                let out = self.run_layers(&inner, train, logits);
+                frame.leave(&out, &taken)
+            }
+            None => self.run_layers(x, train, logits),
+        }
+    }
+
+    fn run_layers(&self, x: &Tensor, train: bool, logits: bool) -> Tensor {
         let w = &self.inferred.wiring;
         let mut outs: Vec<Option<Tensor>> = (0..self.ops.len()).map(|_| None).collect();
         for &i in &w.order {
@@ -336,11 +389,59 @@ impl Model {
                 Op::Add => ins[1..]
                     .iter()
                     .fold(ins[0].shallow_clone(), |acc, t| acc + *t),
+                Op::Subtract => ins[0] - ins[1],
+                Op::Multiply => ins[1..]
+                    .iter()
+                    .fold(ins[0].shallow_clone(), |acc, t| acc * *t),
+                Op::Reshape(dims) => forecast::reshape(ins[0], dims),
+                Op::Permute(dims) => forecast::permute(ins[0], dims),
+                Op::MovingAverage(k) => forecast::moving_average(ins[0], *k),
+                Op::LayerNorm(l) => l.forward(ins[0]),
+                Op::Attention(a) => a.forward(ins[0], train),
+                Op::Positional(p) => p.forward(ins[0]),
             };
             outs[i] = Some(y);
         }
         outs[w.output].take().expect("output computed")
     }
+}
+
+/// The frame a config asks for (`[model] channel_independent`, `normalize`):
+/// `target_inputs` are the targets' columns among the inputs.
+fn frame(
+    config: &Config,
+    device: Device,
+    target_inputs: &[usize],
+) -> anyhow::Result<Option<Frame>> {
+    let m = &config.model;
+    if !m.channel_independent && m.normalize == WindowNorm::None {
+        return Ok(None);
+    }
+    let DataSpec::Csv(c) = &config.data else {
+        anyhow::bail!(
+            "model.channel_independent and model.normalize need a table (data.source = \"csv\")"
+        );
+    };
+    if target_inputs.len() != c.targets.len() {
+        anyhow::bail!("model.normalize / channel_independent put each target's window value back on its forecast, so every target must also be a feature; add the targets to data.features");
+    }
+    let columns = super::shape::input_shape(&config.data)
+        .map_err(anyhow::Error::msg)?
+        .dims
+        .get(1)
+        .copied()
+        .unwrap_or(0);
+    let in_order: Vec<usize> = (0..columns).collect();
+    if m.channel_independent && target_inputs != in_order.as_slice() {
+        anyhow::bail!("model.channel_independent forecasts every input column: list the same columns, in the same order, in data.features and data.targets");
+    }
+    let targets: Vec<i64> = target_inputs.iter().map(|&t| t as i64).collect();
+    Ok(Some(Frame {
+        normalize: m.normalize,
+        channel_independent: m.channel_independent,
+        targets: Tensor::from_slice(&targets).to_device(device),
+        horizon: c.horizon as i64,
+    }))
 }
 
 /// Conv1D nodes whose only input is an embedding that feeds nothing else.

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod builder;
 pub mod conv;
 pub mod dense;
+pub mod forecast;
 pub mod graph;
 pub mod init;
 pub mod kernel;

@@ -94,8 +94,21 @@ pub fn recurrent_params(kind: CellKind, features: usize, units: usize) -> usize 
 
 /// Infers every layer's output shape and checks the last one fits the loss.
 pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
-    let input = input_shape(&config.data).map_err(|e| vec![e])?;
-    let wanted = target_shapes(&config.data);
+    let mut input = input_shape(&config.data).map_err(|e| vec![e])?;
+    let mut wanted = target_shapes(&config.data);
+    if config.model.channel_independent {
+        // Each column alone: (L, 1) in, the horizon of that one column out.
+        let horizon = match &config.data {
+            DataSpec::Csv(c) => c.horizon,
+            _ => 1,
+        };
+        input.dims[1] = 1;
+        wanted = if horizon > 1 {
+            vec![vec![horizon], vec![horizon, 1]]
+        } else {
+            vec![vec![1]]
+        };
+    }
     if config.model.kind == ModelKind::NaiveLast {
         let wiring = Wiring {
             names: vec![],
@@ -231,7 +244,13 @@ fn layer_output(
     all: &[LayerSpec],
 ) -> Result<(Shape, usize), String> {
     let at = label(i, layer);
-    let merge = matches!(layer, LayerSpec::Concatenate { .. } | LayerSpec::Add { .. });
+    let merge = matches!(
+        layer,
+        LayerSpec::Concatenate { .. }
+            | LayerSpec::Add { .. }
+            | LayerSpec::Subtract { .. }
+            | LayerSpec::Multiply { .. }
+    );
     if !merge && ins.len() != 1 {
         return Err(format!("{at} takes one input but `inputs` names {}; join branches with a concatenate or add layer first", ins.len()));
     }
@@ -401,13 +420,73 @@ fn layer_output(
             }
             (Shape::floats(dims), 0)
         }
-        LayerSpec::Add { .. } => {
+        LayerSpec::Add { .. } | LayerSpec::Multiply { .. } | LayerSpec::Subtract { .. } => {
+            if matches!(layer, LayerSpec::Subtract { .. }) && ins.len() != 2 {
+                return Err(format!(
+                    "{at} takes exactly two inputs (first minus second), but `inputs` names {}",
+                    ins.len()
+                ));
+            }
+            if ins.len() < 2 {
+                return Err(format!(
+                    "{at} joins branches: name two or more layers in `inputs`"
+                ));
+            }
             for (name, s, _) in ins {
                 if s != got {
                     return Err(format!("{at}: inputs must have the same shape: {from} returns {got} but {name} returns {s}"));
                 }
             }
             (got.clone(), 0)
+        }
+        LayerSpec::Reshape { target_shape, .. } => {
+            not_tokens("reshape")?;
+            let total: usize = got.dims.iter().product();
+            let dims = super::forecast::reshape_dims(target_shape, total).map_err(|e| {
+                format!("{at}: {e} (the input {got} holds {total} values per sample)")
+            })?;
+            (Shape::floats(dims), 0)
+        }
+        LayerSpec::Permute { dims, .. } => {
+            not_tokens("permute")?;
+            let rank = got.dims.len();
+            let mut sorted = dims.clone();
+            sorted.sort_unstable();
+            if sorted != (1..=rank).collect::<Vec<_>>() {
+                return Err(format!("{at}: dims {dims:?} must be a permutation of 1..={rank} for the input {got} (axes counted from 1, batch excluded, as Keras)"));
+            }
+            (
+                Shape::floats(dims.iter().map(|&d| got.dims[d - 1]).collect()),
+                0,
+            )
+        }
+        LayerSpec::MovingAverage { kernel_size, .. } => {
+            let (t, c) = rank2(&at, got, from, "a moving average")?;
+            if *kernel_size == 0 || *kernel_size > t {
+                return Err(format!(
+                    "{at}: kernel_size {kernel_size} must lie in 1..={t} (the input's time steps)"
+                ));
+            }
+            (Shape::floats(vec![t, c]), 0)
+        }
+        LayerSpec::LayerNormalization { .. } => {
+            not_tokens("layer normalization")?;
+            let f = *got
+                .dims
+                .last()
+                .ok_or_else(|| format!("{at} receives a scalar from {from}"))?;
+            (got.clone(), 2 * f)
+        }
+        LayerSpec::MultiHeadAttention {
+            num_heads, key_dim, ..
+        } => {
+            let (t, f) = rank2(&at, got, from, "attention")?;
+            let hk = num_heads * key_dim;
+            (Shape::floats(vec![t, f]), 3 * (f * hk + hk) + hk * f + f)
+        }
+        LayerSpec::PositionalEmbedding { .. } => {
+            let (t, f) = rank2(&at, got, from, "a positional embedding")?;
+            (Shape::floats(vec![t, f]), t * f)
         }
     })
 }

@@ -235,6 +235,11 @@ pub fn fit(
     let mut best_value = f64::NAN;
     let mut best_weights: Option<Vec<(String, Tensor)>> = None;
     for epoch in 1..=t.epochs {
+        if let Some(opt) = opt.as_mut() {
+            if !t.lr_schedule.is_constant() {
+                opt.set_lr(t.optimizer.lr() * t.lr_schedule.factor(epoch, t.epochs));
+            }
+        }
         let start = Instant::now();
         let mut sums = vec![0.0; 1 + t.metrics.len() + units.len()];
         let mut count = 0.0;
