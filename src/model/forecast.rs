@@ -31,7 +31,7 @@ pub fn reshape_dims(target: &[i64], total: usize) -> Result<Vec<usize>, String> 
         .filter(|&&d| d > 0)
         .map(|&d| d as usize)
         .product();
-    if known == 0 || total % known != 0 || (unknown == 0 && known != total) {
+    if known == 0 || !total.is_multiple_of(known) || (unknown == 0 && known != total) {
         return Err(format!(
             "target_shape {target:?} does not hold exactly {total} values"
         ));
