@@ -18,7 +18,7 @@ export SEQLAB_DATA
 VENV_OK := $(TORCH_VENV)/.seqlab-ready
 BIN := target/release/seqlab
 
-.PHONY: all quick figures data synthetic-jena test test-slurm bench build clean help venv
+.PHONY: all quick figures data synthetic-jena ett test test-slurm bench build clean help venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -61,6 +61,16 @@ all: build data ## reproduce every experiment and figure of chapter 6.3-6.4 into
 
 quick: build data ## every experiment with 2 short epochs (overrides, not new files), into results-quick/
 	$(call run_book,results-quick,$(QUICK_SET))
+
+# ETTh1 (Zhou et al., AAAI 2021; CC BY-ND 4.0): put ETTh1.csv into the data
+# directory, or name it with ETTH1=path/to/ETTh1.csv.
+ETTH1 ?= $(SEQLAB_DATA)/ETTh1.csv
+
+ett: build ## long-horizon forecasting: 6 models x 4 horizons on ETTh1 into $(RESULTS)/ett/, summary.md beside the published table
+	@test -f $(ETTH1) || { echo "seqlab: $(ETTH1) is missing: put ETTh1.csv (github.com/zhouhaoyi/ETDataset, ETT-small/) there or pass ETTH1=path"; exit 1; }
+	@status=0; \
+	$(BIN) run experiments/ett/*.toml --set data.path=$(abspath $(ETTH1)) --results $(RESULTS)/ett --no-report $(if $(JOBS),--jobs $(JOBS)) || status=$$?; \
+	$(BIN) report $(RESULTS)/ett --reference experiments/ett/published.csv && exit $$status
 
 figures: build ## redraw figures and the report from existing results
 	$(BIN) report $(RESULTS)

@@ -56,6 +56,13 @@ pub enum Command {
     Report {
         #[arg(default_value = "results")]
         results: PathBuf,
+        /// A published table (`model,horizon,mse,mae`): write a long-horizon
+        /// leaderboard as summary.md, with mse.png and forecast figures.
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// The target the leaderboard's forecast figures show.
+        #[arg(long, default_value = "OT")]
+        target: String,
     },
     /// Compare two results folders; exit 1 when a watched metric regressed.
     Diff(DiffArgs),
@@ -378,7 +385,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let stop = crate::run::scheduler::worker_stop_flag();
             crate::run::worker::serve(&results, threads, &stop)
         }
-        Command::Report { results } => {
+        Command::Report {
+            results,
+            reference,
+            target,
+        } => {
             if !results.is_dir() {
                 bail!(
                     "{}: no such results folder; run `seqlab run …` first",
@@ -387,6 +398,19 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             }
             crate::report::write_all(&results)?;
             println!("report written to {}", results.join("index.html").display());
+            if let Some(reference) = reference {
+                let published = crate::report::leaderboard::read_reference(&reference)?;
+                crate::report::leaderboard::write(
+                    &results,
+                    &published,
+                    &reference.display().to_string(),
+                    &target,
+                )?;
+                println!(
+                    "leaderboard written to {}",
+                    results.join("summary.md").display()
+                );
+            }
             Ok(0)
         }
         Command::Diff(args) => crate::report::diff::run(&args),

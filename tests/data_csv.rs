@@ -375,3 +375,72 @@ fn data_info_describes_a_table_without_writing() {
         .collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn the_leaderboard_sets_seqlab_beside_the_published_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let naive = table_experiment(
+        tmp.path(),
+        "lb_repeat",
+        &ett("features = [\"HUFL\", \"OT\"]\ntargets = [\"HUFL\", \"OT\"]"),
+        "[model]\nkind = \"naive_last\"",
+        "loss = \"mse\"\nevaluate_test = true\n[grid]\n\"data.horizon\" = [4, 8]",
+    );
+    let linear = table_experiment(
+        tmp.path(),
+        "lb_linear",
+        &ett("features = [\"HUFL\", \"OT\"]\ntargets = [\"HUFL\", \"OT\"]"),
+        "[model]\nchannel_independent = true\nnormalize = \"last_value\"\n\n[[layers]]\ntype = \"flatten\"\n\n[[layers]]\ntype = \"dense\"\nunits = 4\n",
+        "loss = \"mse\"\nevaluate_test = true\n[grid]\nmode = \"zip\"\n\"data.horizon\" = [4, 8]\n\"layers.1.units\" = [4, 8]",
+    );
+    let results = tmp.path().join("r");
+    run_ok(
+        seqlab(tmp.path())
+            .arg("run")
+            .arg(&naive)
+            .arg(&linear)
+            .arg("--results")
+            .arg(&results)
+            .arg("--no-report"),
+    );
+    let reference = tmp.path().join("published.csv");
+    std::fs::write(
+        &reference,
+        "model,horizon,mse,mae\nPaper,4,0.5,0.4\nPaper,8,0.6,0.5\n",
+    )
+    .unwrap();
+    run_ok(
+        seqlab(tmp.path())
+            .arg("report")
+            .arg(&results)
+            .arg("--reference")
+            .arg(&reference),
+    );
+    let md = read(&results.join("summary.md"));
+    assert!(md.contains("| model | H=4 | H=8 |"), "{md}");
+    assert!(
+        md.contains("| Paper (published) | 0.500 / 0.400 | 0.600 / 0.500 |"),
+        "{md}"
+    );
+    // The repeat row's numbers are its summary's test MSE / MAE.
+    let s: toml::Table =
+        toml::from_str(&read(&results.join("lb_repeat/horizon=4/summary.toml"))).unwrap();
+    let t = s["test"].as_table().unwrap();
+    let row = format!(
+        "| seqlab `lb_repeat` | {:.3} / {:.3} |",
+        t["test_loss"].as_float().unwrap(),
+        t["test_mae"].as_float().unwrap()
+    );
+    assert!(md.contains(&row), "{row}\n{md}");
+    assert!(md.contains("**"), "the best model is in bold: {md}");
+    for f in ["mse.png", "forecast_H4.png", "forecast_H8.png"] {
+        let png = std::fs::read(results.join(f)).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{f}");
+    }
+    let forecasts = read(&results.join("lb_linear/horizon=8,units=8/forecasts.csv"));
+    assert_eq!(
+        forecasts.lines().count(),
+        1 + 3 * 8 * 2,
+        "3 windows × 8 steps × 2 targets"
+    );
+}

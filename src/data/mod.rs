@@ -68,8 +68,12 @@ pub struct Prepared {
 /// normalised MAE × `scale` (MSE × `scale²`), named `mae_<suffix>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetUnit {
+    /// The target's column name.
+    pub name: String,
     pub suffix: String,
+    /// Original units: `x = x' · scale + shift`.
     pub scale: f64,
+    pub shift: f64,
     /// The target's index in the last output dimension; `None`: the only target.
     pub column: Option<usize>,
 }
@@ -150,8 +154,10 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
         target_column: Some(target),
         target_inputs: vec![target],
         units: vec![TargetUnit {
+            name: cfg.target.clone(),
             suffix: "degc".into(),
             scale: norm.std[target],
+            shift: norm.mean[target],
             column: None,
         }],
         input_time: cfg.lookback / cfg.step,

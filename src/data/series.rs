@@ -433,8 +433,10 @@ pub fn prepare(cfg: &CsvData, device: Device) -> Result<Prepared> {
         .iter()
         .enumerate()
         .map(|(k, &c)| TargetUnit {
+            name: t.columns[c].clone(),
             suffix: metric_suffix(&t.columns[c]),
             scale: scale[c],
+            shift: shift[c],
             column: (cols.targets.len() > 1).then_some(k),
         })
         .collect();

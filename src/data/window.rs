@@ -389,6 +389,14 @@ impl Windows {
         (x, y)
     }
 
+    /// The window ends of an explicit list (tables), in order.
+    pub fn list_ends(&self) -> Option<&[i64]> {
+        match &self.rows {
+            Selector::List(l) => Some(&l.ends),
+            Selector::Book(_) => None,
+        }
+    }
+
     /// The next batch, on the device.
     pub fn next_batch(&mut self, rng: &mut ChaCha8Rng) -> (Tensor, Tensor) {
         let rows = self.rows.next_rows(rng);

@@ -3,6 +3,7 @@
 pub mod diff;
 pub mod figures;
 pub mod html;
+pub mod leaderboard;
 pub mod plot;
 pub mod summary;
 

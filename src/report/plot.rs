@@ -342,6 +342,85 @@ pub fn line(
     Ok(())
 }
 
+/// A named curve: (label, points, drawn as a reference).
+pub type Curve = (String, Vec<(f64, f64)>, bool);
+
+/// Several named curves on one chart, with a legend; `dashed` curves are
+/// drawn thin and grey-toned (references such as published numbers or truth).
+pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Curve], out: &Path) -> Result<()> {
+    fonts();
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).collect();
+    anyhow::ensure!(!all.is_empty(), "nothing to plot for {title}");
+    let (x0, x1) = bounds(&all.iter().map(|p| p.0).collect::<Vec<_>>());
+    let (y0, y1) = bounds(&all.iter().map(|p| p.1).collect::<Vec<_>>());
+    let palette = [
+        RGBColor(31, 87, 180),
+        RGBColor(214, 96, 27),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 52, 168),
+        RGBColor(190, 30, 45),
+        RGBColor(23, 160, 170),
+        RGBColor(140, 86, 75),
+    ];
+    let references = [
+        RGBColor(0, 0, 0),
+        RGBColor(120, 120, 120),
+        RGBColor(170, 170, 170),
+    ];
+    let tmp = out.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (1100, 680)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, caption_size(&root, title)))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_desc(xlabel)
+            .y_desc(ylabel)
+            .label_style((FONT, 18))
+            .axis_desc_style((FONT, 20))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()?;
+        let (mut solid, mut dashed) = (0, 0);
+        for (name, points, reference) in series {
+            let color = if *reference {
+                dashed += 1;
+                references[(dashed - 1) % references.len()]
+            } else {
+                solid += 1;
+                palette[(solid - 1) % palette.len()]
+            };
+            let width = if *reference { 2 } else { 3 };
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(width),
+                ))?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+            if points.len() <= 12 {
+                chart.draw_series(points.iter().map(|p| Circle::new(*p, 5, color.filled())))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font((FONT, 16))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, out)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,22 @@ fn timing_csv(f: &Fitted) -> String {
     s
 }
 
+/// `forecasts.csv`: sample test windows in the targets' units.
+fn forecasts_csv(f: &Fitted) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["window_end", "step", "target", "truth", "forecast"]);
+    for r in &f.forecasts {
+        let _ = w.write_record([
+            r.window_end.to_string(),
+            r.step.to_string(),
+            r.target.clone(),
+            num(r.truth),
+            num(r.forecast),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// The resolved config plus how it ran (`[run]`: id, versions, device, threads).
 fn config_toml(cell: &Cell, device: tch::Device, threads: usize) -> String {
     let mut value = toml::Value::try_from(&cell.config).expect("config serialises");
@@ -243,6 +259,7 @@ pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
         best_epoch: 0,
         test: vec![],
         failure: Some(reason.to_string()),
+        forecasts: vec![],
     };
     let _ = staging.write("config.toml", cell.config_toml().as_bytes());
     let _ = staging.write("summary.toml", summary_toml(cell, &fitted, 0).as_bytes());
@@ -304,6 +321,9 @@ fn execute(
         );
     }
     staging.write("model.txt", table.as_bytes())?;
+    if !fitted.forecasts.is_empty() {
+        staging.write("forecasts.csv", forecasts_csv(&fitted).as_bytes())?;
+    }
     if let Some(pre) = &data.preprocess {
         staging.write("preprocess.toml", pre.to_toml().as_bytes())?;
     }
@@ -338,15 +358,18 @@ fn execute(
         staging.commit()?;
     }
     outcome.best_epoch = fitted.best_epoch;
+    // The lone target's MAE in its own units (°C for Jena), else the monitored value.
+    let in_units: Vec<&String> = fitted
+        .columns
+        .iter()
+        .filter(|c| c.starts_with("val_mae_"))
+        .collect();
     if fitted.best_epoch > 0 {
         let row = &fitted.rows[fitted.best_epoch - 1];
-        // The first metric in the target's own units (°C for Jena), else the monitored value.
-        let key = fitted
-            .columns
-            .iter()
-            .find(|c| c.starts_with("val_mae_"))
-            .map(String::as_str)
-            .unwrap_or(config.train.monitor.as_str());
+        let key = match in_units[..] {
+            [one] => one.as_str(),
+            _ => config.train.monitor.as_str(),
+        };
         if let Some(i) = fitted.columns.iter().position(|c| c == key) {
             outcome.best = Some((key.to_string(), row[i]));
         }
@@ -354,6 +377,7 @@ fn execute(
     outcome.test = fitted
         .test
         .iter()
+        .filter(|_| in_units.len() == 1)
         .find(|(k, _)| k.starts_with("test_mae_"))
         .or_else(|| fitted.test.iter().find(|(k, _)| k == "test_accuracy"))
         .or(fitted.test.first())

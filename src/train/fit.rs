@@ -40,6 +40,69 @@ pub struct Fitted {
     pub test: Vec<(String, f64)>,
     /// `None` when complete, else why the run failed.
     pub failure: Option<String>,
+    /// A few test windows' forecasts in the targets' units (tables only).
+    pub forecasts: Vec<ForecastRow>,
+}
+
+/// One horizon step of one target of a sample test window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastRow {
+    /// The window's end row in the table (inputs end the row before).
+    pub window_end: i64,
+    /// 1-based horizon step.
+    pub step: usize,
+    pub target: String,
+    pub truth: f64,
+    pub forecast: f64,
+}
+
+/// The first, middle and last test windows of a table, forecast and
+/// written back in the targets' units.
+fn sample_forecasts(
+    model: &Model,
+    config: &Config,
+    batcher: &Batcher,
+    units: &[TargetUnit],
+) -> Vec<ForecastRow> {
+    let Batcher::Series(w) = batcher else {
+        return vec![];
+    };
+    let Some(ends) = w.list_ends() else {
+        return vec![];
+    };
+    if ends.is_empty() || units.is_empty() {
+        return vec![];
+    }
+    let mut rows = vec![ends[0], ends[ends.len() / 2], ends[ends.len() - 1]];
+    rows.dedup();
+    let _guard = tch::no_grad_guard();
+    let (x, y) = w.gather(&rows);
+    let out = output(model, config.train.loss, &x, &y, false);
+    let targets = units.len() as i64;
+    let (b, steps) = (
+        rows.len() as i64,
+        y.numel() as i64 / rows.len() as i64 / targets,
+    );
+    let (out, y) = (
+        out.reshape([b, steps, targets]),
+        y.reshape([b, steps, targets]),
+    );
+    let mut v = Vec::new();
+    for (i, &end) in rows.iter().enumerate() {
+        for h in 0..steps {
+            for (k, u) in units.iter().enumerate() {
+                let idx = [i as i64, h, k as i64];
+                v.push(ForecastRow {
+                    window_end: end,
+                    step: h as usize + 1,
+                    target: u.name.clone(),
+                    truth: y.double_value(&idx) * u.scale + u.shift,
+                    forecast: out.double_value(&idx) * u.scale + u.shift,
+                });
+            }
+        }
+    }
+    v
 }
 
 /// A metric in a target's own units: MAE (× scale) or MSE (× scale²).
@@ -231,6 +294,7 @@ pub fn fit(
         best_epoch: 0,
         test: vec![],
         failure: None,
+        forecasts: vec![],
     };
     let mut best_value = f64::NAN;
     let mut best_weights: Option<Vec<(String, Tensor)>> = None;
@@ -366,6 +430,7 @@ pub fn fit(
             .map(|n| format!("test_{n}"))
             .zip(values)
             .collect();
+        fitted.forecasts = sample_forecasts(model, config, &data.test, &data.units);
     }
     Ok(fitted)
 }
