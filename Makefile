@@ -18,7 +18,7 @@ export SEQLAB_DATA
 VENV_OK := $(TORCH_VENV)/.seqlab-ready
 BIN := target/release/seqlab
 
-.PHONY: all quick figures data synthetic-jena test test-slurm bench build clean help venv
+.PHONY: all quick replicates figures data synthetic-jena test test-slurm bench build clean help venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -61,6 +61,14 @@ all: build data ## reproduce every experiment and figure of chapter 6.3-6.4 into
 
 quick: build data ## every experiment with 2 short epochs (overrides, not new files), into results-quick/
 	$(call run_book,results-quick,$(QUICK_SET))
+
+# The book's protocol is one run per experiment (`make all`); this runs every
+# experiment REPEATS times (seeds train.seed … train.seed + REPEATS - 1), so
+# the report and `seqlab diff` can tell a change from seed noise.
+REPEATS ?= 5
+
+replicates: build data ## every experiment with $(REPEATS) replicates (seeds), into results-replicates/
+	$(call run_book,results-replicates,--set train.repeats=$(REPEATS))
 
 figures: build ## redraw figures and the report from existing results
 	$(BIN) report $(RESULTS)
