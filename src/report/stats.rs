@@ -137,7 +137,7 @@ mod tests {
 
     /// x = 2, 4, 4, 4, 5, 5, 7, 9: Σx = 40, x̄ = 5; Σ(x − x̄)² = 9+1+1+1+0+0+4+16
     /// = 32, s² = 32/7, s = 2.138089935299395; t(0.975; 7) = 2.364624251592785
-    /// (tables: 2.365), s/√8 = 0.7559289460184544, h = 1.787499…
+    /// (tables: 2.365), s/√8 = 0.7559289460184544, h = 2.3646243 · 0.7559289 = 1.787488.
     #[test]
     fn mean_std_and_interval_by_hand() {
         let x = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
@@ -147,7 +147,7 @@ mod tests {
         close(s.std.unwrap(), (32.0f64 / 7.0).sqrt(), 1e-12);
         close(t_quantile(0.975, 7.0), 2.364624251592785, 1e-9);
         let h = 2.364624251592785 * (32.0f64 / 7.0).sqrt() / 8f64.sqrt();
-        close(h, 1.787499, 1e-6);
+        close(h, 1.787488, 1e-6);
         let (lo, hi) = s.ci95.unwrap();
         close(lo, 5.0 - h, 1e-9);
         close(hi, 5.0 + h, 1e-9);
@@ -157,14 +157,15 @@ mod tests {
 
     /// Five replicates of a validation MAE: x̄ = 2.0, deviations −0.1, 0.1,
     /// 0, −0.05, 0.05: Σd² = 0.025, s² = 0.00625, s = 0.0790569415;
-    /// t(0.975; 4) = 2.776445105 (tables: 2.776), h = 2.776445105 · s/√5 = 0.0981609.
+    /// t(0.975; 4) = 2.776445105 (tables: 2.776), s/√5 = 0.0353553391,
+    /// h = 2.776445105 · 0.0353553391 = 0.0981622.
     #[test]
     fn five_replicates_by_hand() {
         let s = spread(&[1.9, 2.1, 2.0, 1.95, 2.05]).unwrap();
         close(s.mean, 2.0, 1e-12);
         close(s.std.unwrap(), 0.00625f64.sqrt(), 1e-12);
         close(t_quantile(0.975, 4.0), 2.776445105, 1e-8);
-        close(s.half_width().unwrap(), 0.0981609, 1e-6);
+        close(s.half_width().unwrap(), 0.0981622, 1e-6);
     }
 
     #[test]
