@@ -18,7 +18,7 @@ export SEQLAB_DATA
 VENV_OK := $(TORCH_VENV)/.seqlab-ready
 BIN := target/release/seqlab
 
-.PHONY: all quick figures data synthetic-jena ett test test-slurm bench build clean help venv
+.PHONY: all quick replicates figures data synthetic-jena ett test test-slurm bench build clean help venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -71,6 +71,14 @@ ett: build ## long-horizon forecasting: 6 models x 4 horizons on ETTh1 into $(RE
 	@status=0; \
 	$(BIN) run experiments/ett/*.toml --set data.path=$(abspath $(ETTH1)) --results $(RESULTS)/ett --no-report $(if $(JOBS),--jobs $(JOBS)) || status=$$?; \
 	$(BIN) report $(RESULTS)/ett --reference experiments/ett/published.csv && exit $$status
+
+# The book's protocol is one run per experiment (`make all`); this runs every
+# experiment REPEATS times (seeds train.seed … train.seed + REPEATS - 1), so
+# the report and `seqlab diff` can tell a change from seed noise.
+REPEATS ?= 5
+
+replicates: build data ## every experiment with $(REPEATS) replicates (seeds), into results-replicates/
+	$(call run_book,results-replicates,--set train.repeats=$(REPEATS))
 
 figures: build ## redraw figures and the report from existing results
 	$(BIN) report $(RESULTS)

@@ -21,6 +21,9 @@ pub struct Overrides {
     /// Override a resolved key, e.g. `--set train.epochs=5` or `--set layers.0.units=64` (repeatable; values are TOML).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Add a grid axis, e.g. `--sweep layers.0.units=16,32,64` (repeatable; values are TOML, bare words are strings); the cells are those of the same `[grid]` line.
+    #[arg(long = "sweep", value_name = "KEY=V1,V2,…")]
+    pub sweeps: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,7 +67,7 @@ pub enum Command {
         #[arg(long, default_value = "OT")]
         target: String,
     },
-    /// Compare two results folders; exit 1 when a watched metric regressed.
+    /// Compare two results folders; exit 1 when a watched metric regressed (with replicates: significantly).
     Diff(DiffArgs),
     /// Datasets: fetch, inspect, or generate synthetic Jena data.
     #[command(subcommand)]
@@ -144,9 +147,30 @@ pub struct DiffArgs {
     /// Allowed worsening: absolute (`0.01`) or relative (`5%`).
     #[arg(long, default_value = "0")]
     pub tolerance: String,
+    /// Significance level of Welch's t-test where both sides have ≥ 2 replicates.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
     /// Also show timing differences.
     #[arg(long)]
     pub timing: bool,
+    /// Print the comparison as JSON (for CI pipelines) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DiffArgs {
+    /// The diff's options, the tolerance and alpha checked.
+    pub fn options(&self) -> Result<crate::report::diff::DiffOptions> {
+        crate::report::diff::DiffOptions::new(
+            self.a.clone(),
+            self.b.clone(),
+            self.metric.clone(),
+            &self.tolerance,
+            self.alpha,
+            self.timing,
+            self.json,
+        )
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -213,14 +237,18 @@ pub fn plan_files(
             .push("no experiment files given; e.g. `seqlab check experiments/*.toml`".to_string());
     }
     for file in files {
-        match config::load(file, &overrides.sets).and_then(|l| config::expand(&l)) {
+        let expanded = config::load(file, &overrides.sets).and_then(|mut l| {
+            config::sweep::apply(&mut l, &overrides.sweeps)?;
+            config::expand(&l)
+        });
+        match expanded {
             Ok(c) => cells.extend(c),
             Err(e) => errors.extend(e.0),
         }
     }
     let mut seen = std::collections::BTreeSet::new();
     for c in &cells {
-        if !seen.insert((c.experiment.clone(), c.name.clone())) {
+        if !seen.insert(c.key()) {
             errors.push(format!(
                 "experiment `{}` cell `{}` appears twice; give each file a unique [experiment] name",
                 c.experiment, c.name
@@ -246,8 +274,7 @@ fn print_errors(errors: &[String]) -> ! {
 /// prints them all and exits 1 before anything runs.
 fn checked_cells(files: &[PathBuf], overrides: &Overrides) -> Vec<config::Cell> {
     let cells = plan_files(files, overrides).unwrap_or_else(|e| print_errors(&e));
-    let errors: Vec<String> = cells
-        .iter()
+    let errors: Vec<String> = first_replicates(&cells)
         .flat_map(|c| {
             crate::model::infer(&c.config)
                 .err()
@@ -286,15 +313,27 @@ fn check_tables(cells: &[config::Cell]) -> Vec<String> {
     errors
 }
 
+/// One unit per cell: replicates share their cell's model and data.
+fn first_replicates(cells: &[config::Cell]) -> impl Iterator<Item = &config::Cell> {
+    cells
+        .iter()
+        .filter(|c| c.replicate.is_none_or(|r| r.index == 0))
+}
+
 /// Runs the parsed command; the process exit code comes back.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Check { files, overrides } => {
             let cells = checked_cells(&files, &overrides);
+            let distinct = first_replicates(&cells).count();
+            let runs = if cells.len() > distinct {
+                format!(" ({} runs with their replicates)", cells.len())
+            } else {
+                String::new()
+            };
             println!(
-                "ok: {} file(s), {} cell(s) checked",
+                "ok: {} file(s), {distinct} cell(s) checked{runs}",
                 files.len(),
-                cells.len()
             );
             Ok(0)
         }
@@ -310,7 +349,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 println!(
                     "{:<28} {:<32} {}  {}",
                     c.experiment,
-                    c.name,
+                    c.unit(),
                     c.id,
                     state.label()
                 );
@@ -322,7 +361,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Describe { files, overrides } => {
             let cells = plan_files(&files, &overrides).unwrap_or_else(|e| print_errors(&e));
-            for c in &cells {
+            for c in first_replicates(&cells) {
                 println!("{} / {}", c.experiment, c.name);
                 match crate::model::describe(&c.config) {
                     Ok(t) => println!("{t}"),
@@ -413,10 +452,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Diff(args) => crate::report::diff::run(&args),
+        Command::Diff(args) => crate::report::diff::run(&args.options()?),
         Command::Bench(args) => {
             let cells =
                 plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
+            let cells: Vec<config::Cell> = first_replicates(&cells).cloned().collect();
             crate::train::bench::run(&cells, &args)
         }
         Command::Submit(args) => {

@@ -1,5 +1,12 @@
 //! Grid expansion: `[grid]` key paths × values → cells, each with a readable,
-//! stable name (`units=32,lr=0.001`) and a content id (hash of its resolved config).
+//! stable name (`units=32,lr=0.001`) and a content id (hash of its resolved
+//! config); then `[train] repeats = N` → N replicates of each cell.
+//!
+//! Replicate k (0 … N − 1) of a cell is the cell's config with `train.seed`
+//! raised by k and `repeats = 1`: replicate 0 is exactly the run `repeats = 1`
+//! makes (same config, same content id), and adding replicates never changes
+//! the ones already run. Each replicate is its own unit for the scheduler,
+//! locks, resume and Slurm, in `<experiment>/<cell>/seed=<S>/`.
 use super::schema::{Config, GridMode};
 use super::suggest::with_suggestion;
 use super::{validate, value_path, ConfigErrors, Loaded};
@@ -17,12 +24,61 @@ pub struct Cell {
     pub config: Config,
     /// The grid values that made this cell, in key order.
     pub assignments: Vec<(String, Value)>,
+    /// Which replicate of the cell this unit is; `None` when the cell runs once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicate: Option<Replicate>,
+}
+
+/// One of the `repeats` runs of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Replicate {
+    /// 0 … count − 1.
+    pub index: usize,
+    /// The cell's `train.repeats`.
+    pub count: usize,
+    /// The cell's `train.seed`; replicate k runs with `base_seed + k`.
+    pub base_seed: u64,
+}
+
+impl Replicate {
+    pub fn seed(&self) -> u64 {
+        self.base_seed + self.index as u64
+    }
+}
+
+/// The folder of the replicate with seed `seed` inside its cell's folder.
+pub fn replicate_folder(seed: u64) -> String {
+    format!("seed={seed}")
+}
+
+/// The seed a replicate folder name (`seed=43`) stands for.
+pub fn replicate_seed(folder: &str) -> Option<u64> {
+    folder.strip_prefix("seed=")?.parse().ok()
 }
 
 impl Cell {
     /// The resolved config as canonical TOML (sorted keys, every default explicit).
     pub fn config_toml(&self) -> String {
         canonical_toml(&self.config)
+    }
+
+    /// The unit's folder under its experiment's: `default`, `units=32`, or
+    /// `units=32/seed=43` for a replicate.
+    pub fn unit(&self) -> String {
+        match &self.replicate {
+            None => self.name.clone(),
+            Some(r) => format!("{}/{}", self.name, replicate_folder(r.seed())),
+        }
+    }
+
+    /// `experiment/unit`: how `--only`, Slurm task lists and progress name the unit.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.experiment, self.unit())
+    }
+
+    /// `experiment/cell`, the same for every replicate of a cell.
+    pub fn cell_key(&self) -> String {
+        format!("{}/{}", self.experiment, self.name)
     }
 }
 
@@ -81,7 +137,20 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
         )));
     }
     let labels = short_labels(&keys);
-    let base = Value::try_from(&loaded.config).expect("a config serialises");
+    let mut base = Value::try_from(&loaded.config).expect("a config serialises");
+    // `repeats` is left out of a config while it is 1; a grid may still set it.
+    if let Some(train) = base.get_mut("train").and_then(|t| t.as_table_mut()) {
+        train
+            .entry("repeats")
+            .or_insert(Value::Integer(loaded.config.train.repeats as i64));
+    }
+    let origin = |key: &str| {
+        if grid.swept.contains(key) {
+            format!("--sweep {key}")
+        } else {
+            format!("{file}: grid")
+        }
+    };
     let mut errors = Vec::new();
     let mut cells: Vec<Cell> = Vec::new();
     for combo in combos {
@@ -99,7 +168,7 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
         let mut ok = true;
         for (key, v) in keys.iter().zip(&combo) {
             if let Err(e) = value_path::set(&mut value, key, v.clone()) {
-                errors.push(format!("{file}: grid: {e}"));
+                errors.push(format!("{}: {e}", origin(key)));
                 ok = false;
             }
         }
@@ -128,22 +197,24 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
             }));
             continue;
         }
-        let id = content_id(&config);
-        if let Some(twin) = cells.iter().find(|c| c.id == id) {
-            errors.push(format!(
-                "{file}: grid cells {} and {name} resolve to the same config; remove the duplicate values",
-                twin.name
-            ));
-            continue;
+        let assignments: Vec<(String, Value)> =
+            keys.iter().map(|k| k.to_string()).zip(combo).collect();
+        for unit in replicates(config, &name, &assignments) {
+            if let Some(twin) = cells.iter().find(|c| c.id == unit.id) {
+                let hint = if unit.replicate.is_some() || twin.replicate.is_some() {
+                    " (replicates of a cell run with seeds train.seed … train.seed + repeats − 1: space the seeds of a grid at least `repeats` apart)"
+                } else {
+                    ""
+                };
+                errors.push(format!(
+                    "{file}: grid cells {} and {} resolve to the same config{hint}; remove the duplicate values",
+                    twin.unit(),
+                    unit.unit()
+                ));
+                continue;
+            }
+            cells.push(unit);
         }
-        let assignments = keys.iter().map(|k| k.to_string()).zip(combo).collect();
-        cells.push(Cell {
-            experiment: config.experiment.name.clone(),
-            name,
-            id,
-            config,
-            assignments,
-        });
     }
     errors.dedup();
     if errors.is_empty() {
@@ -151,6 +222,42 @@ pub fn expand(loaded: &Loaded) -> Result<Vec<Cell>, ConfigErrors> {
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+/// The units of one grid cell: itself when `train.repeats` is 1, else one
+/// replicate per seed `train.seed + k`, each with `repeats = 1` in its config.
+fn replicates(config: Config, name: &str, assignments: &[(String, Value)]) -> Vec<Cell> {
+    let count = config.train.repeats;
+    if count <= 1 {
+        return vec![Cell {
+            experiment: config.experiment.name.clone(),
+            name: name.to_string(),
+            id: content_id(&config),
+            config,
+            assignments: assignments.to_vec(),
+            replicate: None,
+        }];
+    }
+    (0..count)
+        .map(|index| {
+            let replicate = Replicate {
+                index,
+                count,
+                base_seed: config.train.seed,
+            };
+            let mut own = config.clone();
+            own.train.seed = replicate.seed();
+            own.train.repeats = 1;
+            Cell {
+                experiment: own.experiment.name.clone(),
+                name: name.to_string(),
+                id: content_id(&own),
+                config: own,
+                assignments: assignments.to_vec(),
+                replicate: Some(replicate),
+            }
+        })
+        .collect()
 }
 
 /// The shortest suffix of each key path that tells it apart from the others.

@@ -1,14 +1,16 @@
 //! The `config` stage: read an experiment file, layer it (defaults < `extends`
 //! chain < file < `SEQLAB_*` environment < `--set`), expand its grid into
-//! cells and validate each cell before anything touches data.
+//! cells (`--sweep` adds axes), each cell into its replicates, and validate
+//! each cell before anything touches data.
 mod grid;
 mod load;
 mod schema;
 mod suggest;
+pub mod sweep;
 mod validate;
 pub mod value_path;
 
-pub use grid::{content_id, expand, Cell};
+pub use grid::{content_id, expand, replicate_folder, replicate_seed, Cell, Replicate};
 pub use load::{load, Loaded};
 pub use schema::*;
 pub use validate::validate;

@@ -336,6 +336,13 @@ pub struct TrainSpec {
     pub metrics: Vec<Metric>,
     #[serde(default = "d_seed")]
     pub seed: u64,
+    /// Replicates: run the cell this many times, replicate k (0 … repeats − 1)
+    /// with seed `seed + k`, so replicate 0 is the run `repeats = 1` makes.
+    /// Written into a resolved config only when above 1 (so it never changes
+    /// the content id of a single run); each replicate's own config has
+    /// `repeats = 1` and its own seed.
+    #[serde(default = "d_repeats", skip_serializing_if = "is_one")]
+    pub repeats: usize,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[serde(default = "d_device")]
     pub device: String,
@@ -397,6 +404,12 @@ fn d_loss() -> Loss {
 }
 fn d_seed() -> u64 {
     42
+}
+fn d_repeats() -> usize {
+    1
+}
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 fn d_device() -> String {
     "auto".into()
@@ -964,6 +977,11 @@ pub struct Grid {
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, Vec<serde_json::Value>>")]
     pub axes: BTreeMap<String, Vec<toml::Value>>,
+    /// The keys whose axis came from `--sweep` rather than the file (for
+    /// error messages); never read from or written to a file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub swept: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Default)]

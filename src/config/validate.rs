@@ -139,6 +139,21 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
     let t = &config.train;
     need(t.epochs >= 1, "train.epochs: must be at least 1".into());
     need(
+        t.repeats >= 1,
+        "train.repeats: must be at least 1 (1 runs the cell once; N runs N replicates with seeds train.seed … train.seed + N − 1)".into(),
+    );
+    need(
+        t.seed
+            .checked_add(t.repeats.saturating_sub(1) as u64)
+            .is_some_and(|last| last <= i64::MAX as u64),
+        format!(
+            "train.seed: {} (+ {} more replicates) is beyond libtorch's largest seed {}; choose a smaller seed",
+            t.seed,
+            t.repeats.saturating_sub(1),
+            i64::MAX
+        ),
+    );
+    need(
         t.optimizer.lr() > 0.0,
         format!("train.optimizer.lr: {} must be positive", t.optimizer.lr()),
     );

@@ -2,7 +2,11 @@
 //! model against the naive baseline, IMDB validation accuracy per model, a
 //! metric against each grid key, each run's history, and the temperature
 //! record of §6.3.1 when the data is at hand.
-use super::plot;
+//!
+//! A cell of replicates is drawn from its complete replicates: its bar is
+//! their mean with the 95 % interval and a dot per replicate, its history
+//! the mean curves with the min–max band.
+use super::plot::{self, Bar};
 use super::summary::Row;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +18,7 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
     let dir = root.join("figures");
     std::fs::create_dir_all(&dir)?;
     let mut out = Figures::new();
-    let complete: Vec<&Row> = rows.iter().filter(|r| r.status == "complete").collect();
+    let complete: Vec<&Row> = rows.iter().filter(|r| r.usable()).collect();
     let label = |r: &Row| {
         if r.cell == "default" {
             r.experiment.clone()
@@ -27,10 +31,17 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
         .iter()
         .find(|r| r.experiment == "jena_naive")
         .and_then(|r| r.best_val_mae_degc);
-    let jena: Vec<(String, f64)> = complete
+    let jena: Vec<Bar> = complete
         .iter()
         .filter(|r| r.experiment != "jena_naive")
-        .filter_map(|r| Some((label(r), r.best_val_mae_degc?)))
+        .filter_map(|r| {
+            Some(bar(
+                label(r),
+                r.best_val_mae_degc?,
+                r,
+                r.samples("best.val_mae_degc"),
+            ))
+        })
         .collect();
     if !jena.is_empty() {
         let path = dir.join("jena_val_mae.png");
@@ -46,9 +57,10 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
             "figures/jena_val_mae.png".into(),
         ));
     }
-    let imdb: Vec<(String, f64)> = complete
+    let peak = |r: &Row| r.peak_val_accuracy.or(r.best_val_accuracy);
+    let imdb: Vec<Bar> = complete
         .iter()
-        .filter_map(|r| Some((label(r), r.peak_val_accuracy.or(r.best_val_accuracy)?)))
+        .filter_map(|r| Some(bar(label(r), peak(r)?, r, r.samples_by(peak))))
         .collect();
     if !imdb.is_empty() {
         let path = dir.join("imdb_val_accuracy.png");
@@ -75,19 +87,29 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
             format!("{} — {}", r.title, r.cell)
         };
         let baseline = crate::run::cell::baseline_value(root, &r.baseline);
-        let drawn = plot::history(
-            &r.dir.join("metrics.csv"),
-            &title,
-            baseline,
-            &dir.join(&name),
-        );
-        let src = r.dir.join("history.png");
+        let metrics: Vec<PathBuf> = r.run_dirs().iter().map(|d| d.join("metrics.csv")).collect();
+        let drawn = plot::history_of(&metrics, &title, baseline, &dir.join(&name));
+        let src = r.first_run_dir().join("history.png");
         if drawn.is_ok() || (src.exists() && std::fs::copy(&src, dir.join(&name)).is_ok()) {
             out.push((title, format!("figures/{name}")));
         }
     }
     out.extend(temperature_figures(&dir, &complete));
     Ok(out)
+}
+
+/// A bar for a row: plain for a single run, with the interval and the
+/// replicates' values for a cell of replicates.
+fn bar(label: String, value: f64, r: &Row, samples: Vec<f64>) -> Bar {
+    if !r.replicated() {
+        return Bar::single(label, value);
+    }
+    Bar {
+        label,
+        value,
+        ci: super::stats::spread(&samples).and_then(|s| s.ci95),
+        dots: samples,
+    }
 }
 
 /// For experiments with several cells: the headline metric against each
@@ -150,7 +172,8 @@ fn grid_figures(dir: &Path, rows: &[&Row]) -> anyhow::Result<Figures> {
 fn jena_source(rows: &[&Row]) -> Option<PathBuf> {
     for r in rows {
         let cfg: toml::Table =
-            toml::from_str(&std::fs::read_to_string(r.dir.join("config.toml")).ok()?).ok()?;
+            toml::from_str(&std::fs::read_to_string(r.first_run_dir().join("config.toml")).ok()?)
+                .ok()?;
         let data = cfg.get("data")?.as_table()?;
         if data.get("source")?.as_str()? != "jena" {
             continue;

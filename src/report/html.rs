@@ -1,7 +1,8 @@
 //! results/index.html: one self-contained page with the summary table
-//! (sortable by column), every figure, and links to each cell's files.
+//! (sortable by column), every figure, and links to each cell's files (to
+//! each replicate's, for a cell of replicates).
 use super::figures::Figures;
-use super::summary::{headline, Row};
+use super::summary::{headline, test_value, Row};
 use crate::run::store;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -48,22 +49,42 @@ pub fn write(root: &Path, rows: &[Row], figures: &Figures) -> anyhow::Result<()>
             .unwrap_or(&r.dir)
             .to_string_lossy()
             .to_string();
-        let links: Vec<String> = FILES
-            .iter()
-            .filter(|f| r.dir.join(f).exists())
-            .map(|f| format!("<a href=\"{}/{}\">{}</a>", esc(&rel), f, f))
-            .collect();
-        let test = r
-            .test_mae_degc
-            .map(|c| format!("{c:.2} °C"))
-            .or(r.test_accuracy.map(|a| format!("{a:.3}")))
-            .unwrap_or_default();
+        let links: Vec<String> = if r.replicated() {
+            r.runs
+                .iter()
+                .filter(|run| run.dir.join("summary.toml").exists())
+                .map(|run| {
+                    let name = run.dir.file_name().unwrap_or_default().to_string_lossy();
+                    let class = if run.status == "complete" {
+                        ""
+                    } else {
+                        " class=\"failed\""
+                    };
+                    format!(
+                        "<a{class} href=\"{}/{}/summary.toml\">{}</a>",
+                        esc(&rel),
+                        esc(&name),
+                        esc(&name)
+                    )
+                })
+                .collect()
+        } else {
+            FILES
+                .iter()
+                .filter(|f| r.dir.join(f).exists())
+                .map(|f| format!("<a href=\"{}/{}\">{}</a>", esc(&rel), f, f))
+                .collect()
+        };
+        let test = match test_value(r) {
+            t if t == "-" => String::new(),
+            t => t,
+        };
         let status = if r.status == "complete" {
-            r.status.clone()
+            esc(&r.status_label())
         } else {
             format!(
                 "<span class=\"failed\">{} {}</span>",
-                esc(&r.status),
+                esc(&r.status_label()),
                 esc(&r.reason)
             )
         };

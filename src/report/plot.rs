@@ -1,10 +1,15 @@
 //! Figures with plotters: a run's training history (styled like the book's:
 //! training as dots, validation as a line), horizontal bar charts comparing
 //! runs, and line charts of a series. Plots read only files runs wrote.
+//!
+//! With replicates, a history shows the mean curve per epoch and the
+//! min–max band of the replicates (training: a vertical min–max line at each
+//! dot), and a bar the mean with the 95 % interval as a whisker and each
+//! replicate as a dot. One run draws exactly as before.
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 const FONT: &str = "sans-serif";
@@ -55,11 +60,54 @@ impl Table {
     }
 }
 
+/// A curve per epoch: the value (the mean over replicates) and, for
+/// several replicates, their minimum and maximum.
+struct Series {
+    mean: Vec<f64>,
+    band: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+impl Series {
+    /// The column `name` of every table, epoch by epoch over the tables
+    /// that reached that epoch; `None` when a table lacks the column.
+    fn of(tables: &[Table], name: &str) -> Option<Series> {
+        let columns: Vec<&[f64]> = tables
+            .iter()
+            .map(|t| t.column(name))
+            .collect::<Option<_>>()?;
+        if let [one] = columns.as_slice() {
+            return Some(Series {
+                mean: one.to_vec(),
+                band: None,
+            });
+        }
+        let epochs = columns.iter().map(|c| c.len()).max().unwrap_or(0);
+        let at =
+            |i: usize| -> Vec<f64> { columns.iter().filter_map(|c| c.get(i)).copied().collect() };
+        let mean = (0..epochs).map(|i| super::stats::mean(&at(i))).collect();
+        let lo = (0..epochs)
+            .map(|i| at(i).into_iter().fold(f64::INFINITY, f64::min))
+            .collect();
+        let hi = (0..epochs)
+            .map(|i| at(i).into_iter().fold(f64::NEG_INFINITY, f64::max))
+            .collect();
+        Some(Series {
+            mean,
+            band: Some((lo, hi)),
+        })
+    }
+
+    fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        let band = self.band.iter().flat_map(|(lo, hi)| lo.iter().chain(hi));
+        self.mean.iter().chain(band).copied()
+    }
+}
+
 /// One panel of a history figure.
 struct Panel<'a> {
     ylabel: &'a str,
-    train: &'a [f64],
-    val: &'a [f64],
+    train: Series,
+    val: Series,
     reference: Option<(String, f64)>,
 }
 
@@ -71,17 +119,34 @@ pub fn history(
     baseline: Option<(String, f64)>,
     out: &Path,
 ) -> Result<()> {
+    history_of(&[metrics.to_path_buf()], title, baseline, out)
+}
+
+/// A history figure of several replicates' `metrics.csv`: the mean curves
+/// and the replicates' min–max band (one file: exactly [`history`]).
+pub fn history_of(
+    metrics: &[PathBuf],
+    title: &str,
+    baseline: Option<(String, f64)>,
+    out: &Path,
+) -> Result<()> {
     fonts();
-    let t = Table::read(metrics)?;
+    anyhow::ensure!(!metrics.is_empty(), "no metrics to plot for {title}");
+    let tables: Vec<Table> = metrics
+        .iter()
+        .map(|m| Table::read(m))
+        .collect::<Result<_>>()?;
+    let pair =
+        |train: &str, val: &str| Some((Series::of(&tables, train)?, Series::of(&tables, val)?));
     let mut panels = Vec::new();
-    if let (Some(train), Some(val)) = (t.column("train_mae_degc"), t.column("val_mae_degc")) {
+    if let Some((train, val)) = pair("train_mae_degc", "val_mae_degc") {
         panels.push(Panel {
             ylabel: "MAE (°C)",
             train,
             val,
             reference: baseline,
         });
-    } else if let (Some(train), Some(val)) = (t.column("train_loss"), t.column("val_loss")) {
+    } else if let Some((train, val)) = pair("train_loss", "val_loss") {
         panels.push(Panel {
             ylabel: "loss",
             train,
@@ -89,7 +154,7 @@ pub fn history(
             reference: baseline,
         });
     }
-    if let (Some(train), Some(val)) = (t.column("train_accuracy"), t.column("val_accuracy")) {
+    if let Some((train, val)) = pair("train_accuracy", "val_accuracy") {
         panels.push(Panel {
             ylabel: "accuracy",
             train,
@@ -100,8 +165,9 @@ pub fn history(
     anyhow::ensure!(
         !panels.is_empty(),
         "{}: no loss columns to plot",
-        metrics.display()
+        metrics[0].display()
     );
+    let replicates = tables.len();
     let height = 620 * panels.len() as u32;
     let tmp = out.with_extension("tmp.png");
     {
@@ -109,13 +175,20 @@ pub fn history(
         root.fill(&WHITE)?;
         let areas = root.split_evenly((panels.len(), 1));
         for (area, p) in areas.iter().zip(&panels) {
-            let epochs = p.train.len().max(1) as f64;
-            let mut values: Vec<f64> = p.train.iter().chain(p.val).copied().collect();
+            let epochs = p.train.mean.len().max(1) as f64;
+            let mut values: Vec<f64> = p.train.values().chain(p.val.values()).collect();
             if let Some((_, r)) = &p.reference {
                 values.push(*r);
             }
             let (lo, hi) = bounds(&values);
-            let caption = format!("{title}: training and validation {}", p.ylabel);
+            let caption = if replicates > 1 {
+                format!(
+                    "{title}: training and validation {}, mean of {replicates} replicates, band min–max",
+                    p.ylabel
+                )
+            } else {
+                format!("{title}: training and validation {}", p.ylabel)
+            };
             let size = caption_size(area, &caption);
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, (FONT, size))
@@ -140,21 +213,59 @@ pub fn history(
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()?;
             let blue = RGBColor(31, 87, 180);
+            if let Some((lo, hi)) = &p.val.band {
+                let outline: Vec<(f64, f64)> = hi
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| ((i + 1) as f64, *v))
+                    .chain(
+                        lo.iter()
+                            .enumerate()
+                            .rev()
+                            .map(|(i, v)| ((i + 1) as f64, *v)),
+                    )
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        outline,
+                        blue.mix(0.18).filled(),
+                    )))?
+                    .label("validation, min–max of replicates")
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 6), (x + 20, y + 6)], blue.mix(0.18).filled())
+                    });
+            }
+            if let Some((lo, hi)) = &p.train.band {
+                chart.draw_series(lo.iter().zip(hi).enumerate().map(|(i, (l, h))| {
+                    let x = (i + 1) as f64;
+                    PathElement::new(vec![(x, *l), (x, *h)], blue.mix(0.5).stroke_width(2))
+                }))?;
+            }
+            let (train_label, val_label) = if replicates > 1 {
+                ("training (mean)", "validation (mean)")
+            } else {
+                ("training", "validation")
+            };
             chart
                 .draw_series(
                     p.train
+                        .mean
                         .iter()
                         .enumerate()
                         .map(|(i, v)| Circle::new(((i + 1) as f64, *v), 5, blue.filled())),
                 )?
-                .label("training")
+                .label(train_label)
                 .legend(move |(x, y)| Circle::new((x + 10, y), 5, blue.filled()));
             chart
                 .draw_series(LineSeries::new(
-                    p.val.iter().enumerate().map(|(i, v)| ((i + 1) as f64, *v)),
+                    p.val
+                        .mean
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| ((i + 1) as f64, *v)),
                     blue.stroke_width(3),
                 ))?
-                .label("validation")
+                .label(val_label)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(3))
                 });
@@ -212,11 +323,40 @@ fn caption_size<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -
         .unwrap_or(12)
 }
 
-/// Horizontal bars, one per label, with an optional reference line.
+/// One bar: a value and, for a cell of replicates, the 95 % interval of the
+/// mean (drawn as a whisker) and every replicate's value (drawn as dots).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub ci: Option<(f64, f64)>,
+    pub dots: Vec<f64>,
+}
+
+impl Bar {
+    /// A plain bar (one run).
+    pub fn single(label: String, value: f64) -> Bar {
+        Bar {
+            label,
+            value,
+            ci: None,
+            dots: vec![],
+        }
+    }
+
+    /// The furthest right anything of the bar reaches.
+    fn reach(&self) -> f64 {
+        let ci = self.ci.map_or(self.value, |(_, hi)| hi);
+        self.dots.iter().copied().fold(self.value.max(ci), f64::max)
+    }
+}
+
+/// Horizontal bars, one per label, with an optional reference line; a bar
+/// of replicates adds its whisker and dots.
 pub fn bars(
     title: &str,
     xlabel: &str,
-    items: &[(String, f64)],
+    items: &[Bar],
     reference: Option<(String, f64)>,
     out: &Path,
 ) -> Result<()> {
@@ -224,20 +364,25 @@ pub fn bars(
     anyhow::ensure!(!items.is_empty(), "nothing to plot for {title}");
     let n = items.len();
     let height = (160 + 60 * n) as u32;
-    let mut hi = items.iter().map(|i| i.1).fold(0.0f64, f64::max);
+    let mut hi = items.iter().map(Bar::reach).fold(0.0f64, f64::max);
     if let Some((_, r)) = &reference {
         hi = hi.max(*r);
     }
     let hi = if hi > 0.0 { hi * 1.2 } else { 1.0 };
-    let label_width = items.iter().map(|i| i.0.len()).max().unwrap_or(10) as u32 * 10 + 20;
+    let label_width = items.iter().map(|i| i.label.len()).max().unwrap_or(10) as u32 * 10 + 20;
     let tmp = out.with_extension("tmp.png");
     {
         let root = BitMapBackend::new(&tmp, (1100, height.max(400))).into_drawing_area();
         root.fill(&WHITE)?;
-        let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
+        let names: Vec<String> = items.iter().map(|i| i.label.clone()).collect();
         let caption = match &reference {
             Some((name, r)) => format!("{title} (red line: {name}, {r:.3})"),
             None => title.to_string(),
+        };
+        let caption = if items.iter().any(|b| b.ci.is_some() || !b.dots.is_empty()) {
+            format!("{caption}; mean, 95 % CI, replicates as dots")
+        } else {
+            caption
         };
         let size = caption_size(&root, &caption);
         let mut chart = ChartBuilder::on(&root)
@@ -270,24 +415,42 @@ pub fn bars(
                 red.stroke_width(3),
             ))?;
         }
-        for (k, (_, v)) in items.iter().enumerate() {
+        let orange = RGBColor(230, 120, 20);
+        for (k, bar) in items.iter().enumerate() {
+            let v = &bar.value;
             let y = (n - 1 - k) as f64;
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(0.0, y + 0.2), (*v, y + 0.8)],
                 blue.filled(),
             )))?;
+            if let Some((lo, up)) = bar.ci {
+                let (mid, cap) = (y + 0.5, 0.15);
+                let black = BLACK.stroke_width(2);
+                chart.draw_series([
+                    PathElement::new(vec![(lo, mid), (up, mid)], black),
+                    PathElement::new(vec![(lo, mid - cap), (lo, mid + cap)], black),
+                    PathElement::new(vec![(up, mid - cap), (up, mid + cap)], black),
+                ])?;
+            }
+            let spread = bar.dots.len().saturating_sub(1).max(1) as f64;
+            chart.draw_series(bar.dots.iter().enumerate().map(|(i, d)| {
+                // Spread vertically inside the bar so equal values stay visible.
+                let dy = 0.3 + 0.4 * i as f64 / spread;
+                Circle::new((*d, y + dy), 4, orange.filled())
+            }))?;
             // The value right of the bar, moved past the reference line when they would touch.
-            let mut x = *v + hi * 0.01;
+            let right = bar.reach();
+            let mut x = right + hi * 0.01;
             if let Some((_, r)) = &reference {
                 if (x - r).abs() < hi * 0.06 {
-                    x = r.max(*v) + hi * 0.015;
+                    x = r.max(right) + hi * 0.015;
                 }
             }
-            chart.draw_series(std::iter::once(Text::new(
-                format!("{v:.3}"),
-                (x, y + 0.62),
-                (FONT, 18),
-            )))?;
+            let text = match bar.ci {
+                Some((lo, up)) => format!("{v:.3} ± {:.3}", (up - lo) / 2.0),
+                None => format!("{v:.3}"),
+            };
+            chart.draw_series(std::iter::once(Text::new(text, (x, y + 0.62), (FONT, 18))))?;
         }
         root.present()?;
     }

@@ -1,6 +1,10 @@
-//! One cell from resolved config to complete results folder: data, model,
-//! fit, then `config.toml`, `metrics.csv`, `timing.csv`, `model.txt`,
-//! `history.png` and — last — `summary.toml`.
+//! One cell (or one replicate of a cell) from resolved config to complete
+//! results folder: data, model, fit, then `config.toml`, `metrics.csv`,
+//! `timing.csv`, `model.txt`, `history.png` and — last — `summary.toml`.
+//!
+//! A replicate writes the same files as a single run; only `config.toml`'s
+//! `[run]` table adds `replicate`, `replicates` and `base_seed`. Its
+//! `summary.toml` is the one a single run with its seed writes.
 use super::store::{self, Staging};
 use crate::config::Cell;
 use crate::model::{self, Model};
@@ -15,6 +19,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub experiment: String,
+    /// The unit: `<cell>`, or `<cell>/seed=<S>` for a replicate.
     pub cell: String,
     pub status: Status,
     pub best_epoch: usize,
@@ -107,6 +112,11 @@ fn config_toml(cell: &Cell, device: tch::Device, threads: usize) -> String {
     );
     run.insert("device".into(), format!("{device:?}").to_lowercase().into());
     run.insert("threads".into(), (threads as i64).into());
+    if let Some(r) = &cell.replicate {
+        run.insert("replicate".into(), (r.index as i64).into());
+        run.insert("replicates".into(), (r.count as i64).into());
+        run.insert("base_seed".into(), (r.base_seed as i64).into());
+    }
     value
         .as_table_mut()
         .expect("table")
@@ -167,19 +177,18 @@ fn round6(v: f64) -> f64 {
 }
 
 /// The baseline value to draw in this cell's figure (its best validation MAE
-/// in °C, or loss), read from the baseline experiment's results.
+/// in °C, or loss), read from the baseline experiment's results (the mean
+/// of its complete replicates when it has several).
 pub fn baseline_value(root: &Path, name: &str) -> Option<(String, f64)> {
     if name.is_empty() {
         return None;
     }
-    let summary = store::read_summary(&store::cell_dir(root, name, "default"))?;
-    let best = summary.get("best")?.as_table()?;
-    let key = if best.contains_key("val_mae_degc") {
-        "val_mae_degc"
-    } else {
-        "val_loss"
-    };
-    Some((name.to_string(), best.get(key)?.as_float()?))
+    let row = crate::report::summary::read_cell(&store::cell_dir(root, name, "default"))?;
+    let value = row
+        .values
+        .get("best.val_mae_degc")
+        .or_else(|| row.values.get("best.val_loss"))?;
+    Some((name.to_string(), *value))
 }
 
 /// Runs one cell into `root`. Errors and failures become an `Outcome`;
@@ -188,7 +197,7 @@ pub fn run(cell: &Cell, root: &Path, threads: usize, sink: Sink, stop: &AtomicBo
     let start = Instant::now();
     let mut outcome = Outcome {
         experiment: cell.experiment.clone(),
-        cell: cell.name.clone(),
+        cell: cell.unit(),
         status: Status::Complete,
         best_epoch: 0,
         best: None,
@@ -231,7 +240,7 @@ pub fn run_caught(
         record_failure(cell, root, &reason);
         Outcome {
             experiment: cell.experiment.clone(),
-            cell: cell.name.clone(),
+            cell: cell.unit(),
             status: Status::Failed(reason),
             best_epoch: 0,
             best: None,
@@ -249,7 +258,7 @@ pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
     ) {
         return;
     }
-    let Ok(staging) = Staging::new(root, &cell.experiment, &cell.name) else {
+    let Ok(staging) = Staging::new(root, &cell.experiment, &cell.unit()) else {
         return;
     };
     let fitted = Fitted {
@@ -287,9 +296,8 @@ fn execute(
     } else {
         config.train.steps_per_epoch
     };
-    let label = format!("{}/{}", cell.experiment, cell.name);
-    let progress = Progress::new(sink, &label, (steps * config.train.epochs) as u64);
-    let staging = Staging::new(root, &cell.experiment, &cell.name)?;
+    let progress = Progress::new(sink, &cell.key(), (steps * config.train.epochs) as u64);
+    let staging = Staging::new(root, &cell.experiment, &cell.unit())?;
     let fitted = match fit(config, &model, &mut data, &progress, stop) {
         Ok(f) => f,
         Err(e) => {
@@ -338,7 +346,7 @@ fn execute(
         };
         crate::report::plot::history(
             &staging.dir.join("metrics.csv"),
-            &format!("{title} — {}", cell.name),
+            &format!("{title} — {}", cell.unit()),
             baseline_value(root, &config.experiment.baseline),
             &staging.dir.join("history.png"),
         )?;

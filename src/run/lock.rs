@@ -12,11 +12,18 @@ pub struct CellLock {
     pub path: PathBuf,
 }
 
-/// Takes the lock of a cell, or says which process holds it.
+/// Takes the lock of a cell (`<experiment>/.<cell>.lock`) or of one of its
+/// replicates (`cell` = `<cell>/seed=<S>`: `<experiment>/<cell>/.seed=<S>.lock`),
+/// or says which process holds it.
 pub fn lock_cell(root: &Path, experiment: &str, cell: &str) -> Result<CellLock, String> {
-    let dir = root.join(experiment);
+    let target = root.join(experiment).join(cell);
+    let dir = target.parent().unwrap_or(root).to_path_buf();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join(format!(".{cell}.lock"));
+    let path = dir.join(format!(".{name}.lock"));
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

@@ -5,6 +5,10 @@
 //! Budget: `jobs × threads ≤ cores` by default (on 2 cores: two cells with
 //! one libtorch thread each). Every cell runs in a worker process of its own
 //! (see `worker`), which sets libtorch's intra-op threads for that cell.
+//!
+//! The unit of scheduling is a cell, or one replicate of a cell with
+//! `[train] repeats = N`: replicates are skipped, locked, resumed, run in
+//! parallel and fail one by one, exactly like cells.
 use super::cell::{Outcome, Status};
 use super::lock;
 use super::store::{self, State};
@@ -100,6 +104,7 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     std::fs::create_dir_all(root)?;
     store::sweep_stale_partials(root);
     let selected = select(cells, args.only.as_deref());
+    settle_layouts(root, &selected);
     let mut outcomes = Vec::new();
     let mut pending = Vec::new();
     for c in selected {
@@ -155,7 +160,7 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
                 ..skipped(c, root)
             };
         }
-        let _lock = match lock::lock_cell(root, &c.experiment, &c.name) {
+        let _lock = match lock::lock_cell(root, &c.experiment, &c.unit()) {
             Ok(l) => l,
             Err(holder) => {
                 return Outcome {
@@ -186,24 +191,26 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
         }
         outcome
     };
-    outcomes.extend(first.iter().map(&run_one));
-    // Workers take the next cell in order from a shared queue.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done = std::sync::Mutex::new(Vec::new());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
-    pool.scope(|scope| {
-        for _ in 0..jobs.min(rest.len()) {
-            scope.spawn(|_| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(c) = rest.get(i) else { break };
-                let outcome = run_one(c);
-                done.lock().expect("outcomes").push((i, outcome));
-            });
-        }
-    });
-    let mut done = done.into_inner().expect("outcomes");
-    done.sort_by_key(|(i, _)| *i);
-    outcomes.extend(done.into_iter().map(|(_, o)| o));
+    // Baselines (and their replicates) first, then the rest.
+    for queue in [&first, &rest] {
+        // Workers take the next cell in order from a shared queue.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        pool.scope(|scope| {
+            for _ in 0..jobs.min(queue.len()) {
+                scope.spawn(|_| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(c) = queue.get(i) else { break };
+                    let outcome = run_one(c);
+                    done.lock().expect("outcomes").push((i, outcome));
+                });
+            }
+        });
+        let mut done = done.into_inner().expect("outcomes");
+        done.sort_by_key(|(i, _)| *i);
+        outcomes.extend(done.into_iter().map(|(_, o)| o));
+    }
     if let Some(b) = &overall {
         b.finish_and_clear();
     }
@@ -267,30 +274,53 @@ pub fn expected_work(c: &Cell) -> f64 {
     per_sample * c.config.data.batch_size() as f64 * batches
 }
 
-/// The cells `--only` names: when the pattern is a whole `experiment/cell`
-/// key, exactly that cell (so `x/units=3` never also picks `x/units=32`, which
-/// is how Slurm tasks name their cell); otherwise every cell whose key
-/// contains the pattern.
+/// The units `--only` names: when the pattern is a whole `experiment/cell`
+/// key, exactly that cell with all its replicates, and when it is a whole
+/// `experiment/cell/seed=<S>`, exactly that replicate (so `x/units=3` never
+/// also picks `x/units=32`; Slurm tasks name their unit so); otherwise
+/// every unit whose `experiment/cell[/seed=<S>]` contains the pattern.
 pub fn select(cells: Vec<Cell>, only: Option<&str>) -> Vec<Cell> {
     let Some(pattern) = only else {
         return cells;
     };
-    let key = |c: &Cell| format!("{}/{}", c.experiment, c.name);
-    let exact = cells.iter().any(|c| key(c) == pattern);
+    let whole = |c: &Cell| c.key() == pattern || c.cell_key() == pattern;
+    let exact = cells.iter().any(whole);
     cells
         .into_iter()
         .filter(|c| {
             if exact {
-                key(c) == pattern
+                whole(c)
             } else {
-                key(c).contains(pattern)
+                c.key().contains(pattern)
             }
         })
         .collect()
 }
 
+/// Turns cell folders that still hold a single run into folders of
+/// replicates (see [`store::settle`]) before any state is read, under each
+/// cell's lock; a cell whose lock another process holds is left alone.
+fn settle_layouts(root: &Path, units: &[Cell]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for unit in units.iter().filter(|u| u.replicate.is_some()) {
+        let single = store::cell_dir(root, &unit.experiment, &unit.name).join("summary.toml");
+        if !seen.insert(unit.cell_key()) || !single.exists() {
+            continue;
+        }
+        let Ok(_lock) = lock::lock_cell(root, &unit.experiment, &unit.name) else {
+            continue;
+        };
+        if let Err(e) = store::settle(root, unit) {
+            eprintln!(
+                "seqlab: {}: could not turn the single run into replicate folders: {e}",
+                unit.cell_key()
+            );
+        }
+    }
+}
+
 fn skipped(c: &Cell, root: &Path) -> Outcome {
-    let dir = store::cell_dir(root, &c.experiment, &c.name);
+    let dir = store::unit_dir(root, c);
     let summary = store::read_summary(&dir);
     let best_epoch = summary
         .as_ref()
@@ -303,7 +333,7 @@ fn skipped(c: &Cell, root: &Path) -> Outcome {
     };
     Outcome {
         experiment: c.experiment.clone(),
-        cell: c.name.clone(),
+        cell: c.unit(),
         status: Status::Skipped,
         best_epoch,
         best: pick("best", &["val_mae_degc", "val_accuracy", "val_loss"]),

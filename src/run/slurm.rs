@@ -1,13 +1,13 @@
 //! Slurm: `seqlab submit` turns the pending cells of a plan into one job
-//! array (one task per cell, each a `seqlab run --only <experiment/cell>`
-//! against the shared results root) plus a report job that runs once the
+//! array (one task per cell or replicate, each a `seqlab run --only
+//! <experiment/cell[/seed=S]>` against the shared results root) plus a report job that runs once the
 //! array has ended, and `seqlab status` asks `squeue` which cells are queued
 //! or running. This is the only module that knows about Slurm.
 //!
 //! Each submission lives in `<results>/.slurm/<timestamp>/`:
 //!
 //! ```text
-//! cells          one `experiment/cell` a line; task i runs line i+1
+//! cells          one `experiment/cell` (or `experiment/cell/seed=S`) a line; task i runs line i+1
 //! array.sbatch   the job array script
 //! report.sbatch  the report job script (`--dependency=afterany:<array>`)
 //! jobs           `array <id>` and `report <id>` once submitted
@@ -60,6 +60,8 @@ pub struct JobPlan {
     pub binary: PathBuf,
     pub files: Vec<PathBuf>,
     pub sets: Vec<String>,
+    /// `--sweep` arguments, passed on to every task.
+    pub sweeps: Vec<String>,
     pub root: PathBuf,
     /// `<root>/.slurm/<timestamp>`.
     pub folder: PathBuf,
@@ -162,6 +164,9 @@ pub fn array_script(plan: &JobPlan) -> String {
     );
     for set in &plan.sets {
         let _ = write!(cmd, " --set {}", shell_quote(set));
+    }
+    for sweep in &plan.sweeps {
+        let _ = write!(cmd, " --sweep {}", shell_quote(sweep));
     }
     s.push_str(&cmd);
     s.push('\n');
@@ -342,7 +347,7 @@ fn pending_cells(cells: &[Cell], root: &Path) -> Vec<String> {
     cells
         .iter()
         .filter(|c| store::state(root, c) != State::Complete)
-        .map(|c| format!("{}/{}", c.experiment, c.name))
+        .map(|c| c.key())
         .filter(|key| !queued.contains_key(key))
         .collect()
 }
@@ -369,6 +374,7 @@ pub fn submit(cells: &[Cell], args: &SubmitArgs) -> Result<i32> {
             .map(|f| f.canonicalize().with_context(|| f.display().to_string()))
             .collect::<Result<_>>()?,
         sets: args.overrides.sets.clone(),
+        sweeps: args.overrides.sweeps.clone(),
         folder: new_folder(&root),
         root,
         cells: pending,
@@ -446,6 +452,7 @@ mod tests {
             binary: "/opt/seqlab/bin/seqlab".into(),
             files: vec!["/home/user/exp/grid.toml".into()],
             sets: vec!["train.epochs=2".into(), "experiment.title='a b'".into()],
+            sweeps: vec![],
             root: "/shared/results".into(),
             folder: "/shared/results/.slurm/20260101-000000".into(),
             cells: vec!["grid/units=3".into(), "grid/units=32".into()],

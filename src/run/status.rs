@@ -2,6 +2,8 @@
 //! failed (with its reason), running, pending or missing — read from the
 //! folders themselves (summaries, staging folders, lock files, the cell
 //! lists of Slurm submissions) and, when Slurm is installed, from `squeue`.
+//! A cell with replicates is listed replicate by replicate
+//! (`experiment/cell/seed=<S>`).
 use super::lock;
 use super::slurm::{self, Queued};
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,16 +78,35 @@ fn alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-/// The evidence of every cell under one experiment folder, by cell name.
+/// The evidence of every cell under one experiment folder, by cell name
+/// (`cell`, or `cell/seed=<S>` inside a cell folder of replicates).
 fn experiment_evidence(dir: &Path) -> BTreeMap<String, Evidence> {
-    let mut cells: BTreeMap<String, Evidence> = BTreeMap::new();
+    let mut cells = BTreeMap::new();
+    folder_evidence(dir, "", true, &mut cells);
+    // A free lock file of a cell whose replicates are listed one by one says nothing more.
+    let parents: BTreeSet<String> = cells
+        .keys()
+        .filter_map(|k| k.rsplit_once('/').map(|(cell, _)| cell.to_string()))
+        .collect();
+    cells.retain(|k, e| !(parents.contains(k) && *e == Evidence::default()));
+    cells
+}
+
+fn folder_evidence(
+    dir: &Path,
+    prefix: &str,
+    descend: bool,
+    cells: &mut BTreeMap<String, Evidence>,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return cells;
+        return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
+        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
         let path = entry.path();
-        if let Some(hidden) = name.strip_prefix('.') {
+        let own = entry.file_name().to_string_lossy().to_string();
+        if let Some(hidden) = own.strip_prefix('.') {
+            let hidden = format!("{prefix}{hidden}");
             if let Some(cell) = hidden.strip_suffix(".lock") {
                 let holder = lock::holder(&path);
                 cells.entry(cell.to_string()).or_default().lock_holder = holder;
@@ -104,9 +125,11 @@ fn experiment_evidence(dir: &Path) -> BTreeMap<String, Evidence> {
                 r => r,
             };
             cells.entry(name).or_default().summary = Some((field("status"), reason));
+        } else if descend && path.is_dir() {
+            // A cell folder of replicates (`seed=<S>/` inside).
+            folder_evidence(&path, &format!("{name}/"), false, cells);
         }
     }
-    cells
 }
 
 /// Every cell of the results root with its status, sorted by `experiment/cell`.

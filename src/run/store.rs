@@ -1,6 +1,13 @@
 //! The results store: where a cell's folder lives, whether it is complete
 //! and current, and atomic writes.
 //!
+//! A cell run once lives in `<experiment>/<cell>/`; a cell with
+//! `repeats = N > 1` in `<experiment>/<cell>/seed=<S>/`, one folder per
+//! replicate, each a complete run folder of its own. A cell folder holds one
+//! layout at a time: when a cell's replicates first run where its single run
+//! lies, that run becomes replicate 0 if it is complete and current (it is
+//! the same config and seed), and is removed otherwise ([`settle`]).
+//!
 //! A run writes into a staging folder next to its cell folder
 //! (`<experiment>/.<cell>.partial-<pid>`) and swaps it in only once
 //! `summary.toml` is written, so an interrupted or crashed run never damages
@@ -31,8 +38,15 @@ impl State {
     }
 }
 
+/// `<root>/<experiment>/<cell>`, where `cell` may also be a replicate's
+/// `<cell>/seed=<S>` (a unit, see [`Cell::unit`]).
 pub fn cell_dir(root: &Path, experiment: &str, cell: &str) -> PathBuf {
     root.join(experiment).join(cell)
+}
+
+/// The folder of a unit: the cell's, or its replicate's inside it.
+pub fn unit_dir(root: &Path, unit: &Cell) -> PathBuf {
+    cell_dir(root, &unit.experiment, &unit.unit())
 }
 
 /// The parsed `summary.toml` of a folder, if there is one.
@@ -40,9 +54,21 @@ pub fn read_summary(dir: &Path) -> Option<toml::Table> {
     toml::from_str(&std::fs::read_to_string(dir.join("summary.toml")).ok()?).ok()
 }
 
+/// What the store holds for a unit. A replicate whose folder is missing but
+/// whose cell folder still holds the same run (same content id, see
+/// [`settle`]) counts as complete.
 pub fn state(root: &Path, cell: &Cell) -> State {
-    let Some(summary) = read_summary(&cell_dir(root, &cell.experiment, &cell.name)) else {
-        return State::Missing;
+    let own = read_summary(&unit_dir(root, cell));
+    let summary = match (own, &cell.replicate) {
+        (Some(s), _) => s,
+        (None, Some(_)) => {
+            let single = read_summary(&cell_dir(root, &cell.experiment, &cell.name));
+            match single {
+                Some(s) if is_complete_as(&s, &cell.id) => return State::Complete,
+                _ => return State::Missing,
+            }
+        }
+        (None, None) => return State::Missing,
     };
     let id = summary
         .get("content_id")
@@ -59,6 +85,53 @@ pub fn state(root: &Path, cell: &Cell) -> State {
                 .to_string(),
         ),
     }
+}
+
+fn is_complete_as(summary: &toml::Table, id: &str) -> bool {
+    summary.get("status").and_then(|v| v.as_str()) == Some("complete")
+        && summary.get("content_id").and_then(|v| v.as_str()) == Some(id)
+}
+
+/// Before the replicates of a cell run: a cell folder that still holds a
+/// single run (the cell had `repeats = 1`) becomes a folder of replicates.
+/// The run becomes replicate 0 (`seed=<train.seed>/`) when it is complete and
+/// current — the same config and seed, so the same content id — and its files
+/// are removed otherwise. Replicate folders already there stay as they are.
+/// The caller holds the cell's lock.
+pub fn settle(root: &Path, unit: &Cell) -> std::io::Result<()> {
+    let Some(r) = unit.replicate else {
+        return Ok(());
+    };
+    let dir = cell_dir(root, &unit.experiment, &unit.name);
+    let Some(summary) = read_summary(&dir) else {
+        return Ok(());
+    };
+    let mut first = unit.config.clone();
+    first.train.seed = r.base_seed;
+    let id = crate::config::content_id(&first);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    // summary.toml first: from then on the single run no longer counts as complete.
+    files.sort_by_key(|p| p.file_name() != Some(std::ffi::OsStr::new("summary.toml")));
+    let folder = crate::config::replicate_folder(r.base_seed);
+    let target = dir.join(&folder);
+    if is_complete_as(&summary, &id) && !target.exists() {
+        let staging = dir.join(format!(".{folder}.partial-{}", std::process::id()));
+        std::fs::create_dir_all(&staging)?;
+        for f in &files {
+            std::fs::rename(f, staging.join(f.file_name().expect("a file name")))?;
+        }
+        std::fs::rename(&staging, &target)?;
+    } else {
+        for f in &files {
+            std::fs::remove_file(f)?;
+        }
+    }
+    Ok(())
 }
 
 /// `<pid>-<n>`: a name part no other writer in any process uses at the same time.
@@ -86,11 +159,16 @@ pub struct Staging {
 }
 
 impl Staging {
+    /// Staging for the unit `cell` (`<cell>` or `<cell>/seed=<S>`) of `experiment`.
     pub fn new(root: &Path, experiment: &str, cell: &str) -> std::io::Result<Staging> {
         let target = cell_dir(root, experiment, cell);
         let parent = target.parent().expect("cell folder has a parent");
         std::fs::create_dir_all(parent)?;
-        let dir = parent.join(format!(".{cell}.partial-{}", std::process::id()));
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let dir = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
@@ -157,26 +235,35 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Removes staging folders left by processes that no longer run.
+/// Removes staging folders left by processes that no longer run, beside
+/// cell folders and beside replicate folders inside them.
 pub fn sweep_stale_partials(root: &Path) {
     let Ok(experiments) = std::fs::read_dir(root) else {
         return;
     };
     for exp in experiments.flatten() {
-        let Ok(entries) = std::fs::read_dir(exp.path()) else {
+        sweep_partials_in(&exp.path(), 1);
+    }
+}
+
+fn sweep_partials_in(dir: &Path, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if depth > 0 && !name.starts_with('.') && e.path().is_dir() {
+            sweep_partials_in(&e.path(), depth - 1);
             continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if let Some(pid) = name
-                .rsplit_once(".partial-")
-                .and_then(|(_, p)| p.parse::<i32>().ok())
-            {
-                // SAFETY: kill with signal 0 only checks whether the process exists.
-                let alive = unsafe { libc::kill(pid, 0) } == 0;
-                if !alive {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
+        }
+        if let Some(pid) = name
+            .rsplit_once(".partial-")
+            .and_then(|(_, p)| p.parse::<i32>().ok())
+        {
+            // SAFETY: kill with signal 0 only checks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            if !alive {
+                let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }

@@ -85,7 +85,7 @@ pub fn run(
         cell::record_failure(cell, root, &reason);
         Outcome {
             experiment: cell.experiment.clone(),
-            cell: cell.name.clone(),
+            cell: cell.unit(),
             status: Status::Failed(reason),
             best_epoch: 0,
             best: None,
@@ -131,7 +131,7 @@ pub fn run(
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(payload.as_bytes());
     }
-    let label = format!("{}/{}", cell.experiment, cell.name);
+    let label = cell.key();
     let mut progress: Option<Progress> = None;
     let mut outcome: Option<Outcome> = None;
     if let Some(stdout) = child.stdout.take() {
@@ -196,7 +196,7 @@ pub fn run(
 fn interrupted(cell: &Cell, start: std::time::Instant) -> Outcome {
     Outcome {
         experiment: cell.experiment.clone(),
-        cell: cell.name.clone(),
+        cell: cell.unit(),
         status: Status::Interrupted,
         best_epoch: 0,
         best: None,

@@ -256,7 +256,10 @@ pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
             r.paths
         );
     }
-    let bars = latest_per_label(&args.out)?;
+    let bars: Vec<crate::report::plot::Bar> = latest_per_label(&args.out)?
+        .into_iter()
+        .map(|(label, ms)| crate::report::plot::Bar::single(label, ms))
+        .collect();
     if !bars.is_empty() {
         // benches/results.csv → benches/step_time.png; other files → <name>.png
         let stem = args
