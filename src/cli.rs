@@ -40,12 +40,18 @@ pub enum Command {
         show_config: bool,
         #[arg(long, default_value = "results")]
         results: PathBuf,
+        /// Also estimate each cell's time from a probe: a few training steps on random inputs.
+        #[arg(long)]
+        time: bool,
     },
     /// Validate files, grid cells and model shapes without loading data or training.
     Check {
         files: Vec<PathBuf>,
         #[command(flatten)]
         overrides: Overrides,
+        /// Accept cells whose memory estimate exceeds what this machine has.
+        #[arg(long)]
+        force: bool,
     },
     /// Keras-style model summary: output shapes and parameter counts.
     Describe {
@@ -272,7 +278,7 @@ fn print_errors(errors: &[String]) -> ! {
 
 /// Every cell of the files with its model shapes checked; on any error,
 /// prints them all and exits 1 before anything runs.
-fn checked_cells(files: &[PathBuf], overrides: &Overrides) -> Vec<config::Cell> {
+fn checked_cells(files: &[PathBuf], overrides: &Overrides, force: bool) -> Vec<config::Cell> {
     let cells = plan_files(files, overrides).unwrap_or_else(|e| print_errors(&e));
     let errors: Vec<String> = first_replicates(&cells)
         .flat_map(|c| {
@@ -290,7 +296,28 @@ fn checked_cells(files: &[PathBuf], overrides: &Overrides) -> Vec<config::Cell> 
     if !errors.is_empty() {
         print_errors(&errors);
     }
+    if !force {
+        let errors = check_memory(&cells);
+        if !errors.is_empty() {
+            print_errors(&errors);
+        }
+    }
     cells
+}
+
+/// Cells whose memory estimate exceeds what the machine has available.
+fn check_memory(cells: &[config::Cell]) -> Vec<String> {
+    let Some(limit) = crate::model::memory::available() else {
+        return vec![];
+    };
+    first_replicates(cells)
+        .filter_map(|c| {
+            let estimate = crate::model::memory::estimate(&c.config).ok()?;
+            crate::model::memory::check_fits(&estimate, limit)
+                .err()
+                .map(|e| format!("{}/{}: {e}", c.experiment, c.name))
+        })
+        .collect()
 }
 
 /// Reads every distinct table (`source = "csv"`) the cells use and cuts its
@@ -323,8 +350,12 @@ fn first_replicates(cells: &[config::Cell]) -> impl Iterator<Item = &config::Cel
 /// Runs the parsed command; the process exit code comes back.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Check { files, overrides } => {
-            let cells = checked_cells(&files, &overrides);
+        Command::Check {
+            files,
+            overrides,
+            force,
+        } => {
+            let cells = checked_cells(&files, &overrides, force);
             let distinct = first_replicates(&cells).count();
             let runs = if cells.len() > distinct {
                 format!(" ({} runs with their replicates)", cells.len())
@@ -342,16 +373,33 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             overrides,
             show_config,
             results,
+            time,
         } => {
             let cells = plan_files(&files, &overrides).unwrap_or_else(|e| print_errors(&e));
+            let threads = crate::run::scheduler::budget(cells.len(), None, None).1;
             for c in &cells {
                 let state = crate::run::store::state(&results, c);
+                let memory = crate::model::memory::estimate(&c.config)
+                    .map(|e| crate::model::memory::human(e.total()))
+                    .unwrap_or_else(|_| "?".into());
+                let time = if time {
+                    crate::train::probe::cell_seconds(&c.config, threads)
+                        .map(|s| {
+                            format!(
+                                "  time {} (estimate)",
+                                crate::train::probe::human_seconds(s)
+                            )
+                        })
+                        .unwrap_or_else(|_| "  time ?".into())
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{:<28} {:<32} {}  {}",
+                    "{:<28} {:<32} {}  {:<22}  memory {memory}{time}",
                     c.experiment,
                     c.unit(),
                     c.id,
-                    state.label()
+                    state.label(),
                 );
                 if show_config {
                     println!("{}", c.config_toml());
@@ -417,7 +465,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Run(args) => {
-            let cells = checked_cells(&args.files, &args.overrides);
+            let cells = checked_cells(&args.files, &args.overrides, args.force);
             crate::run::scheduler::run(cells, &args.options()?)
         }
         Command::CellWorker { results, threads } => {
@@ -460,7 +508,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             crate::train::bench::run(&cells, &args)
         }
         Command::Submit(args) => {
-            let cells = checked_cells(&args.files, &args.overrides);
+            // The cluster's nodes, not this machine, decide what fits.
+            let cells = checked_cells(&args.files, &args.overrides, true);
             crate::run::slurm::submit(&cells, &args)
         }
         Command::Status { results } => crate::run::status::print(&results),

@@ -111,7 +111,7 @@ fn replicates_have_their_own_folders_and_seeds_and_replicate_zero_is_the_single_
     let lines: Vec<&str> = p3.lines().collect();
     assert_eq!(lines.len(), 3, "{p3}");
     assert!(
-        lines[2].contains("default/seed=9") && lines[2].ends_with("complete"),
+        lines[2].contains("default/seed=9") && lines[2].contains("  complete  "),
         "{p3}"
     );
     assert_eq!(id(lines[0]), id(p1.lines().next().unwrap()));

@@ -10,6 +10,7 @@ pub mod forecast;
 pub mod graph;
 pub mod init;
 pub mod kernel;
+pub mod memory;
 pub mod recurrent;
 pub mod shape;
 pub mod summary;
@@ -21,7 +22,11 @@ pub use shape::{infer, input_shape, Inferred, Shape};
 pub fn describe(config: &crate::config::Config) -> Result<String, Vec<String>> {
     let inferred = infer(config)?;
     let types: Vec<&str> = config.layers.iter().map(|l| l.type_name()).collect();
-    Ok(summary::table(&inferred, &types))
+    let mut table = summary::table(&inferred, &types);
+    let estimate = memory::estimate(config)?;
+    table.push_str(&estimate.line(config.data.batch_size()));
+    table.push('\n');
+    Ok(table)
 }
 
 /// Serialises the unit tests that draw from libtorch's global random

@@ -210,8 +210,9 @@ pub fn run(cell: &Cell, root: &Path, threads: usize, sink: Sink, stop: &AtomicBo
         Ok(()) => {}
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => outcome.status = Status::Interrupted,
         Err(e) => {
-            let reason = format!("{e:#}").replace('\n', "; ");
-            record_failure(cell, root, &reason);
+            let details = format!("{e:#}");
+            let reason = condense(&details);
+            record_failure(cell, root, &reason, &details);
             outcome.status = Status::Failed(reason);
         }
     }
@@ -236,8 +237,8 @@ pub fn run_caught(
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "panic".into());
-        let reason = format!("panicked: {}", msg.lines().next().unwrap_or(""));
-        record_failure(cell, root, &reason);
+        let reason = format!("panicked: {}", condense(&msg));
+        record_failure(cell, root, &reason, &msg);
         Outcome {
             experiment: cell.experiment.clone(),
             cell: cell.unit(),
@@ -250,8 +251,54 @@ pub fn run_caught(
     })
 }
 
-/// Writes a failed summary, unless a complete earlier result would be lost.
-pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
+/// The longest failure reason kept in `summary.toml` and the run table.
+const REASON_CHARS: usize = 400;
+
+/// A failure's text as one line: libtorch's message without its C++
+/// frames ("Exception raised from …", "frame #0: …") and without the Rust
+/// wrappers around it (`called Result::unwrap() on an Err value: Torch("…`).
+pub fn condense(text: &str) -> String {
+    // A panic carries libtorch's error in Debug form: its newlines escaped.
+    let text = text.replace("\\n", "\n");
+    let mut kept: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        if t.starts_with("Exception raised from") || t.starts_with("frame #") {
+            break; // the rest is libtorch's backtrace
+        }
+        kept.push(t.to_string());
+    }
+    let mut one = kept.join("; ");
+    for wrapper in [
+        "called `Result::unwrap()` on an `Err` value: ",
+        "Internal torch error: ",
+    ] {
+        if let Some(i) = one.find(wrapper) {
+            one.replace_range(i..i + wrapper.len(), "");
+        }
+    }
+    if let Some(i) = one.find("Torch(\"") {
+        one.replace_range(i..i + 7, "");
+        if one.ends_with("\")") {
+            one.truncate(one.len() - 2);
+        }
+    }
+    let one = one.trim_end_matches([';', ' ']).to_string();
+    if one.chars().count() > REASON_CHARS {
+        let cut: String = one.chars().take(REASON_CHARS).collect();
+        format!("{cut}… (the whole text: error.log in the cell folder)")
+    } else {
+        one
+    }
+}
+
+/// Writes a failed summary (and the failure's whole text as `error.log`
+/// when the one-line reason leaves something out), unless a complete
+/// earlier result would be lost.
+pub fn record_failure(cell: &Cell, root: &Path, reason: &str, details: &str) {
     if matches!(
         store::state(root, cell),
         store::State::Complete | store::State::Stale
@@ -271,6 +318,9 @@ pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
         forecasts: vec![],
     };
     let _ = staging.write("config.toml", cell.config_toml().as_bytes());
+    if details.trim() != reason.trim() && !details.is_empty() {
+        let _ = staging.write("error.log", details.as_bytes());
+    }
     let _ = staging.write("summary.toml", summary_toml(cell, &fitted, 0).as_bytes());
     let _ = staging.commit();
 }
@@ -394,4 +444,28 @@ fn execute(
         outcome.status = Status::Failed(reason);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod condense_tests {
+    use super::condense;
+
+    #[test]
+    fn libtorch_failures_become_one_line() {
+        let text = "called `Result::unwrap()` on an `Err` value: Torch(\"DefaultCPUAllocator: can't allocate memory: you tried to allocate 12000000000000 bytes. Error code 12 (Cannot allocate memory)\nException raised from malloc at /pytorch/c10/core/impl/alloc_cpu.cpp:90 (most recent call first):\nframe #0: c10::Error::Error() + 0x9a\nframe #1: ...\")";
+        assert_eq!(
+            condense(text),
+            "DefaultCPUAllocator: can't allocate memory: you tried to allocate 12000000000000 bytes. Error code 12 (Cannot allocate memory)"
+        );
+        assert_eq!(
+            condense("preparing x.csv: bad\nmore"),
+            "preparing x.csv: bad; more"
+        );
+        let escaped = "called `Result::unwrap()` on an `Err` value: Torch(\"[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory\\nframe #0: c10::ThrowEnforceNotMet\")";
+        assert_eq!(
+            condense(escaped),
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory"
+        );
+        assert!(condense(&"x".repeat(1000)).ends_with("error.log in the cell folder)"));
+    }
 }

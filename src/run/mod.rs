@@ -1,5 +1,6 @@
 //! The `run` stage: the scheduler, one cell's run (in a worker process of its
 //! own), the results store and locks, Slurm submission and `seqlab status`.
+pub mod budget;
 pub mod cell;
 pub mod lock;
 pub mod scheduler;

@@ -147,6 +147,8 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     if total > 0 {
         eprintln!("seqlab: {total} cell(s) to run, {jobs} at a time with {threads} libtorch thread(s) each; {} already complete", outcomes.len());
     }
+    let memory_limit = crate::model::memory::available().unwrap_or(usize::MAX);
+    let memory = super::budget::MemoryBudget::new(memory_limit);
     let run_one = |c: &Cell| -> Outcome {
         if args.fail_fast && failed.load(Ordering::SeqCst) {
             return Outcome {
@@ -174,6 +176,18 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
             (None, t) if t > 0 => t,
             _ => threads,
         };
+        let estimate = crate::model::memory::estimate(&c.config)
+            .map(|e| e.total())
+            .unwrap_or(0);
+        let _share = memory.take(estimate, || {
+            eprintln!(
+                "{}/{}: waiting for memory ({} estimated; {} for cells side by side)",
+                c.experiment,
+                c.unit(),
+                crate::model::memory::human(estimate),
+                crate::model::memory::human(memory_limit)
+            )
+        });
         let outcome = worker::run(&args.worker, c, root, threads, multi.as_ref(), &stop);
         if matches!(outcome.status, Status::Failed(_)) {
             failed.store(true, Ordering::SeqCst);

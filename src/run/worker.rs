@@ -82,7 +82,7 @@ pub fn run(
 ) -> Outcome {
     let start = std::time::Instant::now();
     let failed = |reason: String| {
-        cell::record_failure(cell, root, &reason);
+        cell::record_failure(cell, root, &reason, &reason);
         Outcome {
             experiment: cell.experiment.clone(),
             cell: cell.unit(),
@@ -221,6 +221,16 @@ pub fn serve(root: &Path, threads: usize, stop: &AtomicBool) -> Result<i32> {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    // A panic's whole text goes to the cell's error.log; the terminal gets one line.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into());
+        eprintln!("seqlab worker: panicked: {}", cell::condense(&msg));
+    }));
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)

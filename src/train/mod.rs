@@ -3,6 +3,7 @@ pub mod bench;
 pub mod fit;
 pub mod loss;
 pub mod optim;
+pub mod probe;
 pub mod progress;
 
 pub use fit::{fit, Fitted, Interrupted};
