@@ -458,6 +458,36 @@ pub fn bars(
     Ok(())
 }
 
+/// Cartesian f64 × f64 coordinates.
+type Xy =
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>;
+
+/// A titled x–y chart with the light grid every line chart here uses.
+fn xy_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<ChartContext<'a, BitMapBackend<'b>, Xy>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, caption_size(root, title)))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc(xlabel)
+        .y_desc(ylabel)
+        .label_style((FONT, 18))
+        .axis_desc_style((FONT, 20))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    Ok(chart)
+}
+
 /// A line chart of y against x (a temperature record, a metric against a grid key).
 pub fn line(
     title: &str,
@@ -477,20 +507,7 @@ pub fn line(
     {
         let root = BitMapBackend::new(&tmp, (1100, 620)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, caption_size(&root, title)))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .x_desc(xlabel)
-            .y_desc(ylabel)
-            .label_style((FONT, 18))
-            .axis_desc_style((FONT, 20))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()?;
+        let mut chart = xy_chart(&root, title, xlabel, ylabel, (x0, x1), (y0, y1))?;
         let blue = RGBColor(31, 87, 180);
         chart.draw_series(LineSeries::new(
             points.iter().copied(),
@@ -534,20 +551,7 @@ pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Curve], out: &Pa
     {
         let root = BitMapBackend::new(&tmp, (1100, 680)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, caption_size(&root, title)))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .x_desc(xlabel)
-            .y_desc(ylabel)
-            .label_style((FONT, 18))
-            .axis_desc_style((FONT, 20))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()?;
+        let mut chart = xy_chart(&root, title, xlabel, ylabel, (x0, x1), (y0, y1))?;
         let (mut solid, mut dashed) = (0, 0);
         for (name, points, reference) in series {
             let color = if *reference {

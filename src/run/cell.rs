@@ -232,11 +232,7 @@ pub fn run_caught(
         run(cell, root, threads, sink, stop)
     }));
     result.unwrap_or_else(|panic| {
-        let msg = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into());
+        let msg = panic_text(panic.as_ref());
         let reason = format!("panicked: {}", condense(&msg));
         record_failure(cell, root, &reason, &msg);
         Outcome {
@@ -249,6 +245,15 @@ pub fn run_caught(
             seconds: 0.0,
         }
     })
+}
+
+/// The text a panic carried.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// The longest failure reason kept in `summary.toml` and the run table.

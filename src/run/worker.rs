@@ -223,12 +223,7 @@ pub fn serve(root: &Path, threads: usize, stop: &AtomicBool) -> Result<i32> {
     }
     // A panic's whole text goes to the cell's error.log; the terminal gets one line.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into());
+        let msg = cell::panic_text(info.payload());
         eprintln!("seqlab worker: panicked: {}", cell::condense(&msg));
     }));
     let mut text = String::new();
