@@ -437,6 +437,16 @@ fn the_leaderboard_sets_seqlab_beside_the_published_table() {
         let png = std::fs::read(results.join(f)).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{f}");
     }
+    // Grid cells' names hold commas: summary.csv quotes them.
+    let mut summary = csv::Reader::from_path(results.join("summary.csv")).unwrap();
+    let cells: Vec<String> = summary
+        .records()
+        .map(|r| r.unwrap()[1].to_string())
+        .collect();
+    assert!(
+        cells.contains(&"horizon=8,units=8".to_string()),
+        "{cells:?}"
+    );
     let forecasts = read(&results.join("lb_linear/horizon=8,units=8/forecasts.csv"));
     assert_eq!(
         forecasts.lines().count(),

@@ -150,6 +150,16 @@ pub const REPLICATES_HEADER: &str = "experiment,cell,seed,status,epochs,best_epo
 pub const STATISTICS_HEADER: &str =
     "experiment,cell,value,replicates,complete,failed,mean,std,ci95_low,ci95_high,min,max";
 
+/// A CSV field: quoted when it holds a comma, quote or line break (a grid
+/// cell's name, `units=32,lr=0.001`, holds commas).
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.6}")).unwrap_or_default()
 }
@@ -384,7 +394,13 @@ fn columns(r: &Row) -> String {
 pub fn write_csv(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
     let mut s = format!("{HEADER}\n");
     for r in rows {
-        let _ = writeln!(s, "{},{},{}", r.experiment, r.cell, columns(r));
+        let _ = writeln!(
+            s,
+            "{},{},{}",
+            field(&r.experiment),
+            field(&r.cell),
+            columns(r)
+        );
     }
     store::write_atomic(&root.join("summary.csv"), s.as_bytes())?;
     Ok(())
@@ -401,7 +417,13 @@ pub fn write_replicates_csv(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
         };
         for run in runs {
             let seed = run.seed.map(|x| x.to_string()).unwrap_or_default();
-            let _ = writeln!(s, "{},{},{seed},{}", r.experiment, r.cell, columns(run));
+            let _ = writeln!(
+                s,
+                "{},{},{seed},{}",
+                field(&r.experiment),
+                field(&r.cell),
+                columns(run)
+            );
         }
     }
     store::write_atomic(&root.join("replicates.csv"), s.as_bytes())?;
@@ -425,8 +447,8 @@ pub fn write_statistics_csv(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
             let _ = writeln!(
                 s,
                 "{},{},{name},{},{},{},{:.6},{},{},{},{:.6},{:.6}",
-                r.experiment,
-                r.cell,
+                field(&r.experiment),
+                field(&r.cell),
                 r.expected,
                 sp.n,
                 r.failed_runs(),
