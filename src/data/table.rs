@@ -8,6 +8,7 @@
 //! series must be in strictly increasing time.
 use super::timestamp;
 use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
 use std::io::{BufRead, BufReader, Read};
 use std::ops::Range;
 use std::path::Path;
@@ -188,6 +189,58 @@ pub fn read_first_row(path: &Path, delimiter: u8) -> Result<Vec<bool>> {
     Ok(record.iter().map(|f| number(f).is_ok()).collect())
 }
 
+/// Records parsed together (in parallel) per chunk.
+const CHUNK: usize = 1 << 14;
+
+/// Parses one record's kept cells into `out` and its time; the count of
+/// missing cells, or an error text (without file and line).
+fn parse_record(
+    record: &csv::ByteRecord,
+    out: &mut [f32],
+    keep: &[usize],
+    time: Option<usize>,
+    parser: Option<&timestamp::Parser>,
+    allow_missing: bool,
+    names: &[String],
+) -> Result<(usize, Option<i64>), String> {
+    let mut missing = 0;
+    for (slot, &k) in out.iter_mut().zip(keep) {
+        *slot = match number(&record[k]) {
+            Ok(Some(v)) => v,
+            Ok(None) | Err(()) if allow_missing => {
+                missing += 1;
+                f32::NAN
+            }
+            Ok(None) => {
+                return Err(format!(
+                    "column {:?}: the cell is empty; fill it in, or set data.missing = \"ffill\", \"interpolate\" or \"drop_windows\"",
+                    names[k]
+                ))
+            }
+            Err(()) => {
+                return Err(format!(
+                    "column {:?}: cannot read {:?} as a number; fix the cell, leave the column out of data.features, or set data.missing = \"ffill\", \"interpolate\" or \"drop_windows\"",
+                    names[k],
+                    String::from_utf8_lossy(&record[k])
+                ))
+            }
+        };
+    }
+    let seconds = match (time, parser) {
+        (Some(t), Some(p)) => {
+            let text = String::from_utf8_lossy(&record[t]);
+            Some(p.parse(&text).ok_or_else(|| {
+                format!(
+                    "column {:?}: cannot read {text:?} as a time{{format}}; use ISO 8601 (2016-07-01 00:00:00), dd.mm.yyyy HH:MM:SS, or set data.time_format (strftime, e.g. \"%d/%m/%Y %H:%M\")",
+                    names[t]
+                )
+            })?)
+        }
+        _ => None,
+    };
+    Ok((missing, seconds))
+}
+
 /// Reads the table at `path` as `options` say.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Table> {
     let file = path.display().to_string();
@@ -240,7 +293,6 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Table> {
         .delimiter(delimiter)
         .flexible(true)
         .from_reader(&mut reader);
-    let mut record = csv::ByteRecord::new();
     let mut first = true;
     let mut values: Vec<f32> = Vec::new();
     let mut times: Vec<i64> = Vec::new();
@@ -249,74 +301,103 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Table> {
     let mut series_index = std::collections::HashMap::<Vec<u8>, u32>::new();
     let mut lines: Vec<u64> = Vec::new();
     let mut time_format = options.time_format.clone();
+    let mut parser: Option<timestamp::Parser> = None;
     let mut missing = 0usize;
+    // Records are read in chunks; their cells are parsed in parallel.
+    let mut batch: Vec<csv::ByteRecord> = (0..CHUNK).map(|_| csv::ByteRecord::new()).collect();
     loop {
-        let more = csv.read_byte_record(&mut record).with_context(|| {
-            format!("{file}: cannot read the CSV (a damaged file, or not text?)")
-        })?;
-        if !more {
+        let mut n = 0;
+        while n < CHUNK {
+            let more = csv.read_byte_record(&mut batch[n]).with_context(|| {
+                format!("{file}: cannot read the CSV (a damaged file, or not text?)")
+            })?;
+            if !more {
+                break;
+            }
+            let record = &batch[n];
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            if record.len() == 1 && record[0].is_empty() {
+                continue; // a blank line
+            }
+            if record.len() != names.len() {
+                bail!(
+                    "{file}:{line}: expected {} fields as in the header, found {}; fix this row (a ragged row, or a stray delimiter in an unquoted field?)",
+                    names.len(),
+                    record.len()
+                );
+            }
+            if first {
+                if !explicit {
+                    // Numeric columns: those whose first row holds a number or nothing.
+                    keep.retain(|&k| number(&record[k]).is_ok());
+                }
+                if let (Some(t), true) = (time, time_format.is_empty()) {
+                    time_format = timestamp::detect_format(&String::from_utf8_lossy(&record[t]))
+                        .map(str::to_string)
+                        .unwrap_or_default();
+                }
+                parser = Some(timestamp::Parser::new(&time_format));
+                first = false;
+                if keep.is_empty() {
+                    bail!("{file}: no numeric column; list the columns to read in data.features");
+                }
+            }
+            n += 1;
+        }
+        if n == 0 {
             break;
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        if record.len() == 1 && record[0].is_empty() {
-            continue; // a blank line
-        }
-        if record.len() != names.len() {
-            bail!(
-                "{file}:{line}: expected {} fields as in the header, found {}; fix this row (a ragged row, or a stray delimiter in an unquoted field?)",
-                names.len(),
-                record.len()
-            );
-        }
-        if first && !explicit {
-            // Numeric columns: those whose first row holds a number or nothing.
-            keep.retain(|&k| number(&record[k]).is_ok());
-        }
-        first = false;
-        for &k in &keep {
-            match number(&record[k]) {
-                Ok(Some(v)) => values.push(v),
-                Ok(None) | Err(()) if options.allow_missing => {
-                    missing += 1;
-                    values.push(f32::NAN);
-                }
-                Ok(None) => bail!(
-                    "{file}:{line}: column {:?}: the cell is empty; fill it in, or set data.missing = \"ffill\", \"interpolate\" or \"drop_windows\"",
-                    names[k]
-                ),
-                Err(()) => bail!(
-                    "{file}:{line}: column {:?}: cannot read {:?} as a number; fix the cell, leave the column out of data.features, or set data.missing = \"ffill\", \"interpolate\" or \"drop_windows\"",
-                    names[k],
-                    String::from_utf8_lossy(&record[k])
-                ),
+        let width = keep.len().max(1);
+        let at = values.len();
+        values.resize(at + n * keep.len(), 0.0);
+        let parsed: Vec<Result<(usize, Option<i64>), String>> = values[at..]
+            .par_chunks_mut(width)
+            .zip(batch[..n].par_iter())
+            .map(|(out, record)| {
+                parse_record(
+                    record,
+                    out,
+                    &keep,
+                    time,
+                    parser.as_ref(),
+                    options.allow_missing,
+                    &names,
+                )
+            })
+            .collect();
+        for (record, result) in batch[..n].iter().zip(parsed) {
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let (row_missing, seconds) = result.map_err(|e| {
+                anyhow::anyhow!(
+                    "{file}:{line}: {}",
+                    e.replace(
+                        "{format}",
+                        &if time_format.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" with format {time_format:?}")
+                        }
+                    )
+                )
+            })?;
+            missing += row_missing;
+            if let Some(seconds) = seconds {
+                times.push(seconds);
             }
-        }
-        if let Some(t) = time {
-            let text = String::from_utf8_lossy(&record[t]);
-            if time_format.is_empty() {
-                time_format = timestamp::detect_format(&text)
-                    .map(str::to_string)
-                    .unwrap_or_default();
+            if let Some(s) = series {
+                let key = record[s].to_vec();
+                let next = series_names.len() as u32;
+                let id = *series_index.entry(key).or_insert_with(|| {
+                    series_names.push(String::from_utf8_lossy(&record[s]).trim().to_string());
+                    next
+                });
+                series_of_row.push(id);
             }
-            let Some(seconds) = timestamp::parse(&text, &time_format) else {
-                bail!(
-                    "{file}:{line}: column {:?}: cannot read {text:?} as a time{}; use ISO 8601 (2016-07-01 00:00:00), dd.mm.yyyy HH:MM:SS, or set data.time_format (strftime, e.g. \"%d/%m/%Y %H:%M\")",
-                    names[t],
-                    if time_format.is_empty() { String::new() } else { format!(" with format {time_format:?}") }
-                );
-            };
-            times.push(seconds);
+            lines.push(line);
         }
-        if let Some(s) = series {
-            let key = record[s].to_vec();
-            let next = series_names.len() as u32;
-            let id = *series_index.entry(key).or_insert_with(|| {
-                series_names.push(String::from_utf8_lossy(&record[s]).trim().to_string());
-                next
-            });
-            series_of_row.push(id);
+        if n < CHUNK {
+            break;
         }
-        lines.push(line);
     }
     let rows = lines.len();
     if rows == 0 {

@@ -63,6 +63,49 @@ pub fn parse(text: &str, format: &str) -> Option<i64> {
     detect_format(text).and_then(|f| parse(text, f))
 }
 
+/// A format compiled once, for reading a whole column (chrono re-reads a
+/// format string at every call otherwise).
+pub struct Parser {
+    items: Vec<chrono::format::Item<'static>>,
+    rfc3339: bool,
+}
+
+impl Parser {
+    /// `format`: strftime syntax or `rfc3339`.
+    pub fn new(format: &str) -> Parser {
+        Parser {
+            items: chrono::format::StrftimeItems::new(format)
+                .map(|i| i.to_owned())
+                .collect(),
+            rfc3339: format == "rfc3339",
+        }
+    }
+
+    /// Seconds since the epoch, as [`parse`] with this format.
+    pub fn parse(&self, text: &str) -> Option<i64> {
+        let text = text.trim();
+        if self.rfc3339 {
+            return DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.timestamp());
+        }
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, text, self.items.iter()).ok()?;
+        if let Ok(t) = parsed.to_datetime() {
+            return Some(t.timestamp());
+        }
+        if let Ok(t) = parsed.to_naive_datetime_with_offset(0) {
+            return Some(t.and_utc().timestamp());
+        }
+        parsed.to_naive_date().ok().map(|d| {
+            d.and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+                .timestamp()
+        })
+    }
+}
+
 /// `seconds` as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn format(seconds: i64) -> String {
     DateTime::from_timestamp(seconds, 0)
