@@ -11,6 +11,7 @@ pub mod data;
 pub mod doctor;
 pub mod model;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod runtime;
 pub mod train;
