@@ -83,6 +83,10 @@ pub enum Command {
         #[arg(default_value = "results")]
         results: PathBuf,
     },
+    /// Forecast with a trained table cell: the window ending at the file's last row (default), at a time, or a backtest.
+    Predict(PredictArgs),
+    /// A trained cell's metrics on a split of another file, written to CELL/eval/NAME/.
+    Evaluate(EvaluateArgs),
     /// Internal: run one cell read from stdin (the scheduler starts one such process per cell).
     #[command(name = "cell-worker", hide = true)]
     CellWorker {
@@ -171,6 +175,79 @@ impl DiffArgs {
             self.json,
         )
     }
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A complete cell folder, e.g. results/etth1_gru/default.
+    pub cell: PathBuf,
+    /// A table with the cell's columns (CSV, TSV, .csv.gz).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The window whose last input row is at this time.
+    #[arg(long, conflicts_with_all = ["last", "from"])]
+    pub at: Option<String>,
+    /// The window whose last input row is the file's last row (the default).
+    #[arg(long, conflicts_with = "from")]
+    pub last: bool,
+    /// Backtest: every window whose first target lies in [FROM, TO).
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Write the forecasts here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Draw the forecast (a backtest: truth vs forecast) into this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write a backtest's metrics (TOML) here.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (default: the cell's train.device).
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+impl PredictArgs {
+    pub fn options(&self) -> crate::predict::command::PredictOptions {
+        use crate::predict::command::Windows;
+        let windows = match (&self.at, &self.from, &self.to) {
+            (Some(at), _, _) => Windows::At(at.clone()),
+            (None, Some(from), Some(to)) => Windows::Backtest {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            _ => Windows::Last,
+        };
+        crate::predict::command::PredictOptions {
+            cell: self.cell.clone(),
+            data: self.data.clone(),
+            windows,
+            out: self.out.clone(),
+            plot: self.plot.clone(),
+            metrics: self.metrics.clone(),
+            device: self.device.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// A complete cell folder.
+    pub cell: PathBuf,
+    /// A table with the cell's columns.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// test / val: the config's splits applied to the file; all: every window.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// The evaluation's folder under CELL/eval/ (default: <file stem>-<split>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (default: the cell's train.device).
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -464,5 +541,15 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             crate::run::slurm::submit(&cells, &args)
         }
         Command::Status { results } => crate::run::status::print(&results),
+        Command::Predict(args) => crate::predict::command::predict(&args.options()),
+        Command::Evaluate(args) => {
+            crate::predict::command::evaluate(&crate::predict::command::EvaluateOptions {
+                cell: args.cell,
+                data: args.data,
+                split: args.split,
+                name: args.name,
+                device: args.device,
+            })
+        }
     }
 }

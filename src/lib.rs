@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod doctor;
 pub mod model;
+pub mod predict;
 pub mod report;
 pub mod results;
 pub mod run;

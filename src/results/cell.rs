@@ -23,7 +23,9 @@ impl Trained {
     pub fn open(dir: &Path) -> Result<Trained> {
         let shown = dir.display();
         if !dir.is_dir() {
-            bail!("{shown}: no such cell folder; give a folder such as results/<experiment>/<cell>");
+            bail!(
+                "{shown}: no such cell folder; give a folder such as results/<experiment>/<cell>"
+            );
         }
         let summary_path = dir.join(SUMMARY);
         if !summary_path.exists() {
@@ -35,7 +37,10 @@ impl Trained {
                 .filter(|n| crate::config::replicate_seed(n).is_some())
                 .collect();
             if let Some(first) = replicates.first() {
-                bail!("{shown}: a cell of replicates; name one of them, e.g. {}", dir.join(first).display());
+                bail!(
+                    "{shown}: a cell of replicates; name one of them, e.g. {}",
+                    dir.join(first).display()
+                );
             }
             bail!("{shown}: incomplete (no {SUMMARY}: the run was interrupted or is still running); finish it with `seqlab run`");
         }
@@ -60,9 +65,9 @@ impl Trained {
             .and_then(|v| v.as_str())
             .unwrap_or("")
             .to_string();
-        let config: Config = toml::Value::Table(value)
-            .try_into()
-            .with_context(|| format!("{}: not a config this seqlab reads", config_path.display()))?;
+        let config: Config = toml::Value::Table(value).try_into().with_context(|| {
+            format!("{}: not a config this seqlab reads", config_path.display())
+        })?;
         let id = crate::config::content_id(&config);
         if id != recorded || field("content_id") != recorded {
             bail!(
@@ -73,10 +78,12 @@ impl Trained {
         }
         let pre_path = dir.join(PREPROCESS);
         let preprocess = if pre_path.exists() {
-            Some(
-                toml::from_str(&read(&pre_path)?)
-                    .with_context(|| format!("{}: not a preprocessing state this seqlab reads", pre_path.display()))?,
-            )
+            Some(toml::from_str(&read(&pre_path)?).with_context(|| {
+                format!(
+                    "{}: not a preprocessing state this seqlab reads",
+                    pre_path.display()
+                )
+            })?)
         } else {
             None
         };

@@ -31,10 +31,15 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, Stored>> {
 /// The tensors of a safetensors image.
 pub fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Stored>> {
     let Some(len) = bytes.get(..8) else {
-        bail!("{} bytes: shorter than the 8-byte header length", bytes.len());
+        bail!(
+            "{} bytes: shorter than the 8-byte header length",
+            bytes.len()
+        );
     };
     let header_len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
-    let data_start = 8u64.checked_add(header_len).filter(|&e| e <= bytes.len() as u64);
+    let data_start = 8u64
+        .checked_add(header_len)
+        .filter(|&e| e <= bytes.len() as u64);
     let Some(data_start) = data_start else {
         bail!(
             "the header claims {header_len} bytes but the file has {} after the length",
@@ -164,6 +169,9 @@ mod tests {
         let big = r#"{"w":{"dtype":"F32","shape":[4611686018427387904,8],"data_offsets":[0,16]}}"#;
         assert!(parse(&image(big, &data)).is_err());
         let f16 = r#"{"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#;
-        assert!(parse(&image(f16, &data)).unwrap_err().to_string().contains("F16"));
+        assert!(parse(&image(f16, &data))
+            .unwrap_err()
+            .to_string()
+            .contains("F16"));
     }
 }

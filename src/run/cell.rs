@@ -275,7 +275,10 @@ pub fn record_failure(cell: &Cell, root: &Path, reason: &str) {
         forecasts: vec![],
     };
     let _ = staging.write("config.toml", cell.config_toml().as_bytes());
-    let _ = staging.write("summary.toml", summary_toml(cell, &fitted, 0, None).as_bytes());
+    let _ = staging.write(
+        "summary.toml",
+        summary_toml(cell, &fitted, 0, None).as_bytes(),
+    );
     let _ = staging.commit();
 }
 
