@@ -77,7 +77,7 @@ pub enum Command {
     /// Time train steps, validation steps and batches of experiment files.
     Bench(BenchArgs),
     /// Submit the pending cells to Slurm: one job array, then a report job.
-    Submit(crate::run::slurm::SubmitArgs),
+    Submit(SubmitArgs),
     /// Where every cell of a results folder stands: complete, failed, running, pending, missing.
     Status {
         #[arg(default_value = "results")]
@@ -139,6 +139,56 @@ pub struct RunArgs {
     /// Skip writing the report at the end.
     #[arg(long)]
     pub no_report: bool,
+}
+
+/// `seqlab submit`: the Slurm job array's options as typed.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SubmitArgs {
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Results root; must be on storage every node sees.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Slurm partition (`sbatch --partition`).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit per cell (`sbatch --time`, e.g. `2:00:00`).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// CPUs per cell; also the libtorch threads each cell runs with.
+    #[arg(long, default_value_t = 1)]
+    pub cpus_per_task: usize,
+    /// GPUs per cell (`sbatch --gpus-per-task`).
+    #[arg(long)]
+    pub gpus_per_task: Option<usize>,
+    /// At most this many cells run at once (the array's `%K` throttle).
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// Extra `sbatch` option for both jobs, e.g. `--sbatch-arg=--account=lab` (repeatable).
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Print the scripts instead of submitting them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl SubmitArgs {
+    pub fn options(&self) -> crate::run::slurm::SubmitOptions {
+        crate::run::slurm::SubmitOptions {
+            files: self.files.clone(),
+            sets: self.overrides.sets.clone(),
+            sweeps: self.overrides.sweeps.clone(),
+            results: self.results.clone(),
+            partition: self.partition.clone(),
+            time: self.time.clone(),
+            cpus_per_task: self.cpus_per_task,
+            gpus_per_task: self.gpus_per_task,
+            max_parallel: self.max_parallel,
+            sbatch_args: self.sbatch_args.clone(),
+            dry_run: self.dry_run,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -534,11 +584,20 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let cells =
                 plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
             let cells: Vec<config::Cell> = first_replicates(&cells).cloned().collect();
-            crate::train::bench::run(&cells, &args)
+            crate::train::bench::run(
+                &cells,
+                &crate::train::bench::BenchOptions {
+                    steps: args.steps,
+                    repeat: args.repeat,
+                    out: args.out.clone(),
+                    threads: args.threads,
+                    sets: args.overrides.sets.clone(),
+                },
+            )
         }
         Command::Submit(args) => {
             let cells = checked_cells(&args.files, &args.overrides);
-            crate::run::slurm::submit(&cells, &args)
+            crate::run::slurm::submit(&cells, &args.options())
         }
         Command::Status { results } => crate::run::status::print(&results),
         Command::Predict(args) => crate::predict::command::predict(&args.options()),
