@@ -83,12 +83,16 @@ pub enum Command {
     /// Time train steps, validation steps and batches of experiment files.
     Bench(BenchArgs),
     /// Submit the pending cells to Slurm: one job array, then a report job.
-    Submit(crate::run::slurm::SubmitArgs),
+    Submit(SubmitArgs),
     /// Where every cell of a results folder stands: complete, failed, running, pending, missing.
     Status {
         #[arg(default_value = "results")]
         results: PathBuf,
     },
+    /// Forecast with a trained table cell: the window ending at the file's last row (default), at a time, or a backtest.
+    Predict(PredictArgs),
+    /// A trained cell's metrics on a split of another file, written to CELL/eval/NAME/.
+    Evaluate(EvaluateArgs),
     /// Internal: run one cell read from stdin (the scheduler starts one such process per cell).
     #[command(name = "cell-worker", hide = true)]
     CellWorker {
@@ -143,6 +147,56 @@ pub struct RunArgs {
     pub no_report: bool,
 }
 
+/// `seqlab submit`: the Slurm job array's options as typed.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SubmitArgs {
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Results root; must be on storage every node sees.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Slurm partition (`sbatch --partition`).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit per cell (`sbatch --time`, e.g. `2:00:00`).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// CPUs per cell; also the libtorch threads each cell runs with.
+    #[arg(long, default_value_t = 1)]
+    pub cpus_per_task: usize,
+    /// GPUs per cell (`sbatch --gpus-per-task`).
+    #[arg(long)]
+    pub gpus_per_task: Option<usize>,
+    /// At most this many cells run at once (the array's `%K` throttle).
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// Extra `sbatch` option for both jobs, e.g. `--sbatch-arg=--account=lab` (repeatable).
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Print the scripts instead of submitting them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl SubmitArgs {
+    pub fn options(&self) -> crate::run::slurm::SubmitOptions {
+        crate::run::slurm::SubmitOptions {
+            files: self.files.clone(),
+            sets: self.overrides.sets.clone(),
+            sweeps: self.overrides.sweeps.clone(),
+            results: self.results.clone(),
+            partition: self.partition.clone(),
+            time: self.time.clone(),
+            cpus_per_task: self.cpus_per_task,
+            gpus_per_task: self.gpus_per_task,
+            max_parallel: self.max_parallel,
+            sbatch_args: self.sbatch_args.clone(),
+            dry_run: self.dry_run,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct DiffArgs {
     pub a: PathBuf,
@@ -177,6 +231,79 @@ impl DiffArgs {
             self.json,
         )
     }
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A complete cell folder, e.g. results/etth1_gru/default.
+    pub cell: PathBuf,
+    /// A table with the cell's columns (CSV, TSV, .csv.gz).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The window whose last input row is at this time.
+    #[arg(long, conflicts_with_all = ["last", "from"])]
+    pub at: Option<String>,
+    /// The window whose last input row is the file's last row (the default).
+    #[arg(long, conflicts_with = "from")]
+    pub last: bool,
+    /// Backtest: every window whose first target lies in [FROM, TO).
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Write the forecasts here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Draw the forecast (a backtest: truth vs forecast) into this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write a backtest's metrics (TOML) here.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (default: the cell's train.device).
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+impl PredictArgs {
+    pub fn options(&self) -> crate::predict::command::PredictOptions {
+        use crate::predict::command::Windows;
+        let windows = match (&self.at, &self.from, &self.to) {
+            (Some(at), _, _) => Windows::At(at.clone()),
+            (None, Some(from), Some(to)) => Windows::Backtest {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            _ => Windows::Last,
+        };
+        crate::predict::command::PredictOptions {
+            cell: self.cell.clone(),
+            data: self.data.clone(),
+            windows,
+            out: self.out.clone(),
+            plot: self.plot.clone(),
+            metrics: self.metrics.clone(),
+            device: self.device.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// A complete cell folder.
+    pub cell: PathBuf,
+    /// A table with the cell's columns.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// test / val: the config's splits applied to the file; all: every window.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// The evaluation's folder under CELL/eval/ (default: <file stem>-<split>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (default: the cell's train.device).
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -505,13 +632,32 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let cells =
                 plan_files(&args.files, &args.overrides).unwrap_or_else(|e| print_errors(&e));
             let cells: Vec<config::Cell> = first_replicates(&cells).cloned().collect();
-            crate::train::bench::run(&cells, &args)
+            crate::train::bench::run(
+                &cells,
+                &crate::train::bench::BenchOptions {
+                    steps: args.steps,
+                    repeat: args.repeat,
+                    out: args.out.clone(),
+                    threads: args.threads,
+                    sets: args.overrides.sets.clone(),
+                },
+            )
         }
         Command::Submit(args) => {
             // The cluster's nodes, not this machine, decide what fits.
             let cells = checked_cells(&args.files, &args.overrides, true);
-            crate::run::slurm::submit(&cells, &args)
+            crate::run::slurm::submit(&cells, &args.options())
         }
         Command::Status { results } => crate::run::status::print(&results),
+        Command::Predict(args) => crate::predict::command::predict(&args.options()),
+        Command::Evaluate(args) => {
+            crate::predict::command::evaluate(&crate::predict::command::EvaluateOptions {
+                cell: args.cell,
+                data: args.data,
+                split: args.split,
+                name: args.name,
+                device: args.device,
+            })
+        }
     }
 }

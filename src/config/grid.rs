@@ -89,9 +89,13 @@ pub fn canonical_toml(config: &Config) -> String {
     toml::to_string(&value).expect("a TOML value prints")
 }
 
-/// Short content id of a config.
+/// Short content id of a config. `train.save_weights` only says what a run
+/// keeps, so it is hashed as `false` whatever its value: a cell keeps the
+/// id it had before weights were kept by default.
 pub fn content_id(config: &Config) -> String {
-    let digest = Sha256::digest(canonical_toml(config).as_bytes());
+    let mut hashed = config.clone();
+    hashed.train.save_weights = false;
+    let digest = Sha256::digest(canonical_toml(&hashed).as_bytes());
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 

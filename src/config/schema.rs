@@ -360,7 +360,10 @@ pub struct TrainSpec {
     /// Evaluate the test split with the best epoch's weights.
     #[serde(default)]
     pub restore_best: bool,
-    #[serde(default)]
+    /// Keep the trained weights as `weights.safetensors` in the cell's
+    /// folder (what `seqlab predict` and `seqlab evaluate` load). Not part
+    /// of the content id: it changes what is kept, not what is computed.
+    #[serde(default = "d_true")]
     pub save_weights: bool,
     /// The learning rate per epoch: `constant`, `halve_each_epoch`
     /// (lr·0.5^(epoch−1), the Informer/Autoformer scripts' "type1"), or

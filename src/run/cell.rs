@@ -124,7 +124,8 @@ fn config_toml(cell: &Cell, device: tch::Device, threads: usize) -> String {
     toml::to_string(&value).expect("prints")
 }
 
-fn summary_toml(cell: &Cell, f: &Fitted, params: usize) -> String {
+/// `weights`: the size in bytes of `weights.safetensors` when the run kept it.
+fn summary_toml(cell: &Cell, f: &Fitted, params: usize, weights: Option<u64>) -> String {
     let mut t = toml::Table::new();
     t.insert(
         "status".into(),
@@ -147,6 +148,9 @@ fn summary_toml(cell: &Cell, f: &Fitted, params: usize) -> String {
     t.insert("monitor".into(), cell.config.train.monitor.clone().into());
     t.insert("params".into(), (params as i64).into());
     t.insert("trainable_params".into(), (params as i64).into());
+    if let Some(bytes) = weights {
+        t.insert("weights_bytes".into(), (bytes as i64).into());
+    }
     let row_table = |row: &Vec<f64>| -> toml::Table {
         f.columns
             .iter()
@@ -326,7 +330,10 @@ pub fn record_failure(cell: &Cell, root: &Path, reason: &str, details: &str) {
     if details.trim() != reason.trim() && !details.is_empty() {
         let _ = staging.write("error.log", details.as_bytes());
     }
-    let _ = staging.write("summary.toml", summary_toml(cell, &fitted, 0).as_bytes());
+    let _ = staging.write(
+        "summary.toml",
+        summary_toml(cell, &fitted, 0, None).as_bytes(),
+    );
     let _ = staging.commit();
 }
 
@@ -390,9 +397,14 @@ fn execute(
     if let Some(pre) = &data.preprocess {
         staging.write("preprocess.toml", pre.to_toml().as_bytes())?;
     }
-    if config.train.save_weights {
-        model.vs.save(staging.dir.join("weights.safetensors"))?;
-    }
+    // A failed run's weights (a non-finite loss) are of no use to predict.
+    let weights = if config.train.save_weights && fitted.failure.is_none() {
+        let path = staging.dir.join(crate::results::WEIGHTS);
+        model.vs.save(&path)?;
+        Some(std::fs::metadata(&path)?.len())
+    } else {
+        None
+    };
     if fitted.failure.is_none() {
         let title = if config.experiment.title.is_empty() {
             cell.experiment.clone()
@@ -408,7 +420,7 @@ fn execute(
     }
     staging.write(
         "summary.toml",
-        summary_toml(cell, &fitted, params).as_bytes(),
+        summary_toml(cell, &fitted, params, weights).as_bytes(),
     )?;
     let keeps_earlier = matches!(
         store::state(root, cell),

@@ -16,41 +16,32 @@
 use super::store::{self, State};
 use crate::config::Cell;
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `seqlab submit`: options of the Slurm job array.
-#[derive(Args, Debug, Clone, Default)]
-pub struct SubmitArgs {
+/// `seqlab submit`: options of the Slurm job array (the command line fills them).
+#[derive(Debug, Clone, Default)]
+pub struct SubmitOptions {
+    /// The experiment files, passed on to every task.
     pub files: Vec<PathBuf>,
-    #[command(flatten)]
-    pub overrides: crate::cli::Overrides,
+    /// `--set` overrides, passed on to every task.
+    pub sets: Vec<String>,
+    /// `--sweep` axes, passed on to every task.
+    pub sweeps: Vec<String>,
     /// Results root; must be on storage every node sees.
-    #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// Slurm partition (`sbatch --partition`).
-    #[arg(long)]
     pub partition: Option<String>,
-    /// Time limit per cell (`sbatch --time`, e.g. `2:00:00`).
-    #[arg(long)]
     pub time: Option<String>,
     /// CPUs per cell; also the libtorch threads each cell runs with.
-    #[arg(long, default_value_t = 1)]
     pub cpus_per_task: usize,
-    /// GPUs per cell (`sbatch --gpus-per-task`).
-    #[arg(long)]
     pub gpus_per_task: Option<usize>,
     /// At most this many cells run at once (the array's `%K` throttle).
-    #[arg(long)]
     pub max_parallel: Option<usize>,
-    /// Extra `sbatch` option for both jobs, e.g. `--sbatch-arg=--account=lab` (repeatable).
-    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    /// Extra `sbatch` options for both jobs.
     pub sbatch_args: Vec<String>,
     /// Print the scripts instead of submitting them.
-    #[arg(long)]
     pub dry_run: bool,
 }
 
@@ -354,7 +345,7 @@ fn pending_cells(cells: &[Cell], root: &Path) -> Vec<String> {
 
 /// Plans, writes and submits the job array and the report job; returns
 /// the exit code.
-pub fn submit(cells: &[Cell], args: &SubmitArgs) -> Result<i32> {
+pub fn submit(cells: &[Cell], args: &SubmitOptions) -> Result<i32> {
     let root = absolute(&args.results)?;
     let pending = pending_cells(cells, &root);
     if pending.is_empty() {
@@ -373,8 +364,8 @@ pub fn submit(cells: &[Cell], args: &SubmitArgs) -> Result<i32> {
             .iter()
             .map(|f| f.canonicalize().with_context(|| f.display().to_string()))
             .collect::<Result<_>>()?,
-        sets: args.overrides.sets.clone(),
-        sweeps: args.overrides.sweeps.clone(),
+        sets: args.sets.clone(),
+        sweeps: args.sweeps.clone(),
         folder: new_folder(&root),
         root,
         cells: pending,

@@ -3,7 +3,6 @@
 //! description, plus a bar chart of train step times.
 use super::loss::loss;
 use super::optim;
-use crate::cli::BenchArgs;
 use crate::config::{Cell, Loss};
 use crate::model::Model;
 use rand::SeedableRng;
@@ -192,7 +191,23 @@ fn latest_per_label(csv_path: &std::path::Path) -> anyhow::Result<Vec<(String, f
     Ok(out)
 }
 
-pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
+/// `seqlab bench`'s options (the command line fills them).
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Timed train steps per repetition (validation: 3/5 of it).
+    pub steps: usize,
+    /// Repetitions; the median is reported.
+    pub repeat: usize,
+    /// CSV to append results to.
+    pub out: std::path::PathBuf,
+    /// libtorch intra-op threads (default: all cores).
+    pub threads: Option<usize>,
+    /// The `--set` overrides, recorded with each result.
+    pub sets: Vec<String>,
+}
+
+/// Times every cell, appends the results to `out` and draws the chart beside it.
+pub fn run(cells: &[Cell], args: &BenchOptions) -> anyhow::Result<i32> {
     let threads = args.threads.unwrap_or_else(crate::run::scheduler::cores);
     let machine = machine();
     let new_file = !args.out.exists();
@@ -217,7 +232,6 @@ pub fn run(cells: &[Cell], args: &BenchArgs) -> anyhow::Result<i32> {
         "experiment", "train ms", "val ms", "batch ms", "samples/s"
     );
     let settings = args
-        .overrides
         .sets
         .iter()
         .filter(|s| !s.starts_with("data.path="))

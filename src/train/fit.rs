@@ -192,6 +192,26 @@ fn output(model: &Model, loss_kind: Loss, x: &Tensor, y: &Tensor, train: bool) -
     }
 }
 
+/// Loss, metrics and metrics in the targets' units over one full pass of
+/// `batcher`, named `<prefix>_<name>` as the summary's `test` section names
+/// them (`test_loss`, `test_mae_OT`): what training's test evaluation
+/// computes, for `seqlab evaluate` and backtests.
+pub fn evaluate_pass(
+    model: &Model,
+    config: &Config,
+    batcher: &mut Batcher,
+    units: &[TargetUnit],
+    prefix: &str,
+) -> Vec<(String, f64)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
+    let values = evaluate(model, config, batcher, 0, &mut rng, units);
+    names(config, units)
+        .iter()
+        .map(|n| format!("{prefix}_{n}"))
+        .zip(values)
+        .collect()
+}
+
 /// Sample-weighted means of loss and metrics over a split from its first
 /// batch: `steps` batches, or one full pass when `steps` is 0. No gradients.
 fn evaluate(
