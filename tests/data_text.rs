@@ -55,6 +55,14 @@ fn folder_classes_inferred_sorted_and_ids_follow_the_imdb_rules() {
     assert_eq!(a.test.len(), 12, "last 20% of 60");
     assert_eq!(a.val.len(), 12, "last 25% of the remaining 48");
     assert_eq!(a.train.len(), 36);
+    assert_eq!(
+        seqlab::data::text::split_sizes(&TextData {
+            path: root.display().to_string(),
+            ..s.clone()
+        })
+        .unwrap(),
+        [36, 12, 12]
+    );
     // "the" and "and" occur in every document: the two most frequent words
     assert_eq!(&t.vocab[..2], ["the", "and"]);
     assert!(t
@@ -96,6 +104,17 @@ fn listed_classes_set_the_ids_and_standardize_modes_change_the_words() {
     let err = encode(&spec("classes = [\"fruit\", \"boats\"]"), &root, None).unwrap_err();
     let m = format!("{err:#}");
     assert!(m.contains("label `cars` is not in data.classes"), "{m}");
+    let err = encode(
+        &spec("classes = [\"fruit\", \"cars\", \"boats\"]"),
+        &root,
+        None,
+    )
+    .unwrap_err();
+    let m = format!("{err:#}");
+    assert!(
+        m.contains("class `boats` of data.classes has no documents"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -112,14 +131,20 @@ fn archive_csv_tsv_and_test_path_read_the_same_documents() {
     }
     let mut csv = String::from("id,text,label\n");
     let mut tsv = String::from("text\tlabel\n");
+    let mut jsonl = String::new();
     for (c, name) in [(1, "cars"), (0, "fruit")] {
         for i in 0..8 {
             csv.push_str(&format!("{i},\"{}\",{name}\n", doc(c, i)));
             tsv.push_str(&format!("{}\t{name}\n", doc(c, i)));
+            jsonl.push_str(&format!(
+                "{{\"label\": \"{name}\", \"text\": \"{}\"}}\n",
+                doc(c, i)
+            ));
         }
     }
     std::fs::write(tmp.path().join("c.csv"), csv).unwrap();
     std::fs::write(tmp.path().join("c.tsv"), tsv).unwrap();
+    std::fs::write(tmp.path().join("c.jsonl"), jsonl).unwrap();
     let s = spec("text_column = \"text\"\nlabel_column = \"label\"");
     let folder = encode(&spec(""), &root, None).unwrap();
     let from_archive = encode(&spec(""), &archive, None).unwrap();
@@ -131,6 +156,8 @@ fn archive_csv_tsv_and_test_path_read_the_same_documents() {
         "same documents in the same order"
     );
     assert_eq!(from_tsv.arrays, folder.arrays);
+    let from_jsonl = encode(&s, &tmp.path().join("c.jsonl"), None).unwrap();
+    assert_eq!(from_jsonl.arrays, folder.arrays);
     // a separate test collection: all of its documents are the test split
     let test_root = class_folders(&tmp.path().join("test"), 2, 5);
     let t = encode(&spec(""), &root, Some(&test_root)).unwrap();

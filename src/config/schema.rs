@@ -293,21 +293,22 @@ pub struct ImdbData {
 
 /// Any labelled text collection (`source = "text"`): a folder with one
 /// subfolder of `.txt` files per class (Keras' `text_dataset_from_directory`
-/// layout), a `.tar.gz` of such a folder, or a CSV / TSV file with a text and
-/// a label column. Tokenised, ranked and padded as IMDB is (0 padding, 1
-/// start, 2 out of vocabulary, words from 3 by frequency in the training split).
+/// layout), a `.tar.gz` of such a folder, a CSV / TSV file with a text and
+/// a label column, or a JSON-lines file (`.jsonl`) with a text and a label
+/// key. Tokenised, ranked and padded as IMDB is (0 padding, 1 start, 2 out of
+/// vocabulary, words from 3 by frequency in the training split).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TextData {
-    /// A class-per-subfolder folder, its `.tar.gz`, or a `.csv` / `.tsv` file.
+    /// A class-per-subfolder folder, its `.tar.gz`, or a `.csv` / `.tsv` / `.jsonl` file.
     pub path: String,
     /// The test collection (same layout); empty: `test_split` of `path` is held out.
     #[serde(default)]
     pub test_path: String,
-    /// CSV / TSV: the column holding the text.
+    /// CSV / TSV / JSON lines: the column (key) holding the text.
     #[serde(default)]
     pub text_column: String,
-    /// CSV / TSV: the column holding the class label.
+    /// CSV / TSV / JSON lines: the column (key) holding the class label.
     #[serde(default)]
     pub label_column: String,
     /// Class names in id order; empty: the labels found, sorted.

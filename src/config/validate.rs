@@ -96,7 +96,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
         DataSpec::Text(x) => {
             need(
                 !x.path.is_empty(),
-                "data.path: required for source = \"text\"; give a folder with one subfolder per class, its .tar.gz, or a CSV / TSV file".into(),
+                "data.path: required for source = \"text\"; give a folder with one subfolder per class, its .tar.gz, or a CSV / TSV / .jsonl file".into(),
             );
             need(x.max_features >= 4, "data.max_features: must be at least 4 (0 padding, 1 start, 2 unknown, words from 3)".into());
             need(x.maxlen >= 1, "data.maxlen: must be at least 1".into());

@@ -160,7 +160,40 @@ pub fn classes_of(spec: &TextData, path: &Path, docs: &[Doc]) -> Result<Vec<Stri
             );
         }
     }
+    if let Some(empty) = spec
+        .classes
+        .iter()
+        .find(|c| !counts.contains_key(c.as_str()))
+    {
+        bail!(
+            "{}: class `{empty}` of data.classes has no documents; add some or remove it from the list",
+            path.display()
+        );
+    }
     Ok(spec.classes.clone())
+}
+
+/// How many of `n` documents stay when `fraction` is held out from the end.
+fn kept(n: usize, fraction: f64) -> usize {
+    (n as f64 * (1.0 - fraction)) as usize
+}
+
+/// Documents in the training, validation and test splits, from the
+/// collection's size alone (for `seqlab plan`'s step counts).
+pub fn split_sizes(spec: &TextData) -> Result<[usize; 3]> {
+    let count = |p: &str| -> Result<usize> {
+        let path = crate::data::series::resolve_path(p);
+        Ok(read_collection(&path, columns(spec))?.docs.len())
+    };
+    let (train, test) = if spec.test_path.is_empty() {
+        let n = count(&spec.path)?;
+        let train = kept(n, spec.test_split);
+        (train, n - train)
+    } else {
+        (count(&spec.path)?, count(&spec.test_path)?)
+    };
+    let fit = kept(train, spec.validation_split);
+    Ok([fit, train - fit, test])
 }
 
 /// Reads and encodes the collection of a config, as a run would, and returns
@@ -184,17 +217,22 @@ pub fn encode(spec: &TextData, path: &Path, test_path: Option<&Path>) -> Result<
         Some(tp) => {
             let test = read(spec, tp)?;
             lossy += test.lossy;
-            let named = TextData {
-                classes: classes.clone(),
-                ..spec.clone()
-            };
-            classes_of(&named, tp, &test.docs)?;
+            // The test collection may lack a class, but not hold a new one.
+            if let Some(d) = test.docs.iter().find(|d| !classes.contains(&d.label)) {
+                bail!(
+                    "{}: label `{}` is not a class of the training collection {} ({}); fix the label or data.classes",
+                    tp.display(),
+                    d.label,
+                    path.display(),
+                    classes.join(", ")
+                );
+            }
             (main.docs, test.docs)
         }
         None => {
             let mut docs = main.docs;
             docs.shuffle(&mut rng);
-            let at = (docs.len() as f64 * (1.0 - spec.test_split)) as usize;
+            let at = kept(docs.len(), spec.test_split);
             let test = docs.split_off(at);
             (docs, test)
         }
@@ -206,7 +244,7 @@ pub fn encode(spec: &TextData, path: &Path, test_path: Option<&Path>) -> Result<
     };
     let mut order: Vec<usize> = (0..train_docs.len()).collect();
     order.shuffle(&mut rng);
-    let at = (train_docs.len() as f64 * (1.0 - spec.validation_split)) as usize;
+    let at = kept(train_docs.len(), spec.validation_split);
     let (fit_idx, val_idx) = order.split_at(at);
     for (name, n) in [
         ("training", fit_idx.len()),

@@ -1,8 +1,9 @@
 //! Reads a labelled text collection (`source = "text"`) into documents with
 //! their label as written: a folder with one subfolder of `.txt` files per
 //! class (Keras' `text_dataset_from_directory` layout), a `.tar.gz` of such a
-//! folder (read through `archive`'s safety rules, never unpacked), or a CSV /
-//! TSV file with a text and a label column.
+//! folder (read through `archive`'s safety rules, never unpacked), a CSV /
+//! TSV file with a text and a label column, or a JSON-lines file (`.jsonl`,
+//! one object a line) with a text and a label key.
 //!
 //! Order is deterministic: folders by class name then file name; CSV rows in
 //! file order. Files that are not valid UTF-8 are decoded lossily (invalid
@@ -34,10 +35,15 @@ pub struct Columns<'a> {
     pub label: &'a str,
 }
 
-/// Whether `path` names a delimited file (by its extension).
+/// Whether `path` names a delimited or JSON-lines file (by its extension).
 pub fn is_table(path: &Path) -> bool {
     let name = path.to_string_lossy().to_lowercase();
-    [".csv", ".tsv", ".tab"].iter().any(|e| name.ends_with(e))
+    [".csv", ".tsv", ".tab"].iter().any(|e| name.ends_with(e)) || is_json_lines(path)
+}
+
+fn is_json_lines(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_lowercase();
+    name.ends_with(".jsonl") || name.ends_with(".ndjson")
 }
 
 /// Reads a folder, a `.tar.gz` or a CSV / TSV.
@@ -46,7 +52,7 @@ pub fn read_collection(path: &Path, columns: Columns) -> Result<Collection> {
         read_folder(path)
     } else if !path.exists() {
         bail!(
-            "{}: no such file or folder; point data.path at a folder with one subfolder per class, its .tar.gz, or a CSV / TSV file",
+            "{}: no such file or folder; point data.path at a folder with one subfolder per class, its .tar.gz, or a CSV / TSV / .jsonl file",
             path.display()
         )
     } else if is_table(path) {
@@ -57,7 +63,7 @@ pub fn read_collection(path: &Path, columns: Columns) -> Result<Collection> {
         read_archive(path)
     } else {
         bail!(
-            "{}: not a folder, .tar.gz, .csv or .tsv; give data.path one of those",
+            "{}: not a folder, .tar.gz, .csv, .tsv or .jsonl; give data.path one of those",
             path.display()
         )
     }
@@ -159,7 +165,7 @@ fn read_archive(path: &Path) -> Result<Collection> {
 fn read_table(path: &Path, columns: Columns) -> Result<Collection> {
     if columns.text.is_empty() || columns.label.is_empty() {
         bail!(
-            "{}: a CSV / TSV collection needs data.text_column and data.label_column (the columns holding the text and the class)",
+            "{}: a CSV / TSV / JSON-lines collection needs data.text_column and data.label_column (the columns or keys holding the text and the class)",
             path.display()
         );
     }
@@ -167,6 +173,9 @@ fn read_table(path: &Path, columns: Columns) -> Result<Collection> {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
         bytes.drain(..3);
+    }
+    if is_json_lines(path) {
+        return read_json_lines(path, &bytes, columns);
     }
     let name = path.to_string_lossy().to_lowercase();
     let delimiter = if name.ends_with(".tsv") || name.ends_with(".tab") {
@@ -235,6 +244,66 @@ fn read_table(path: &Path, columns: Columns) -> Result<Collection> {
     Ok(out)
 }
 
+/// One JSON object a line; blank lines are skipped. A label may be a string,
+/// a number or a boolean (read as written).
+fn read_json_lines(path: &Path, bytes: &[u8], columns: Columns) -> Result<Collection> {
+    let mut out = Collection::default();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = i + 1;
+        let text = decode(raw.to_vec(), &mut out.lossy);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let not_object = || {
+            format!(
+                "{}: line {line} is not a JSON object; write one object per line",
+                path.display()
+            )
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).with_context(not_object)?;
+        let Some(object) = value.as_object() else {
+            bail!(not_object());
+        };
+        let field = |key: &str, want: &str| -> Result<String> {
+            match object.get(want) {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    Ok(v.to_string())
+                }
+                Some(other) => bail!(
+                    "{}: line {line}: `{want}` (data.{key}) is {other}, not a string; give it text",
+                    path.display()
+                ),
+                None => {
+                    let keys: Vec<String> = object.keys().cloned().collect();
+                    bail!(
+                        "{}: line {line}: no key data.{key} = \"{want}\"{} (keys: {}); name one of them",
+                        path.display(),
+                        suggest(want, &keys),
+                        keys.join(", ")
+                    )
+                }
+            }
+        };
+        let doc = Doc {
+            text: field("text_column", columns.text)?,
+            label: field("label_column", columns.label)?.trim().to_string(),
+        };
+        if doc.label.is_empty() {
+            bail!(
+                "{}: line {line}: the label `{}` is empty; give every document a class",
+                path.display(),
+                columns.label
+            );
+        }
+        out.docs.push(doc);
+    }
+    if out.docs.is_empty() {
+        bail!("{}: no documents (empty file)", path.display());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +317,31 @@ mod tests {
         assert_eq!(n, 1);
         assert!(is_table(Path::new("x/reviews.TSV")));
         assert!(!is_table(Path::new("x/reviews.tar.gz")));
+        assert!(is_table(Path::new("x/reviews.jsonl")));
+    }
+
+    #[test]
+    fn json_lines_with_string_or_number_labels_and_a_named_missing_key() {
+        let cols = Columns {
+            text: "text",
+            label: "label",
+        };
+        let p = Path::new("r.jsonl");
+        let good = b"{\"text\": \"good\", \"label\": 1}\n\n{\"text\": \"bad\", \"label\": \"0\"}\n";
+        let c = read_json_lines(p, good, cols).unwrap();
+        assert_eq!(c.docs.len(), 2);
+        assert_eq!(
+            (c.docs[0].label.as_str(), c.docs[1].text.as_str()),
+            ("1", "bad")
+        );
+        let missing = b"{\"text\": \"a\", \"label\": 1}\n{\"txt\": \"b\", \"label\": 0}\n";
+        let e = read_json_lines(p, missing, cols).unwrap_err().to_string();
+        assert!(
+            e.contains("r.jsonl: line 2: no key data.text_column = \"text\""),
+            "{e}"
+        );
+        assert!(e.contains("did you mean \"txt\"?"), "{e}");
+        let e = format!("{:#}", read_json_lines(p, b"[1, 2]\n", cols).unwrap_err());
+        assert!(e.contains("line 1 is not a JSON object"), "{e}");
     }
 }

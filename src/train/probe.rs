@@ -88,8 +88,10 @@ pub fn steps_per_epoch(config: &Config) -> (usize, usize) {
             full((25_000.0 * (1.0 - i.validation_split)) as usize),
             full((25_000.0 * i.validation_split) as usize),
         ),
-        // A text collection's size is known once it is read.
-        DataSpec::Text(_) => (0, 0),
+        DataSpec::Text(t) => match crate::data::text::split_sizes(t) {
+            Ok([tr, va, _]) => (full(tr), full(va)),
+            Err(_) => (0, 0),
+        },
         DataSpec::Csv(c) => match crate::data::series::check(c) {
             Ok([tr, va, _]) => (full(tr), full(va)),
             Err(_) => (0, 0),
