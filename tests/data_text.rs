@@ -357,6 +357,19 @@ fn three_classes_train_end_to_end_with_accuracy_classes_and_vocabulary() {
     let lines: Vec<&str> = vocab.lines().collect();
     assert_eq!(&lines[..5], ["<pad>", "<start>", "<oov>", "the", "and"]);
     assert!(lines.contains(&"ocean") && lines.contains(&"engine"));
+    // the test split's 18 documents (20% of 90), rows = true classes
+    let confusion = read(&dir.join("confusion.csv"));
+    let mut rows = confusion.lines();
+    assert_eq!(rows.next().unwrap(), "true\\predicted,cars,fruit,water");
+    let total: u64 = rows
+        .map(|r| {
+            r.split(',')
+                .skip(1)
+                .map(|n| n.parse::<u64>().unwrap())
+                .sum::<u64>()
+        })
+        .sum();
+    assert_eq!(total, 18);
 }
 
 #[test]

@@ -404,6 +404,14 @@ fn execute(
     if let Some(text) = &data.text {
         staging.write("vocab.txt", text.vocab_txt.as_bytes())?;
         staging.write("text.toml", text.text_toml.as_bytes())?;
+        if fitted.failure.is_none() {
+            use crate::train::confusion::{confusion, confusion_csv};
+            let counts = confusion(&model, &mut data.test, text.classes.len());
+            staging.write(
+                "confusion.csv",
+                confusion_csv(&text.classes, &counts).as_bytes(),
+            )?;
+        }
     }
     // A failed run's weights (a non-finite loss) are of no use to predict.
     let weights = if config.train.save_weights && fitted.failure.is_none() {
