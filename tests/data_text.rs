@@ -402,3 +402,52 @@ fn data_info_reports_classes_lengths_and_vocabulary() {
         "{m}"
     );
 }
+
+#[test]
+fn two_classes_train_with_one_logit_or_two_softmax_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = class_folders(&tmp.path().join("c"), 2, 20);
+    let data = format!(
+        "path = \"{}\"\nclasses = [\"fruit\", \"cars\"]",
+        root.display()
+    );
+    for (name, units, loss) in [
+        ("bce", 1, "binary_crossentropy"),
+        ("scce", 2, "sparse_categorical_crossentropy"),
+    ] {
+        let file = experiment(tmp.path(), name, &data, units, loss);
+        let file_text = read(&file).replace(
+            "\"softmax\"",
+            if units == 1 {
+                "\"sigmoid\""
+            } else {
+                "\"softmax\""
+            },
+        );
+        std::fs::write(&file, file_text).unwrap();
+        let results = tmp.path().join("results");
+        run_ok(&mut run_cmd(tmp.path(), &file, &results));
+        let dir = results.join(name).join("default");
+        let summary: toml::Table = toml::from_str(&read(&dir.join("summary.toml"))).unwrap();
+        let acc = summary["test"]["test_accuracy"].as_float().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{name}: {acc}");
+        let confusion = read(&dir.join("confusion.csv"));
+        assert!(
+            confusion.starts_with("true\\predicted,fruit,cars\n"),
+            "{name}: {confusion}"
+        );
+        // 8 test documents (20% of 40); the diagonal over the total is the accuracy
+        let rows: Vec<Vec<u64>> = confusion
+            .lines()
+            .skip(1)
+            .map(|r| r.split(',').skip(1).map(|n| n.parse().unwrap()).collect())
+            .collect();
+        let total: u64 = rows.iter().flatten().sum();
+        assert_eq!(total, 8, "{name}");
+        let right = (rows[0][0] + rows[1][1]) as f64 / 8.0;
+        assert!(
+            (right - acc).abs() < 1e-4,
+            "{name}: {right} vs test_accuracy {acc}"
+        );
+    }
+}
