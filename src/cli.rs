@@ -318,7 +318,9 @@ pub enum DataCommand {
         skip_imdb: bool,
     },
     /// What is in the data directory (files, rows, checksums); with a PATH,
-    /// a table's columns, types, rows, time range, frequency, gaps and missing cells.
+    /// a table's columns, types, rows, time range, frequency, gaps and missing cells;
+    /// for a text collection (a class-per-subfolder folder, its .tar.gz, or a CSV
+    /// with --text-column/--label-column): classes, lengths and vocabulary.
     Info {
         path: Option<PathBuf>,
         /// The table's time column (default: the first column that reads as a time).
@@ -327,6 +329,12 @@ pub enum DataCommand {
         /// The table's series column (long format).
         #[arg(long, default_value = "")]
         series_column: String,
+        /// A text CSV / TSV: the column holding the documents (with --label-column).
+        #[arg(long, default_value = "")]
+        text_column: String,
+        /// A text CSV / TSV: the column holding the classes (with --text-column).
+        #[arg(long, default_value = "")]
+        label_column: String,
     },
     /// Write a deterministic synthetic Jena-format CSV.
     SynthJena {
@@ -448,11 +456,31 @@ fn check_memory(cells: &[config::Cell]) -> Vec<String> {
 }
 
 /// Reads every distinct table (`source = "csv"`) the cells use and cuts its
-/// windows, so bad input stops the command before anything runs or is written.
+/// windows, and encodes every text collection (`source = "text"`) and checks
+/// its classes against the model's output, so bad input stops the command
+/// before anything runs or is written.
 fn check_tables(cells: &[config::Cell]) -> Vec<String> {
     let mut seen: Vec<&config::CsvData> = Vec::new();
+    let mut texts: Vec<&config::TextData> = Vec::new();
     let mut errors = Vec::new();
     for c in cells {
+        if let config::DataSpec::Text(t) = &c.config.data {
+            if texts.contains(&t.as_ref()) {
+                continue;
+            }
+            texts.push(t.as_ref());
+            let classes = crate::data::text::check_collection(t);
+            let checked = classes.and_then(|classes| {
+                let inferred =
+                    crate::model::infer(&c.config).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+                crate::model::shape::check_classes(&inferred, c.config.train.loss, &classes)
+                    .map_err(|e| anyhow::anyhow!(e))
+            });
+            if let Err(e) = checked {
+                errors.push(format!("{}/{}: {e:#}", c.experiment, c.name));
+            }
+            continue;
+        }
         let config::DataSpec::Csv(csv) = &c.config.data else {
             continue;
         };
@@ -573,8 +601,24 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 DataCommand::Info { path: None, .. } => print!("{}", crate::data::info(&dir)?),
                 DataCommand::Info {
                     path: Some(path),
+                    text_column,
+                    label_column,
+                    ..
+                } if crate::data::text_info::is_text(
+                    &path,
+                    !text_column.is_empty() || !label_column.is_empty(),
+                ) =>
+                {
+                    print!(
+                        "{}",
+                        crate::data::text_info::text_info(&path, &text_column, &label_column)?
+                    )
+                }
+                DataCommand::Info {
+                    path: Some(path),
                     time_column,
                     series_column,
+                    ..
                 } => print!(
                     "{}",
                     crate::data::describe::table_info(

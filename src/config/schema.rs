@@ -51,6 +51,7 @@ pub enum DataSpec {
     Jena(JenaData),
     Imdb(ImdbData),
     Csv(Box<CsvData>),
+    Text(Box<TextData>),
 }
 
 impl DataSpec {
@@ -59,6 +60,7 @@ impl DataSpec {
             DataSpec::Jena(j) => j.batch_size,
             DataSpec::Imdb(i) => i.batch_size,
             DataSpec::Csv(c) => c.batch_size,
+            DataSpec::Text(t) => t.batch_size,
         }
     }
     pub fn path(&self) -> &str {
@@ -66,6 +68,7 @@ impl DataSpec {
             DataSpec::Jena(j) => &j.path,
             DataSpec::Imdb(i) => &i.path,
             DataSpec::Csv(c) => &c.path,
+            DataSpec::Text(t) => &t.path,
         }
     }
 }
@@ -288,6 +291,68 @@ pub struct ImdbData {
     pub shuffle_seed: u64,
 }
 
+/// Any labelled text collection (`source = "text"`): a folder with one
+/// subfolder of `.txt` files per class (Keras' `text_dataset_from_directory`
+/// layout), a `.tar.gz` of such a folder, a CSV / TSV file with a text and
+/// a label column, or a JSON-lines file (`.jsonl`) with a text and a label
+/// key. Tokenised, ranked and padded as IMDB is (0 padding, 1 start, 2 out of
+/// vocabulary, words from 3 by frequency in the training split).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TextData {
+    /// A class-per-subfolder folder, its `.tar.gz`, or a `.csv` / `.tsv` / `.jsonl` file.
+    pub path: String,
+    /// The test collection (same layout); empty: `test_split` of `path` is held out.
+    #[serde(default)]
+    pub test_path: String,
+    /// CSV / TSV / JSON lines: the column (key) holding the text.
+    #[serde(default)]
+    pub text_column: String,
+    /// CSV / TSV / JSON lines: the column (key) holding the class label.
+    #[serde(default)]
+    pub label_column: String,
+    /// Class names in id order; empty: the labels found, sorted.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Vocabulary size, indices 0 (padding), 1 (start), 2 (out of vocabulary) included.
+    #[serde(default = "d_max_features")]
+    pub max_features: usize,
+    #[serde(default = "d_maxlen")]
+    pub maxlen: usize,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Fraction of the (shuffled) training documents held out for validation.
+    #[serde(default = "d_validation_split")]
+    pub validation_split: f64,
+    /// Fraction of the (shuffled) collection held out for testing when `test_path` is empty.
+    #[serde(default = "d_validation_split")]
+    pub test_split: f64,
+    /// `pre` or `post`, as Keras' `pad_sequences`.
+    #[serde(default = "d_pre")]
+    pub padding: Side,
+    #[serde(default = "d_pre")]
+    pub truncating: Side,
+    /// Keras TextVectorization's names: `lower_and_strip_punctuation`, `lower` or `none`.
+    #[serde(default)]
+    pub standardize: Standardize,
+    /// Seed of the shuffle before the splits.
+    #[serde(default = "d_shuffle_seed")]
+    pub shuffle_seed: u64,
+}
+
+/// How text is standardised before splitting into words.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Standardize {
+    /// Lowercase; words are runs of letters, digits and apostrophes (IMDB's tokenizer).
+    #[default]
+    LowerAndStripPunctuation,
+    /// Lowercase; words are separated by whitespace.
+    Lower,
+    /// As written; words are separated by whitespace.
+    None,
+}
+
 fn d_max_features() -> usize {
     10_000
 }
@@ -436,6 +501,18 @@ pub enum Loss {
     Mae,
     Mse,
     BinaryCrossentropy,
+    /// Softmax from logits over the classes; targets are class ids.
+    SparseCategoricalCrossentropy,
+}
+
+impl Loss {
+    /// Whether the loss is computed from logits (the output's sigmoid or softmax stripped).
+    pub fn from_logits(self) -> bool {
+        matches!(
+            self,
+            Loss::BinaryCrossentropy | Loss::SparseCategoricalCrossentropy
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -10,7 +10,9 @@ pub fn resolve(config: &mut Config) {
     let t = &mut config.train;
     if t.metrics.is_empty() {
         t.metrics = match t.loss {
-            Loss::BinaryCrossentropy => vec![Metric::Accuracy],
+            Loss::BinaryCrossentropy | Loss::SparseCategoricalCrossentropy => {
+                vec![Metric::Accuracy]
+            }
             Loss::Mae | Loss::Mse => vec![Metric::Mae],
         };
     }
@@ -89,6 +91,35 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
                     "data.validation_split: {} must be in [0, 1)",
                     i.validation_split
                 ),
+            );
+        }
+        DataSpec::Text(x) => {
+            need(
+                !x.path.is_empty(),
+                "data.path: required for source = \"text\"; give a folder with one subfolder per class, its .tar.gz, or a CSV / TSV / .jsonl file".into(),
+            );
+            need(x.max_features >= 4, "data.max_features: must be at least 4 (0 padding, 1 start, 2 unknown, words from 3)".into());
+            need(x.maxlen >= 1, "data.maxlen: must be at least 1".into());
+            for (key, v) in [
+                ("validation_split", x.validation_split),
+                ("test_split", x.test_split),
+            ] {
+                need(
+                    v > 0.0 && v < 1.0,
+                    format!("data.{key}: {v} must be in (0, 1)"),
+                );
+            }
+            need(
+                x.classes.len() != 1 && x.classes.len() <= 255,
+                format!("data.classes: lists {} class(es); list between 2 and 255, or leave it empty to infer them", x.classes.len()),
+            );
+            need(
+                x.batch_size >= 1,
+                "data.batch_size: must be at least 1".into(),
+            );
+            need(
+                x.text_column.is_empty() == x.label_column.is_empty(),
+                "data.text_column and data.label_column: give both (a CSV / TSV collection) or neither (a folder)".into(),
             );
         }
         DataSpec::Csv(c) => {
@@ -182,8 +213,26 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
     );
     if matches!(t.loss, Loss::BinaryCrossentropy) {
         need(
-            matches!(config.data, DataSpec::Imdb(_)),
-            "train.loss: binary_crossentropy needs binary labels (data.source = \"imdb\")".into(),
+            matches!(config.data, DataSpec::Imdb(_) | DataSpec::Text(_)),
+            "train.loss: binary_crossentropy needs binary labels (data.source = \"imdb\" or \"text\")".into(),
+        );
+        if let DataSpec::Text(x) = &config.data {
+            need(
+                x.classes.len() <= 2,
+                format!("train.loss: binary_crossentropy needs two classes, but data.classes lists {}; use loss = \"sparse_categorical_crossentropy\"", x.classes.len()),
+            );
+        }
+    }
+    if matches!(t.loss, Loss::SparseCategoricalCrossentropy) {
+        need(
+            matches!(config.data, DataSpec::Text(_)),
+            "train.loss: sparse_categorical_crossentropy needs class labels (data.source = \"text\")".into(),
+        );
+    }
+    if matches!(config.data, DataSpec::Text(_)) {
+        need(
+            t.loss.from_logits(),
+            "train.loss: a text collection trains with binary_crossentropy (two classes) or sparse_categorical_crossentropy".into(),
         );
     }
     if config.model.kind == ModelKind::Layers {

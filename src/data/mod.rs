@@ -6,7 +6,8 @@
 //! Any table (`source = "csv"`): CSV / TSV / `.csv.gz` → [`Table`] →
 //! missing cells, splits, normalisation, valid window ends → [`Windows`]
 //! (see `series`). IMDB: archive → reviews → tokens → padded ids (cached on
-//! disk) → [`TokenBatches`]. The trainer sees only [`prepare`] and [`Batcher`].
+//! disk) → [`TokenBatches`]. Any text collection (`source = "text"`): the
+//! same tokenizer, vocabulary and padding (see `text`) → [`TokenBatches`]. The trainer sees only [`prepare`] and [`Batcher`].
 pub mod archive;
 pub mod bench;
 pub mod describe;
@@ -22,6 +23,9 @@ pub mod reviews;
 pub mod series;
 pub mod synth;
 pub mod table;
+pub mod text;
+pub mod text_info;
+pub mod text_read;
 pub mod timestamp;
 pub mod token_batches;
 pub mod tokenize;
@@ -38,7 +42,7 @@ pub use table::Table;
 pub use token_batches::TokenBatches;
 pub use window::{RowSelector, WindowSpec, Windows};
 
-use crate::config::{DataSpec, ImdbData, JenaData};
+use crate::config::{DataSpec, ImdbData, JenaData, TextData};
 use anyhow::{Context, Result};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
@@ -62,6 +66,19 @@ pub struct Prepared {
     pub input_features: Option<usize>,
     /// What a trained model needs to read new rows (tables only).
     pub preprocess: Option<Preprocess>,
+    /// The class list and vocabulary (text collections only).
+    pub text: Option<TextOutputs>,
+}
+
+/// What a text collection writes into the cell folder.
+#[derive(Debug, Clone)]
+pub struct TextOutputs {
+    /// Class names in id order.
+    pub classes: Vec<String>,
+    /// `vocab.txt`: line `i` is token id `i`.
+    pub vocab_txt: String,
+    /// `text.toml`: classes and encoding settings.
+    pub text_toml: String,
 }
 
 /// A target whose metrics are also reported in its own units: the
@@ -126,6 +143,7 @@ pub fn prepare(spec: &DataSpec, device: Device) -> Result<Prepared> {
             let source = fetch::locate_imdb(&i.path, &dir)?;
             prepare_imdb(i, &source, device)
         }
+        DataSpec::Text(t) => prepare_text(t, device),
     }
 }
 
@@ -162,6 +180,7 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
         }],
         input_time: cfg.lookback / cfg.step,
         input_features: Some(features),
+        text: None,
         preprocess: Some(Preprocess {
             columns: table.columns.clone(),
             features: table.columns.clone(),
@@ -204,5 +223,41 @@ pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Pre
         input_time: a.maxlen,
         input_features: None,
         preprocess: None,
+        text: None,
+    })
+}
+
+/// Text-collection batchers: the same token batches as IMDB, the class ids
+/// as labels (0/1 for two classes).
+pub fn prepare_text(cfg: &TextData, device: Device) -> Result<Prepared> {
+    let path = series::resolve_path(&cfg.path);
+    let test_path = (!cfg.test_path.is_empty()).then(|| series::resolve_path(&cfg.test_path));
+    let encoded = text::encode(cfg, &path, test_path.as_deref())?;
+    let a = &encoded.arrays;
+    let batches = |s, shuffle| {
+        Batcher::Imdb(TokenBatches::new(
+            s,
+            a.maxlen,
+            cfg.batch_size,
+            shuffle,
+            device,
+        ))
+    };
+    Ok(Prepared {
+        train: batches(&a.train, true),
+        val: batches(&a.val, false),
+        test: batches(&a.test, false),
+        target_std: None,
+        target_column: None,
+        target_inputs: vec![],
+        units: vec![],
+        input_time: a.maxlen,
+        input_features: None,
+        preprocess: None,
+        text: Some(TextOutputs {
+            classes: encoded.classes.clone(),
+            vocab_txt: encoded.vocab_txt(),
+            text_toml: encoded.text_toml(cfg),
+        }),
     })
 }

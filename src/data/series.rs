@@ -484,5 +484,6 @@ pub fn prepare(cfg: &CsvData, device: Device) -> Result<Prepared> {
         input_time: cfg.lookback / cfg.step,
         input_features: Some(cols.features.len()),
         preprocess: Some(preprocess),
+        text: None,
     })
 }

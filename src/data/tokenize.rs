@@ -4,6 +4,8 @@
 //!
 //! `"It's <br />GREAT, 10/10!"` → `["it's", "great", "10", "10"]`.
 
+use crate::config::Standardize;
+
 /// Bumped whenever the rules above change: it is part of the cache key.
 pub const TOKENIZER_VERSION: u32 = 1;
 
@@ -51,6 +53,21 @@ fn end_word(out: &mut String, word_start: &mut usize, has_alnum: &mut bool) {
     *has_alnum = false;
 }
 
+/// The document's words joined by single spaces, under one of Keras
+/// TextVectorization's `standardize` modes: `lower_and_strip_punctuation` is
+/// the IMDB tokenizer above; `lower` and `none` split on whitespace only.
+pub fn standardized_words(text: &str, mode: Standardize) -> String {
+    match mode {
+        Standardize::LowerAndStripPunctuation => normalised_words(text),
+        Standardize::Lower => text
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" "),
+        Standardize::None => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
 /// The words of a normalised review.
 pub fn words(normalised: &str) -> impl Iterator<Item = &str> {
     normalised.split(' ').filter(|w| !w.is_empty())
@@ -73,5 +90,16 @@ mod tests {
         );
         assert_eq!(tokenize("a<br />b"), ["a", "b"]);
         assert!(tokenize("  ...  ").is_empty());
+    }
+
+    #[test]
+    fn standardize_modes() {
+        let t = "Hi, THERE  you!";
+        assert_eq!(
+            standardized_words(t, Standardize::LowerAndStripPunctuation),
+            "hi there you"
+        );
+        assert_eq!(standardized_words(t, Standardize::Lower), "hi, there you!");
+        assert_eq!(standardized_words(t, Standardize::None), "Hi, THERE you!");
     }
 }

@@ -93,7 +93,7 @@ impl Model {
             let (reverse, horizon) = match &config.data {
                 DataSpec::Jena(j) => (j.reverse, 1),
                 DataSpec::Csv(c) => (c.reverse, c.horizon as i64),
-                DataSpec::Imdb(_) => (false, 1),
+                DataSpec::Imdb(_) | DataSpec::Text(_) => (false, 1),
             };
             if target_inputs.is_empty() {
                 anyhow::bail!("model.kind = \"naive_last\" repeats the last value of each target, so every target must also be a feature; add the targets to data.features");
@@ -365,7 +365,12 @@ impl Model {
                 Op::Dense(d) if strip && d.activation == Activation::Sigmoid => {
                     d.forward_linear(ins[0])
                 }
-                Op::Activation(Activation::Sigmoid) if strip => ins[0].shallow_clone(),
+                Op::Dense(d) if strip && d.activation == Activation::Softmax => {
+                    d.forward_linear(ins[0])
+                }
+                Op::Activation(Activation::Sigmoid | Activation::Softmax) if strip => {
+                    ins[0].shallow_clone()
+                }
                 Op::Dense(d) => d.forward(ins[0]),
                 Op::Flatten => ins[0].flatten(1, -1),
                 Op::Dropout(rate) => ins[0].dropout(*rate, train),

@@ -123,6 +123,10 @@ fn data_bytes(config: &Config) -> usize {
             rows * (3 * super::shape::JENA_FEATURES * F32 + 48)
         }
         DataSpec::Imdb(i) => 50_000 * i.maxlen * 8,
+        // The text itself (its file size) plus its padded ids, about 8 bytes per character.
+        DataSpec::Text(t) => std::fs::metadata(crate::data::series::resolve_path(&t.path))
+            .map(|m| m.len() as usize * 8)
+            .unwrap_or(0),
         // A table's size is known once it is read; its file size is a fair
         // upper bound for the floats parsed from its text.
         DataSpec::Csv(c) => std::fs::metadata(crate::data::series::resolve_path(&c.path))

@@ -62,6 +62,10 @@ pub fn input_shape(data: &DataSpec) -> Result<Shape, String> {
             dims: vec![i.maxlen],
             tokens: true,
         },
+        DataSpec::Text(t) => Shape {
+            dims: vec![t.maxlen],
+            tokens: true,
+        },
         DataSpec::Csv(c) => {
             let features = crate::data::series::feature_count(c).map_err(|e| format!("{e:#}"))?;
             Shape::floats(vec![c.lookback / c.step.max(1), features])
@@ -80,8 +84,49 @@ pub fn target_shapes(data: &DataSpec) -> Vec<Vec<usize>> {
             ]
         }
         DataSpec::Csv(c) => vec![vec![c.targets.len()]],
+        // Binary: one logit (binary_crossentropy) or two (sparse_categorical_crossentropy).
+        DataSpec::Text(t) if t.classes.len() == 2 => vec![vec![1], vec![2]],
+        DataSpec::Text(t) if t.classes.len() > 2 => vec![vec![t.classes.len()]],
+        // Classes not listed: checked once the data is read (`check_classes`).
+        DataSpec::Text(_) => vec![],
         _ => vec![vec![1]],
     }
+}
+
+/// Once a text collection is read: the output layer's units must fit its
+/// `classes` (1 or 2 for two classes, one per class otherwise) and the loss
+/// (binary_crossentropy: 1 unit, two classes; sparse_categorical_crossentropy:
+/// one unit per class).
+pub fn check_classes(
+    inferred: &Inferred,
+    loss: crate::config::Loss,
+    classes: &[String],
+) -> Result<(), String> {
+    use crate::config::Loss;
+    let Some(last) = inferred.layers.get(inferred.wiring.output) else {
+        return Ok(());
+    };
+    let n = classes.len();
+    let units = last.output.dims.clone();
+    let ok = match loss {
+        Loss::BinaryCrossentropy => n == 2 && units == [1],
+        Loss::SparseCategoricalCrossentropy => units == [n],
+        Loss::Mae | Loss::Mse => n == 2 && units == [1],
+    };
+    if ok {
+        return Ok(());
+    }
+    let fix = if n == 2 {
+        "end with a dense layer with units = 1 and train.loss = \"binary_crossentropy\" (or units = 2 and \"sparse_categorical_crossentropy\")".to_string()
+    } else {
+        format!("end with a dense layer with units = {n} and set train.loss = \"sparse_categorical_crossentropy\"")
+    };
+    Err(format!(
+        "{} is the output and returns {}, but the data has {n} classes ({}); {fix}",
+        last.label,
+        last.output,
+        classes.join(", ")
+    ))
 }
 
 /// Parameters of one recurrent direction (GRU with reset_after: two biases;
@@ -119,7 +164,7 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
         let info = LayerInfo {
             label: "naive_last".into(),
             name: "naive_last".into(),
-            output: Shape::floats(wanted[0].clone()),
+            output: Shape::floats(wanted.first().cloned().unwrap_or_else(|| vec![1])),
             params: 0,
         };
         return Ok(Inferred {
@@ -168,7 +213,7 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
     }
     if errors.is_empty() {
         let last = out[wiring.output].as_ref().expect("every layer inferred");
-        if !wanted.contains(&last.output.dims) {
+        if !wanted.is_empty() && !wanted.contains(&last.output.dims) {
             let units = wanted[0][0];
             let fix = if last.output.dims.len() > 1 {
                 format!("add a flatten or global pooling layer, or set return_sequences = false, then a dense layer with units = {units}")
@@ -184,6 +229,7 @@ pub fn infer(config: &Config) -> Result<Inferred, Vec<String>> {
                 DataSpec::Csv(c) => {
                     format!(" ({} target(s) × horizon {})", c.targets.len(), c.horizon)
                 }
+                DataSpec::Text(t) => format!(" ({} classes in data.classes)", t.classes.len()),
                 _ => String::new(),
             };
             errors.push(format!(

@@ -79,6 +79,7 @@ pub fn load(dir: &Path, device: Option<&str>) -> Result<Loaded> {
             "{shown}: predict and evaluate read cells of data.source = \"csv\"; this cell's source is \"{}\"",
             match trained.config.data {
                 DataSpec::Jena(_) => "jena",
+                DataSpec::Text(_) => "text",
                 _ => "imdb",
             }
         );

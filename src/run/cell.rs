@@ -353,6 +353,10 @@ fn execute(
     let device = model::device(&config.train.device)?;
     let mut data = crate::data::prepare(&config.data, device)?;
     let model = Model::build(config, device, &data.target_inputs)?;
+    if let Some(text) = &data.text {
+        crate::model::shape::check_classes(&model.inferred, config.train.loss, &text.classes)
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
     let steps = if config.train.steps_per_epoch == 0 {
         data.train.full_pass_steps()
     } else {
@@ -396,6 +400,18 @@ fn execute(
     }
     if let Some(pre) = &data.preprocess {
         staging.write("preprocess.toml", pre.to_toml().as_bytes())?;
+    }
+    if let Some(text) = &data.text {
+        staging.write("vocab.txt", text.vocab_txt.as_bytes())?;
+        staging.write("text.toml", text.text_toml.as_bytes())?;
+        if fitted.failure.is_none() {
+            use crate::train::confusion::{confusion, confusion_csv};
+            let counts = confusion(&model, &mut data.test, text.classes.len());
+            staging.write(
+                "confusion.csv",
+                confusion_csv(&text.classes, &counts).as_bytes(),
+            )?;
+        }
     }
     // A failed run's weights (a non-finite loss) are of no use to predict.
     let weights = if config.train.save_weights && fitted.failure.is_none() {

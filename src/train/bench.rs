@@ -3,7 +3,7 @@
 //! description, plus a bar chart of train step times.
 use super::loss::loss;
 use super::optim;
-use crate::config::{Cell, Loss};
+use crate::config::Cell;
 use crate::model::Model;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -95,7 +95,7 @@ pub fn bench_cell(
     let model = Model::build(config, device, &data.target_inputs)?;
     let mut opt = optim::build(&config.train.optimizer, &model.vs)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
-    let bce = config.train.loss == Loss::BinaryCrossentropy;
+    let bce = config.train.loss.from_logits();
     let out = |x: &tch::Tensor, train: bool| {
         if bce {
             model.forward_logits(x, train)

@@ -179,7 +179,7 @@ fn unit_values(
 }
 
 fn output(model: &Model, loss_kind: Loss, x: &Tensor, y: &Tensor, train: bool) -> Tensor {
-    let out = if loss_kind == Loss::BinaryCrossentropy {
+    let out = if loss_kind.from_logits() {
         model.forward_logits(x, train)
     } else {
         model.forward(x, train)

@@ -2,6 +2,8 @@
 //!
 //! Binary cross-entropy is computed from logits (log-sum-exp form, stable
 //! for any magnitude); accuracy thresholds the logit at 0 (probability 0.5).
+//! Sparse categorical cross-entropy takes `(B, classes)` logits (log-softmax)
+//! and class ids; its accuracy is the argmax's.
 use crate::config::{Loss, Metric};
 use tch::{Kind, Reduction, Tensor};
 
@@ -14,7 +16,13 @@ pub fn loss(kind: Loss, out: &Tensor, y: &Tensor) -> Tensor {
         Loss::BinaryCrossentropy => {
             out.binary_cross_entropy_with_logits::<Tensor>(y, None, None, Reduction::Mean)
         }
+        Loss::SparseCategoricalCrossentropy => out.cross_entropy_for_logits(&class_ids(y)),
     }
+}
+
+/// `(B, 1)` float class ids as `(B,)` int64 targets.
+fn class_ids(y: &Tensor) -> Tensor {
+    y.reshape([-1]).to_kind(Kind::Int64)
 }
 
 /// The mean of a metric over a batch.
@@ -22,6 +30,11 @@ pub fn metric(m: Metric, loss_kind: Loss, out: &Tensor, y: &Tensor) -> Tensor {
     match m {
         Metric::Mae => (out - y).abs().mean(Kind::Float),
         Metric::Mse => (out - y).square().mean(Kind::Float),
+        Metric::Accuracy if loss_kind == Loss::SparseCategoricalCrossentropy => out
+            .argmax(-1, false)
+            .eq_tensor(&class_ids(y))
+            .to_kind(Kind::Float)
+            .mean(Kind::Float),
         Metric::Accuracy => {
             let threshold = if loss_kind == Loss::BinaryCrossentropy {
                 0.0
@@ -62,6 +75,27 @@ mod tests {
             .is_finite());
         let acc = metric(Metric::Accuracy, Loss::BinaryCrossentropy, &logits, &y).double_value(&[]);
         assert!((acc - 2.0 / 3.0).abs() < 1e-6, "logit 0 is class 0: {acc}");
+    }
+
+    #[test]
+    fn sparse_categorical_from_logits_and_argmax_accuracy() {
+        let logits = Tensor::from_slice(&[0.0f32, 0.0, 0.0, 5.0, 0.0, 0.0]).view([2, 3]);
+        let y = Tensor::from_slice(&[2.0f32, 0.0]).view([2, 1]);
+        let l = loss(Loss::SparseCategoricalCrossentropy, &logits, &y).double_value(&[]);
+        let first = 3f64.ln();
+        let second = -(5f64 - (5f64.exp() + 2.0).ln());
+        assert!((l - (first + second) / 2.0).abs() < 1e-5, "{l}");
+        let acc = metric(
+            Metric::Accuracy,
+            Loss::SparseCategoricalCrossentropy,
+            &logits,
+            &y,
+        )
+        .double_value(&[]);
+        assert!(
+            (acc - 0.5).abs() < 1e-6,
+            "argmax of row 0 is class 0, not 2: {acc}"
+        );
     }
 
     #[test]

@@ -17,6 +17,11 @@ pub fn train_step_seconds(config: &Config, threads: usize) -> anyhow::Result<f64
     dims.extend(inferred.input.dims.iter().map(|&d| d as i64));
     let features = inferred.input.dims.get(1).copied().unwrap_or(1);
     let x = match &config.data {
+        DataSpec::Text(t) => Tensor::randint(
+            t.max_features as i64,
+            dims.as_slice(),
+            (Kind::Int64, Device::Cpu),
+        ),
         DataSpec::Imdb(i) => Tensor::randint(
             i.max_features as i64,
             dims.as_slice(),
@@ -36,6 +41,9 @@ pub fn train_step_seconds(config: &Config, threads: usize) -> anyhow::Result<f64
     let out0 = model.forward(&x, false);
     let y = match config.train.loss {
         Loss::BinaryCrossentropy => out0.rand_like().round(),
+        Loss::SparseCategoricalCrossentropy => {
+            Tensor::zeros([batch, 1], (Kind::Float, Device::Cpu))
+        }
         _ => out0.randn_like(),
     };
     if model.trainable_params() == 0 {
@@ -45,12 +53,12 @@ pub fn train_step_seconds(config: &Config, threads: usize) -> anyhow::Result<f64
     let mut times = Vec::new();
     for k in 0..4 {
         let start = Instant::now();
-        let out = if config.train.loss == Loss::BinaryCrossentropy {
+        let out = if config.train.loss.from_logits() {
             model.forward_logits(&x, true)
         } else {
             model.forward(&x, true)
         };
-        let out = if out.size() != y.size() {
+        let out = if out.size() != y.size() && out.numel() == y.numel() {
             out.view_as(&y)
         } else {
             out
@@ -80,6 +88,10 @@ pub fn steps_per_epoch(config: &Config) -> (usize, usize) {
             full((25_000.0 * (1.0 - i.validation_split)) as usize),
             full((25_000.0 * i.validation_split) as usize),
         ),
+        DataSpec::Text(t) => match crate::data::text::split_sizes(t) {
+            Ok([tr, va, _]) => (full(tr), full(va)),
+            Err(_) => (0, 0),
+        },
         DataSpec::Csv(c) => match crate::data::series::check(c) {
             Ok([tr, va, _]) => (full(tr), full(va)),
             Err(_) => (0, 0),
