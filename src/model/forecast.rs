@@ -414,6 +414,42 @@ mod tests {
     }
 
     #[test]
+    fn reshape_permute_and_merges_by_hand_and_their_gradients() {
+        let _rng = crate::model::rng_lock();
+        // By hand: (1, 2, 3) values 0..6; permute [2, 1] puts x[0, j, i] at [0, i, j].
+        let x = Tensor::arange(6, (Kind::Double, Device::Cpu)).view([1, 2, 3]);
+        let p = permute(&x, &[2, 1]);
+        assert_eq!(
+            Vec::<f64>::try_from(p.view([-1])).unwrap(),
+            vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+        );
+        let r = reshape(&x, &[3, 2]);
+        assert_eq!(
+            Vec::<f64>::try_from(r.view([-1])).unwrap(),
+            (0..6).map(f64::from).collect::<Vec<_>>()
+        );
+        let y = t(&[1.0, 2.0, 3.0], &[1, 3]);
+        let z = t(&[4.0, 5.0, 6.0], &[1, 3]);
+        assert_eq!(
+            Vec::<f64>::try_from((&y - &z).view([-1])).unwrap(),
+            vec![-3.0, -3.0, -3.0]
+        );
+        assert_eq!(
+            Vec::<f64>::try_from((&y * &z).view([-1])).unwrap(),
+            vec![4.0, 10.0, 18.0]
+        );
+        // Gradients through each, against central differences.
+        let x = Tensor::randn([2, 3, 4], (Kind::Double, Device::Cpu));
+        let w = Tensor::randn([2, 4, 3], (Kind::Double, Device::Cpu));
+        assert!(gradient_gap(&x, |x| permute(x, &[2, 1]) * &w) < 1e-6);
+        assert!(gradient_gap(&x, |x| reshape(x, &[4, 3]) * &w) < 1e-6);
+        assert!(gradient_gap(&x, |x| (x - x.square()) * x) < 1e-5);
+        let table = Tensor::randn([3, 4], (Kind::Double, Device::Cpu));
+        let pe = PositionalEmbedding { table };
+        assert!(gradient_gap(&x, |x| pe.forward(x) * x) < 1e-5);
+    }
+
+    #[test]
     fn positional_embedding_adds_its_table() {
         let _rng = crate::model::rng_lock();
         let vs = nn::VarStore::new(Device::Cpu);
