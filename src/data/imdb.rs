@@ -48,16 +48,19 @@ pub fn load(spec: &ImdbData, source: &Path, cache_dir: &Path) -> Result<Loaded> 
     })
 }
 
-fn check(spec: &ImdbData) -> Result<()> {
-    if spec.max_features < 4 {
-        bail!(
-            "data.max_features = {}: must be at least 4 (0, 1, 2 are reserved)",
-            spec.max_features
-        );
+/// The vocabulary and padding sizes every token source needs.
+pub fn check_sizes(max_features: usize, maxlen: usize) -> Result<()> {
+    if max_features < 4 {
+        bail!("data.max_features = {max_features}: must be at least 4 (0, 1, 2 are reserved)");
     }
-    if spec.maxlen == 0 {
+    if maxlen == 0 {
         bail!("data.maxlen must be at least 1");
     }
+    Ok(())
+}
+
+fn check(spec: &ImdbData) -> Result<()> {
+    check_sizes(spec.max_features, spec.maxlen)?;
     if !(0.0..1.0).contains(&spec.validation_split) {
         bail!(
             "data.validation_split = {}: must be in [0, 1)",

@@ -202,17 +202,20 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
 /// IMDB batchers from an archive or unpacked folder (through the cache).
 pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Prepared> {
     let loaded = imdb::load(cfg, source, &data_dir().join(".cache"))?;
-    let a = &loaded.arrays;
-    let batches = |s, shuffle| {
-        Batcher::Imdb(TokenBatches::new(
-            s,
-            a.maxlen,
-            cfg.batch_size,
-            shuffle,
-            device,
-        ))
-    };
-    Ok(Prepared {
+    Ok(token_batches(&loaded.arrays, cfg.batch_size, device, None))
+}
+
+/// Batchers over encoded token ids (IMDB and text collections alike):
+/// training shuffled, validation and test in order.
+fn token_batches(
+    a: &imdb_cache::ImdbArrays,
+    batch_size: usize,
+    device: Device,
+    text: Option<TextOutputs>,
+) -> Prepared {
+    let batches =
+        |s, shuffle| Batcher::Imdb(TokenBatches::new(s, a.maxlen, batch_size, shuffle, device));
+    Prepared {
         train: batches(&a.train, true),
         val: batches(&a.val, false),
         test: batches(&a.test, false),
@@ -223,8 +226,8 @@ pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Pre
         input_time: a.maxlen,
         input_features: None,
         preprocess: None,
-        text: None,
-    })
+        text,
+    }
 }
 
 /// Text-collection batchers: the same token batches as IMDB, the class ids
@@ -233,31 +236,15 @@ pub fn prepare_text(cfg: &TextData, device: Device) -> Result<Prepared> {
     let path = series::resolve_path(&cfg.path);
     let test_path = (!cfg.test_path.is_empty()).then(|| series::resolve_path(&cfg.test_path));
     let encoded = text::encode(cfg, &path, test_path.as_deref())?;
-    let a = &encoded.arrays;
-    let batches = |s, shuffle| {
-        Batcher::Imdb(TokenBatches::new(
-            s,
-            a.maxlen,
-            cfg.batch_size,
-            shuffle,
-            device,
-        ))
+    let outputs = TextOutputs {
+        classes: encoded.classes.clone(),
+        vocab_txt: encoded.vocab_txt(),
+        text_toml: encoded.text_toml(cfg),
     };
-    Ok(Prepared {
-        train: batches(&a.train, true),
-        val: batches(&a.val, false),
-        test: batches(&a.test, false),
-        target_std: None,
-        target_column: None,
-        target_inputs: vec![],
-        units: vec![],
-        input_time: a.maxlen,
-        input_features: None,
-        preprocess: None,
-        text: Some(TextOutputs {
-            classes: encoded.classes.clone(),
-            vocab_txt: encoded.vocab_txt(),
-            text_toml: encoded.text_toml(cfg),
-        }),
-    })
+    Ok(token_batches(
+        &encoded.arrays,
+        cfg.batch_size,
+        device,
+        Some(outputs),
+    ))
 }

@@ -77,15 +77,7 @@ impl TextArrays {
 
 /// Checks the settings that need no data.
 pub fn check(spec: &TextData) -> Result<()> {
-    if spec.max_features < 4 {
-        bail!(
-            "data.max_features = {}: must be at least 4 (0, 1, 2 are reserved)",
-            spec.max_features
-        );
-    }
-    if spec.maxlen == 0 {
-        bail!("data.maxlen must be at least 1");
-    }
+    super::imdb::check_sizes(spec.max_features, spec.maxlen)?;
     for (key, v) in [
         ("validation_split", spec.validation_split),
         ("test_split", spec.test_split),

@@ -40,6 +40,21 @@ pub enum Status {
     Busy(String),
 }
 
+impl Outcome {
+    /// A cell's outcome with nothing measured yet.
+    pub fn new(cell: &Cell, status: Status, seconds: f64) -> Outcome {
+        Outcome {
+            experiment: cell.experiment.clone(),
+            cell: cell.unit(),
+            status,
+            best_epoch: 0,
+            best: None,
+            test: None,
+            seconds,
+        }
+    }
+}
+
 impl Status {
     pub fn label(&self) -> String {
         match self {
@@ -199,15 +214,7 @@ pub fn baseline_value(root: &Path, name: &str) -> Option<(String, f64)> {
 /// only an interrupt leaves nothing behind.
 pub fn run(cell: &Cell, root: &Path, threads: usize, sink: Sink, stop: &AtomicBool) -> Outcome {
     let start = Instant::now();
-    let mut outcome = Outcome {
-        experiment: cell.experiment.clone(),
-        cell: cell.unit(),
-        status: Status::Complete,
-        best_epoch: 0,
-        best: None,
-        test: None,
-        seconds: 0.0,
-    };
+    let mut outcome = Outcome::new(cell, Status::Complete, 0.0);
     let result = execute(cell, root, threads, sink, stop, &mut outcome);
     outcome.seconds = start.elapsed().as_secs_f64();
     match result {
@@ -239,15 +246,7 @@ pub fn run_caught(
         let msg = panic_text(panic.as_ref());
         let reason = format!("panicked: {}", condense(&msg));
         record_failure(cell, root, &reason, &msg);
-        Outcome {
-            experiment: cell.experiment.clone(),
-            cell: cell.unit(),
-            status: Status::Failed(reason),
-            best_epoch: 0,
-            best: None,
-            test: None,
-            seconds: 0.0,
-        }
+        Outcome::new(cell, Status::Failed(reason), 0.0)
     })
 }
 

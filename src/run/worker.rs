@@ -83,15 +83,7 @@ pub fn run(
     let start = std::time::Instant::now();
     let failed = |reason: String| {
         cell::record_failure(cell, root, &reason, &reason);
-        Outcome {
-            experiment: cell.experiment.clone(),
-            cell: cell.unit(),
-            status: Status::Failed(reason),
-            best_epoch: 0,
-            best: None,
-            test: None,
-            seconds: start.elapsed().as_secs_f64(),
-        }
+        Outcome::new(cell, Status::Failed(reason), start.elapsed().as_secs_f64())
     };
     let payload = match encode(cell) {
         Ok(p) => p,
@@ -176,7 +168,7 @@ pub fn run(
     match (outcome, status) {
         (Some(o), _) => o,
         (None, Ok(s)) if stop.load(Ordering::SeqCst) && s.signal().is_some() => {
-            interrupted(cell, start)
+            Outcome::new(cell, Status::Interrupted, start.elapsed().as_secs_f64())
         }
         (None, Ok(s)) => failed(match (s.code(), s.signal()) {
             (_, Some(libc::SIGKILL)) => {
@@ -189,19 +181,6 @@ pub fn run(
             _ => "the worker process ended without a result".to_string(),
         }),
         (None, Err(e)) => failed(format!("waiting for the worker process: {e}")),
-    }
-}
-
-/// A worker stopped by a signal after a stop was asked for: nothing is recorded.
-fn interrupted(cell: &Cell, start: std::time::Instant) -> Outcome {
-    Outcome {
-        experiment: cell.experiment.clone(),
-        cell: cell.unit(),
-        status: Status::Interrupted,
-        best_epoch: 0,
-        best: None,
-        test: None,
-        seconds: start.elapsed().as_secs_f64(),
     }
 }
 
