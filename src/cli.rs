@@ -442,13 +442,13 @@ fn checked_cells(files: &[PathBuf], overrides: &Overrides, force: bool) -> Vec<c
 
 /// Cells whose memory estimate exceeds what the machine has available.
 fn check_memory(cells: &[config::Cell]) -> Vec<String> {
-    let Some(limit) = crate::model::memory::available() else {
-        return vec![];
-    };
+    use crate::model::memory::{self, Pool};
     first_replicates(cells)
         .filter_map(|c| {
-            let estimate = crate::model::memory::estimate(&c.config).ok()?;
-            crate::model::memory::check_fits(&estimate, limit)
+            let pool = Pool::of(&c.config.train.device);
+            let limit = memory::available(pool)?;
+            let estimate = memory::estimate(&c.config).ok()?;
+            memory::check_fits(&estimate, limit, pool)
                 .err()
                 .map(|e| format!("{}/{}: {e}", c.experiment, c.name))
         })

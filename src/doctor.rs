@@ -29,11 +29,28 @@ pub fn report() -> anyhow::Result<String> {
     let version = libtorch_version().unwrap_or_else(|| "unknown".into());
     let cuda = tch::Cuda::is_available();
     Ok(format!(
-        "seqlab {}\nlibtorch {version}\ntorch library: {}\ncuda: {cuda}\ncuda devices: {}\ncudnn: {}\nintra-op threads: {}\n",
+        "seqlab {}\nlibtorch {version}\ntorch library: {}\ncuda: {cuda}\ncuda devices: {}\ncudnn: {}\nintra-op threads: {}\nmemory available: {}\n",
         env!("CARGO_PKG_VERSION"),
         dir.display(),
         tch::Cuda::device_count(),
         tch::Cuda::cudnn_is_available(),
         tch::get_num_threads(),
+        memory_line(),
     ))
+}
+
+/// What the memory estimates are held against: RAM, and each CUDA device's
+/// free memory.
+fn memory_line() -> String {
+    use crate::model::memory::{available, human, Pool};
+    let show = |p: Pool| match available(p) {
+        Some(b) => format!("{} {}", human(b), p.name()),
+        None => format!("unknown {}", p.name()),
+    };
+    let cuda = (0..tch::Cuda::device_count().max(0) as usize).map(Pool::Cuda);
+    std::iter::once(Pool::Host)
+        .chain(cuda)
+        .map(show)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -170,22 +170,91 @@ pub fn estimate(config: &Config) -> Result<Estimate, Vec<String>> {
     })
 }
 
-/// Memory this machine can give a cell now: `SEQLAB_MEMORY_LIMIT` (bytes)
-/// when set, else the kernel's MemAvailable.
-pub fn available() -> Option<usize> {
+/// The memory a cell's estimate is held against: the host's RAM for CPU
+/// cells, the device's own memory for CUDA cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pool {
+    Host,
+    Cuda(usize),
+}
+
+impl Pool {
+    /// The pool of a cell whose `train.device` is `device` (`auto`, `cpu`,
+    /// `cuda`, `cuda:N`); a device that does not resolve counts as the host
+    /// (the cell then fails with the device error itself).
+    pub fn of(device: &str) -> Pool {
+        match super::device(device) {
+            Ok(tch::Device::Cuda(n)) => Pool::Cuda(n),
+            _ => Pool::Host,
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Pool::Host => "RAM".into(),
+            Pool::Cuda(n) => format!("cuda:{n} memory"),
+        }
+    }
+}
+
+/// Memory `pool` can give a cell now: `SEQLAB_MEMORY_LIMIT` (bytes) when
+/// set, else the kernel's MemAvailable for the host and the free memory NVML
+/// reports for a CUDA device (`None` when neither can be read: no limit).
+pub fn available(pool: Pool) -> Option<usize> {
     if let Ok(v) = std::env::var("SEQLAB_MEMORY_LIMIT") {
         if let Ok(n) = v.trim().parse() {
             return Some(n);
         }
     }
+    match pool {
+        Pool::Host => host_available(),
+        Pool::Cuda(n) => cuda_free(n),
+    }
+}
+
+fn host_available() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
 
+/// Free memory of CUDA device `n` from NVML (the driver's management
+/// library, loaded at run time; `None` where it is absent). CUDA numbers
+/// the devices `CUDA_VISIBLE_DEVICES` names, in its order; NVML numbers all.
+fn cuda_free(n: usize) -> Option<usize> {
+    let nvml = nvml_wrapper::Nvml::init().ok()?;
+    let device = match visible_device(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(), n) {
+        Some(Visible::Index(i)) => nvml.device_by_index(i).ok()?,
+        Some(Visible::Uuid(u)) => nvml.device_by_uuid(u).ok()?,
+        None => return None,
+    };
+    usize::try_from(device.memory_info().ok()?.free).ok()
+}
+
+#[derive(Debug, PartialEq)]
+enum Visible {
+    Index(u32),
+    Uuid(String),
+}
+
+/// Which physical device CUDA's device `n` is, given `CUDA_VISIBLE_DEVICES`.
+fn visible_device(visible: Option<&str>, n: usize) -> Option<Visible> {
+    let Some(list) = visible.filter(|v| !v.trim().is_empty()) else {
+        return Some(Visible::Index(u32::try_from(n).ok()?));
+    };
+    let entry = list.split(',').nth(n)?.trim();
+    match entry.parse() {
+        Ok(i) => Some(Visible::Index(i)),
+        Err(_) if entry.starts_with("GPU-") || entry.starts_with("MIG-") => {
+            Some(Visible::Uuid(entry.to_string()))
+        }
+        Err(_) => None,
+    }
+}
+
 /// `Err` with the message to show when `estimate` cannot fit in `limit`.
-pub fn check_fits(estimate: &Estimate, limit: usize) -> Result<(), String> {
+pub fn check_fits(estimate: &Estimate, limit: usize, pool: Pool) -> Result<(), String> {
     if estimate.total() <= limit {
         return Ok(());
     }
@@ -197,7 +266,7 @@ pub fn check_fits(estimate: &Estimate, limit: usize) -> Result<(), String> {
         None => String::new(),
     };
     Err(format!(
-        "needs about {} (estimate: weights {}, gradients {}, optimizer {}, activations {}, data {}, runtime {}) but {} is available{hint} (--force runs it anyway)",
+        "needs about {} (estimate: weights {}, gradients {}, optimizer {}, activations {}, data {}, runtime {}) but {} of {} is available{hint} (--force runs it anyway)",
         human(estimate.total()),
         human(estimate.weights),
         human(estimate.gradients),
@@ -205,13 +274,37 @@ pub fn check_fits(estimate: &Estimate, limit: usize) -> Result<(), String> {
         human(estimate.activations),
         human(estimate.data),
         human(estimate.runtime),
-        human(limit)
+        human(limit),
+        pool.name()
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuda_device_numbers_follow_cuda_visible_devices() {
+        assert_eq!(visible_device(None, 1), Some(Visible::Index(1)));
+        assert_eq!(visible_device(Some(""), 0), Some(Visible::Index(0)));
+        assert_eq!(visible_device(Some("3,1"), 1), Some(Visible::Index(1)));
+        assert_eq!(visible_device(Some("3, 1"), 0), Some(Visible::Index(3)));
+        assert_eq!(
+            visible_device(Some("GPU-8f2e,2"), 0),
+            Some(Visible::Uuid("GPU-8f2e".into()))
+        );
+        assert_eq!(visible_device(Some("2"), 1), None);
+        assert_eq!(visible_device(Some("bogus"), 0), None);
+    }
+
+    #[test]
+    fn a_machine_without_nvml_has_no_cuda_limit() {
+        if nvml_wrapper::Nvml::init().is_err() {
+            assert_eq!(cuda_free(0), None);
+        }
+        assert_eq!(Pool::of("cpu"), Pool::Host);
+        assert_eq!(Pool::Cuda(2).name(), "cuda:2 memory");
+    }
 
     #[test]
     fn human_units() {

@@ -24,6 +24,10 @@ impl MemoryBudget {
         }
     }
 
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Waits until `bytes` fit beside what runs (or nothing else runs);
     /// `waiting` is called once if the cell has to wait.
     pub fn take(&self, bytes: usize, waiting: impl FnOnce()) -> Share<'_> {

@@ -9,11 +9,13 @@
 //! The unit of scheduling is a cell, or one replicate of a cell with
 //! `[train] repeats = N`: replicates are skipped, locked, resumed, run in
 //! parallel and fail one by one, exactly like cells.
+use super::budget::MemoryBudget;
 use super::cell::{Outcome, Status};
 use super::lock;
 use super::store::{self, State};
 use super::worker;
 use crate::config::Cell;
+use crate::model::memory::{self, Pool};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -147,8 +149,20 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     if total > 0 {
         eprintln!("seqlab: {total} cell(s) to run, {jobs} at a time with {threads} libtorch thread(s) each; {} already complete", outcomes.len());
     }
-    let memory_limit = crate::model::memory::available().unwrap_or(usize::MAX);
-    let memory = super::budget::MemoryBudget::new(memory_limit);
+    // One budget per memory pool: the host's RAM, and each CUDA device's own.
+    let pools: std::collections::HashMap<Pool, MemoryBudget> = first
+        .iter()
+        .chain(&rest)
+        .map(|c| Pool::of(&c.config.train.device))
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .map(|p| {
+            (
+                p,
+                MemoryBudget::new(memory::available(p).unwrap_or(usize::MAX)),
+            )
+        })
+        .collect();
     let run_one = |c: &Cell| -> Outcome {
         if args.fail_fast && failed.load(Ordering::SeqCst) {
             return Outcome {
@@ -176,16 +190,17 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
             (None, t) if t > 0 => t,
             _ => threads,
         };
-        let estimate = crate::model::memory::estimate(&c.config)
-            .map(|e| e.total())
-            .unwrap_or(0);
-        let _share = memory.take(estimate, || {
+        let estimate = memory::estimate(&c.config).map(|e| e.total()).unwrap_or(0);
+        let pool = Pool::of(&c.config.train.device);
+        let budget = &pools[&pool];
+        let _share = budget.take(estimate, || {
             eprintln!(
-                "{}/{}: waiting for memory ({} estimated; {} for cells side by side)",
+                "{}/{}: waiting for memory ({} estimated; {} of {} for cells side by side)",
                 c.experiment,
                 c.unit(),
-                crate::model::memory::human(estimate),
-                crate::model::memory::human(memory_limit)
+                memory::human(estimate),
+                memory::human(budget.limit()),
+                pool.name()
             )
         });
         let outcome = worker::run(&args.worker, c, root, threads, multi.as_ref(), &stop);
