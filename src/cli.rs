@@ -113,7 +113,6 @@ impl RunArgs {
             force: self.force,
             fail_fast: self.fail_fast,
             only: self.only.clone(),
-            no_report: self.no_report,
             worker: std::env::current_exe().context("locating the seqlab executable")?,
         })
     }
@@ -533,7 +532,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             let cells = plan_files(&files, &overrides).unwrap_or_else(|e| print_errors(&e));
             let threads = crate::run::scheduler::budget(cells.len(), None, None).1;
             for c in &cells {
-                let state = crate::run::store::state(&results, c);
+                let state = crate::results::store::state(&results, c);
                 let memory = crate::model::memory::estimate(&c.config)
                     .map(|e| crate::model::memory::human(e.total()))
                     .unwrap_or_else(|_| "?".into());
@@ -637,7 +636,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Run(args) => {
             let cells = checked_cells(&args.files, &args.overrides, args.force);
-            crate::run::scheduler::run(cells, &args.options()?)
+            let code = crate::run::scheduler::run(cells, &args.options()?)?;
+            // The report after the run, unless asked not to or interrupted.
+            if !args.no_report && code != 130 {
+                crate::report::write_all(&args.results)?;
+                println!("report: {}", args.results.join("index.html").display());
+            }
+            Ok(code)
         }
         Command::CellWorker { results, threads } => {
             let stop = crate::run::scheduler::worker_stop_flag();

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod doctor;
 pub mod model;
+pub mod plot;
 pub mod predict;
 pub mod report;
 pub mod results;

@@ -381,7 +381,7 @@ fn diff_shows_changes_and_gates_on_regressions() {
 
 #[test]
 fn budget_splits_cores_between_jobs() {
-    let cores = seqlab::run::scheduler::cores();
+    let cores = seqlab::runtime::cores();
     let (jobs, threads) = seqlab::run::scheduler::budget(8, None, None);
     assert!(jobs * threads <= cores.max(1));
     assert_eq!(jobs, cores.min(8));

@@ -178,7 +178,7 @@ pub fn store(path: &Path, arrays: &ImdbArrays) -> Result<()> {
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().unwrap_or_default().to_string_lossy(),
-        crate::run::store::unique_suffix()
+        crate::results::store::unique_suffix()
     ));
     let write = || -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

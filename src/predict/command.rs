@@ -80,13 +80,13 @@ pub fn predict(o: &PredictOptions) -> Result<i32> {
             })?;
     }
     if let (Some(path), Some(text)) = (&o.metrics, &metrics) {
-        crate::run::store::write_atomic(path, text.as_bytes())?;
+        crate::results::store::write_atomic(path, text.as_bytes())?;
     }
     if let Some(text) = &metrics {
         eprint!("{text}");
     }
     match &o.out {
-        Some(path) => crate::run::store::write_atomic(path, csv.as_bytes())?,
+        Some(path) => crate::results::store::write_atomic(path, csv.as_bytes())?,
         None => std::io::stdout().write_all(csv.as_bytes())?,
     }
     Ok(0)

@@ -96,7 +96,7 @@ pub fn run(loaded: &Loaded, data: &Path, split: Split, name: Option<&str>) -> Re
     );
     let lines = forecast::windows(loaded, &rows, &ends);
     let staging =
-        crate::run::store::Staging::new(&loaded.trained.dir, crate::results::EVAL, &name)?;
+        crate::results::store::Staging::new(&loaded.trained.dir, crate::results::EVAL, &name)?;
     let mut summary = toml::Table::new();
     summary.insert("cell".into(), loaded.trained.summary_key().into());
     summary.insert(

@@ -193,7 +193,7 @@ pub fn plot_window(loaded: &Loaded, rows: &Rows, lines: &[Line], out: &Path) -> 
     if !truth.is_empty() {
         curves.push(("truth".to_string(), truth, true));
     }
-    crate::report::plot::lines(
+    crate::plot::lines(
         &format!("{target}: forecast from {}", rows.label(end - 1)),
         "rows after the last input row",
         &target,
@@ -224,7 +224,7 @@ pub fn plot_series(
         .filter_map(|l| Some((l.row as f64 - x0, l.truth?)))
         .collect();
     let forecast: Vec<(f64, f64)> = ours().map(|l| (l.row as f64 - x0, l.forecast)).collect();
-    crate::report::plot::lines(
+    crate::plot::lines(
         &format!("{title}: {} at step {step}", first.target),
         &format!("rows after {}", rows.label(first.row)),
         &first.target,

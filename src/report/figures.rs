@@ -6,8 +6,8 @@
 //! A cell of replicates is drawn from its complete replicates: its bar is
 //! their mean with the 95 % interval and a dot per replicate, its history
 //! the mean curves with the min–max band.
-use super::plot::{self, Bar};
 use super::summary::Row;
+use crate::plot::{self, Bar};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -86,7 +86,7 @@ pub fn draw(root: &Path, rows: &[Row]) -> anyhow::Result<Figures> {
         } else {
             format!("{} — {}", r.title, r.cell)
         };
-        let baseline = crate::run::cell::baseline_value(root, &r.baseline);
+        let baseline = crate::results::baseline::value(root, &r.baseline);
         let metrics: Vec<PathBuf> = r.run_dirs().iter().map(|d| d.join("metrics.csv")).collect();
         let drawn = plot::history_of(&metrics, &title, baseline, &dir.join(&name));
         let src = r.first_run_dir().join("history.png");

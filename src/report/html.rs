@@ -3,7 +3,7 @@
 //! each replicate's, for a cell of replicates).
 use super::figures::Figures;
 use super::summary::{headline, test_value, Row};
-use crate::run::store;
+use crate::results::store;
 use std::fmt::Write as _;
 use std::path::Path;
 

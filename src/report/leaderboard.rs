@@ -3,8 +3,8 @@
 //! results root, with `mse.png` (test MSE against the horizon) and one
 //! `forecast_H<h>.png` per horizon (truth and every model's forecast of one
 //! target on the middle sample test window, from each cell's `forecasts.csv`).
-use super::plot;
-use crate::run::store;
+use crate::plot;
+use crate::results::store;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -256,7 +256,7 @@ pub fn write(root: &Path, reference: &[Published], source: &str, target: &str) -
             let _ = writeln!(md, "\n![{target} forecasts at H = {h}]({name})");
         }
     }
-    crate::run::store::write_atomic(&root.join("summary.md"), md.as_bytes())?;
+    crate::results::store::write_atomic(&root.join("summary.md"), md.as_bytes())?;
     Ok(())
 }
 

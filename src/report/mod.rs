@@ -6,7 +6,6 @@ pub mod diff;
 pub mod figures;
 pub mod html;
 pub mod leaderboard;
-pub mod plot;
 pub mod stats;
 pub mod summary;
 

@@ -8,7 +8,7 @@
 //! with its seed), `statistics.csv` (per cell and best/last/test value: n,
 //! mean, standard deviation, 95 % interval, min, max) and `summary.md`.
 use super::stats::{self, Spread};
-use crate::run::store;
+use crate::results::store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -262,7 +262,7 @@ fn row(dir: &Path, s: &toml::Table) -> Row {
         last_val: get("last", &monitor),
         best_val_mae_degc: get("best", "val_mae_degc"),
         best_val_accuracy: get("best", "val_accuracy"),
-        peak_val_accuracy: crate::report::plot::Table::read(&dir.join("metrics.csv"))
+        peak_val_accuracy: crate::plot::Table::read(&dir.join("metrics.csv"))
             .ok()
             .and_then(|t| {
                 t.column("val_accuracy")

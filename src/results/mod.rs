@@ -1,7 +1,9 @@
 //! The results folder format: the files of a cell folder and reading a
 //! complete cell back (its config, summary, preprocessing state and
 //! weights) — what `predict` and `evaluate` start from.
+pub mod baseline;
 pub mod cell;
+pub mod store;
 pub mod weights;
 
 pub use cell::Trained;

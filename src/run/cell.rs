@@ -5,9 +5,9 @@
 //! A replicate writes the same files as a single run; only `config.toml`'s
 //! `[run]` table adds `replicate`, `replicates` and `base_seed`. Its
 //! `summary.toml` is the one a single run with its seed writes.
-use super::store::{self, Staging};
 use crate::config::Cell;
 use crate::model::{self, Model};
+use crate::results::store::{self, Staging};
 use crate::train::progress::{Progress, Sink};
 use crate::train::{fit, Fitted, Interrupted};
 use std::fmt::Write as _;
@@ -193,21 +193,6 @@ fn summary_toml(cell: &Cell, f: &Fitted, params: usize, weights: Option<u64>) ->
 /// Rounds as the CSV prints, so summary and metrics agree digit for digit.
 fn round6(v: f64) -> f64 {
     num(v).parse().unwrap_or(v)
-}
-
-/// The baseline value to draw in this cell's figure (its best validation MAE
-/// in °C, or loss), read from the baseline experiment's results (the mean
-/// of its complete replicates when it has several).
-pub fn baseline_value(root: &Path, name: &str) -> Option<(String, f64)> {
-    if name.is_empty() {
-        return None;
-    }
-    let row = crate::report::summary::read_cell(&store::cell_dir(root, name, "default"))?;
-    let value = row
-        .values
-        .get("best.val_mae_degc")
-        .or_else(|| row.values.get("best.val_loss"))?;
-    Some((name.to_string(), *value))
 }
 
 /// Runs one cell into `root`. Errors and failures become an `Outcome`;
@@ -426,10 +411,10 @@ fn execute(
         } else {
             config.experiment.title.clone()
         };
-        crate::report::plot::history(
+        crate::plot::history(
             &staging.dir.join("metrics.csv"),
             &format!("{title} — {}", cell.unit()),
-            baseline_value(root, &config.experiment.baseline),
+            crate::results::baseline::value(root, &config.experiment.baseline),
             &staging.dir.join("history.png"),
         )?;
     }

@@ -6,5 +6,4 @@ pub mod lock;
 pub mod scheduler;
 pub mod slurm;
 pub mod status;
-pub mod store;
 pub mod worker;

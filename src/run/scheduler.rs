@@ -12,10 +12,10 @@
 use super::budget::MemoryBudget;
 use super::cell::{Outcome, Status};
 use super::lock;
-use super::store::{self, State};
 use super::worker;
 use crate::config::Cell;
 use crate::model::memory::{self, Pool};
+use crate::results::store::{self, State};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -39,8 +39,6 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Only cells whose `experiment/cell` contains this text.
     pub only: Option<String>,
-    /// Skip writing the report at the end.
-    pub no_report: bool,
     /// The `seqlab` executable each cell's worker process runs.
     pub worker: PathBuf,
 }
@@ -81,16 +79,9 @@ pub fn worker_stop_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// Cores this process may use.
-pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
 /// Chooses (jobs, threads per job) for `pending` cells.
 pub fn budget(pending: usize, jobs: Option<usize>, threads: Option<usize>) -> (usize, usize) {
-    let cores = cores();
+    let cores = crate::runtime::cores();
     let jobs = jobs.unwrap_or_else(|| match threads {
         Some(t) => (cores / t.max(1)).max(1),
         None => cores,
@@ -100,7 +91,7 @@ pub fn budget(pending: usize, jobs: Option<usize>, threads: Option<usize>) -> (u
     (jobs, threads)
 }
 
-/// Runs `cells`; returns the process exit code.
+/// Runs `cells`; returns the process exit code (130: interrupted).
 pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     let root = &args.results;
     std::fs::create_dir_all(root)?;
@@ -245,10 +236,6 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     }
     print_table(&outcomes);
     let interrupted = stop.load(Ordering::SeqCst);
-    if !args.no_report && !interrupted {
-        crate::report::write_all(root)?;
-        println!("report: {}", root.join("index.html").display());
-    }
     let any_failed = outcomes
         .iter()
         .any(|o| matches!(o.status, Status::Failed(_) | Status::Busy(_)));

@@ -13,8 +13,8 @@
 //! jobs           `array <id>` and `report <id>` once submitted
 //! logs/          `<array>_<task>.out` per cell, `report-<id>.out`
 //! ```
-use super::store::{self, State};
 use crate::config::Cell;
+use crate::results::store::{self, State};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

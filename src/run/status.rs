@@ -118,7 +118,7 @@ fn folder_evidence(
                     }
                 }
             }
-        } else if let Some(s) = super::store::read_summary(&path) {
+        } else if let Some(s) = crate::results::store::read_summary(&path) {
             let field = |k: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
             let reason = match field("reason") {
                 r if r.is_empty() => "unknown".to_string(),

@@ -47,7 +47,7 @@ pub fn machine() -> String {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| "unknown cpu".into());
-    format!("{cpu} ({} cores)", crate::run::scheduler::cores())
+    format!("{cpu} ({} cores)", crate::runtime::cores())
 }
 
 /// Peak resident memory of this process in MiB (VmHWM).
@@ -208,7 +208,7 @@ pub struct BenchOptions {
 
 /// Times every cell, appends the results to `out` and draws the chart beside it.
 pub fn run(cells: &[Cell], args: &BenchOptions) -> anyhow::Result<i32> {
-    let threads = args.threads.unwrap_or_else(crate::run::scheduler::cores);
+    let threads = args.threads.unwrap_or_else(crate::runtime::cores);
     let machine = machine();
     let new_file = !args.out.exists();
     if let Some(dir) = args.out.parent() {
@@ -270,9 +270,9 @@ pub fn run(cells: &[Cell], args: &BenchOptions) -> anyhow::Result<i32> {
             r.paths
         );
     }
-    let bars: Vec<crate::report::plot::Bar> = latest_per_label(&args.out)?
+    let bars: Vec<crate::plot::Bar> = latest_per_label(&args.out)?
         .into_iter()
-        .map(|(label, ms)| crate::report::plot::Bar::single(label, ms))
+        .map(|(label, ms)| crate::plot::Bar::single(label, ms))
         .collect();
     if !bars.is_empty() {
         // benches/results.csv → benches/step_time.png; other files → <name>.png
@@ -286,7 +286,7 @@ pub fn run(cells: &[Cell], args: &BenchOptions) -> anyhow::Result<i32> {
         } else {
             format!("{stem}.png")
         });
-        crate::report::plot::bars(
+        crate::plot::bars(
             &format!("Median train step ({threads} libtorch threads)"),
             "ms per step",
             &bars,

@@ -18,7 +18,7 @@ static FONT_ONCE: Once = Once::new();
 /// Registers the bundled DejaVu Sans, so figures need no system fonts.
 fn fonts() {
     FONT_ONCE.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, bytes);
         let _ = plotters::style::register_font(FONT, FontStyle::Bold, bytes);
     });
@@ -84,7 +84,12 @@ impl Series {
         let epochs = columns.iter().map(|c| c.len()).max().unwrap_or(0);
         let at =
             |i: usize| -> Vec<f64> { columns.iter().filter_map(|c| c.get(i)).copied().collect() };
-        let mean = (0..epochs).map(|i| super::stats::mean(&at(i))).collect();
+        let mean = (0..epochs)
+            .map(|i| {
+                let xs = at(i);
+                xs.iter().sum::<f64>() / xs.len() as f64
+            })
+            .collect();
         let lo = (0..epochs)
             .map(|i| at(i).into_iter().fold(f64::INFINITY, f64::min))
             .collect();
