@@ -236,9 +236,18 @@ impl DiffArgs {
 pub struct PredictArgs {
     /// A complete cell folder, e.g. results/etth1_gru/default.
     pub cell: PathBuf,
-    /// A table with the cell's columns (CSV, TSV, .csv.gz).
+    /// Table cells: a table with the cell's columns (CSV, TSV, .csv.gz).
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
+    /// Text cells: a text to classify (repeatable).
+    #[arg(long = "text", conflicts_with = "data")]
+    pub texts: Vec<String>,
+    /// Text cells: a file of texts, one per line, or a CSV / TSV with a text column.
+    #[arg(long, conflicts_with = "data")]
+    pub input: Option<PathBuf>,
+    /// The text column of a CSV / TSV --input (default: the cell's data.text_column, else "text").
+    #[arg(long, requires = "input")]
+    pub column: Option<String>,
     /// The window whose last input row is at this time.
     #[arg(long, conflicts_with_all = ["last", "from"])]
     pub at: Option<String>,
@@ -278,6 +287,9 @@ impl PredictArgs {
         crate::predict::command::PredictOptions {
             cell: self.cell.clone(),
             data: self.data.clone(),
+            texts: self.texts.clone(),
+            input: self.input.clone(),
+            column: self.column.clone(),
             windows,
             out: self.out.clone(),
             plot: self.plot.clone(),

@@ -370,3 +370,103 @@ fn refusals_name_what_differs_and_write_nothing() {
     );
     assert!(!out.exists(), "a refusal wrote {}", out.display());
 }
+
+/// The Jena preset is a table too: a backtest over exactly the windows of
+/// the last epoch's validation pass (4 sequential batches of 16 from the
+/// split's first window) gives that epoch's validation loss and MAE in °C.
+#[test]
+fn a_jena_preset_cell_backtests_its_validation_pass_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tiny_jena(tmp.path(), "j", GRU, "");
+    let results = tmp.path().join("results");
+    run_ok(run_cmd(tmp.path(), &file, &results).arg("--no-report"));
+    let cell = results.join("j/default");
+    let metrics = read(&cell.join("metrics.csv"));
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
+    let col = |name: &str| last[header.iter().position(|h| *h == name).unwrap()];
+    // Windows end at rows 301 + 24 … 301 + 24 + 63; their targets lie 6 rows later.
+    let jena_time = |r: usize| {
+        let text = read(&fixture("jena_head.csv"));
+        text.lines()
+            .nth(r + 1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (from, to) = (jena_time(325 + 6), jena_time(325 + 6 + 64));
+    let out = seqlab(tmp.path())
+        .arg("predict")
+        .arg(&cell)
+        .arg("--data")
+        .arg(fixture("jena_head.csv"))
+        .args(["--from", &from, "--to", &to])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("windows = 64"), "{err}");
+    assert!(
+        err.contains(&format!("backtest_loss = {}\n", col("val_loss"))),
+        "{err}\nvs {metrics}"
+    );
+    assert!(
+        err.contains(&format!("backtest_mae_T__degC = {}\n", col("val_mae_degc"))),
+        "{err}\nvs {metrics}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        65,
+        "a header and 64 forecasts"
+    );
+}
+
+/// `--last` on a large file reads only its tail: the forecast is the same,
+/// to the byte, as `--at` its last row, which reads the whole file.
+#[test]
+fn the_last_window_of_a_large_file_is_read_from_its_tail_with_the_same_forecast() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cell = train(tmp.path(), "ett", LAYERS);
+    // 40,000 hourly rows (about 5 MB): the fixture's values over and over.
+    let fixture_text = read(&fixture("etth1_head.csv"));
+    let values: Vec<&str> = fixture_text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once(',').unwrap().1)
+        .collect();
+    let start = chrono::NaiveDate::from_ymd_opt(2016, 7, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let mut big = String::from("date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT\n");
+    let mut last = String::new();
+    for r in 0..40_000 {
+        last = (start + chrono::Duration::hours(r as i64))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        big.push_str(&format!("{last},{}\n", values[r % values.len()]));
+    }
+    let path = tmp.path().join("big.csv");
+    std::fs::write(&path, big).unwrap();
+    let run = |args: &[&str]| {
+        let out = seqlab(tmp.path())
+            .arg("predict")
+            .arg(&cell)
+            .arg("--data")
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        out.stdout
+    };
+    let tail = run(&[]);
+    assert_eq!(tail, run(&["--at", &last]));
+    assert_eq!(
+        String::from_utf8(tail).unwrap().lines().count(),
+        1 + 4 * 2,
+        "4 steps x 2 targets"
+    );
+}

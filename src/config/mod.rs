@@ -5,7 +5,7 @@
 mod grid;
 mod load;
 mod schema;
-mod suggest;
+pub mod suggest;
 pub mod sweep;
 mod validate;
 pub mod value_path;

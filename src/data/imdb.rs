@@ -13,17 +13,20 @@ use crate::data::pad::pad_into;
 use crate::data::reviews::{read_reviews, Review};
 use crate::data::tokenize::normalised_words;
 use crate::data::vocab::Vocabulary;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
-/// The arrays and whether they came from the cache.
+/// The arrays, the kept words in id order (`vocab[i]` has id `i + 3`) and
+/// whether they came from the cache.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub arrays: ImdbArrays,
+    pub vocab: Vec<String>,
     pub from_cache: bool,
 }
 
@@ -32,18 +35,23 @@ pub struct Loaded {
 pub fn load(spec: &ImdbData, source: &Path, cache_dir: &Path) -> Result<Loaded> {
     check(spec)?;
     let cache = imdb_cache::cache_path(spec, source, cache_dir)?;
-    if let Some(arrays) = imdb_cache::load(&cache) {
+    // The vocabulary lies beside the arrays (a cache of an older seqlab has none).
+    let vocab_path = cache.with_extension("vocab");
+    if let (Some(arrays), Some(vocab)) = (imdb_cache::load(&cache), load_vocab(&vocab_path)) {
         return Ok(Loaded {
             arrays,
+            vocab,
             from_cache: true,
         });
     }
-    let arrays = encode(spec, source)?;
-    if let Err(e) = imdb_cache::store(&cache, &arrays) {
+    let (arrays, vocab) = encode_with_vocab(spec, source)?;
+    let stored = imdb_cache::store(&cache, &arrays).and_then(|_| store_vocab(&vocab_path, &vocab));
+    if let Err(e) = stored {
         eprintln!("seqlab: warning: {e:#} (the data is used anyway, uncached)");
     }
     Ok(Loaded {
         arrays,
+        vocab,
         from_cache: false,
     })
 }
@@ -70,8 +78,36 @@ fn check(spec: &ImdbData) -> Result<()> {
     Ok(())
 }
 
+/// The cached vocabulary: one word per line, then `sha256 <hex>` of the lines
+/// before; `None` when absent or damaged.
+fn load_vocab(path: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let body = text.strip_suffix('\n')?;
+    let (words, sum) = body.rsplit_once('\n').unwrap_or(("", body));
+    let words = if words.is_empty() {
+        String::new()
+    } else {
+        format!("{words}\n")
+    };
+    (sum.strip_prefix("sha256 ")? == imdb_cache::hex(&Sha256::digest(words.as_bytes())))
+        .then(|| words.lines().map(str::to_string).collect())
+}
+
+fn store_vocab(path: &Path, vocab: &[String]) -> Result<()> {
+    let mut text: String = vocab.iter().map(|w| format!("{w}\n")).collect();
+    let sum = imdb_cache::hex(&Sha256::digest(text.as_bytes()));
+    text.push_str(&format!("sha256 {sum}\n"));
+    crate::results::store::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// Reads, tokenizes and encodes without the cache.
 pub fn encode(spec: &ImdbData, source: &Path) -> Result<ImdbArrays> {
+    Ok(encode_with_vocab(spec, source)?.0)
+}
+
+/// [`encode`], with the kept words in id order.
+pub fn encode_with_vocab(spec: &ImdbData, source: &Path) -> Result<(ImdbArrays, Vec<String>)> {
     check(spec)?;
     let reviews = read_reviews(source)?;
     let norm = |rs: &[Review]| -> Vec<String> {
@@ -116,7 +152,7 @@ pub fn encode(spec: &ImdbData, source: &Path) -> Result<ImdbArrays> {
         }
         s
     };
-    Ok(ImdbArrays {
+    let arrays = ImdbArrays {
         maxlen: spec.maxlen,
         train: build(
             &mut order[..split_at].iter().copied(),
@@ -129,5 +165,6 @@ pub fn encode(spec: &ImdbData, source: &Path) -> Result<ImdbArrays> {
             &reviews.train,
         ),
         test: build(&mut test_order.into_iter(), &test_seqs, &reviews.test),
-    })
+    };
+    Ok((arrays, crate::data::text_state::ranked_words(&vocab)))
 }

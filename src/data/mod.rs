@@ -26,6 +26,7 @@ pub mod table;
 pub mod text;
 pub mod text_info;
 pub mod text_read;
+pub mod text_state;
 pub mod timestamp;
 pub mod token_batches;
 pub mod tokenize;
@@ -79,6 +80,8 @@ pub struct TextOutputs {
     pub vocab_txt: String,
     /// `text.toml`: classes and encoding settings.
     pub text_toml: String,
+    /// Whether to write `confusion.csv` (one more pass over the test split).
+    pub confusion: bool,
 }
 
 /// A target whose metrics are also reported in its own units: the
@@ -202,7 +205,27 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
 /// IMDB batchers from an archive or unpacked folder (through the cache).
 pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Prepared> {
     let loaded = imdb::load(cfg, source, &data_dir().join(".cache"))?;
-    Ok(token_batches(&loaded.arrays, cfg.batch_size, device, None))
+    let mut state = text_state::TextState::new(
+        vec!["neg".into(), "pos".into()],
+        crate::config::Standardize::LowerAndStripPunctuation,
+        (cfg.max_features, cfg.maxlen),
+    );
+    state.padding = cfg.padding;
+    state.truncating = cfg.truncating;
+    state.reverse = cfg.reverse;
+    let outputs = TextOutputs {
+        classes: state.classes.clone(),
+        vocab_txt: text_state::vocab_txt(&loaded.vocab),
+        text_toml: state.to_toml(),
+        // The book's IMDB cells keep their time: no extra pass over the test reviews.
+        confusion: false,
+    };
+    Ok(token_batches(
+        &loaded.arrays,
+        cfg.batch_size,
+        device,
+        Some(outputs),
+    ))
 }
 
 /// Batchers over encoded token ids (IMDB and text collections alike):
@@ -240,6 +263,7 @@ pub fn prepare_text(cfg: &TextData, device: Device) -> Result<Prepared> {
         classes: encoded.classes.clone(),
         vocab_txt: encoded.vocab_txt(),
         text_toml: encoded.text_toml(cfg),
+        confusion: true,
     };
     Ok(token_batches(
         &encoded.arrays,

@@ -14,8 +14,9 @@ use crate::config::TextData;
 use crate::data::imdb_cache::{ImdbArrays, TokenSplit};
 use crate::data::pad::pad_into;
 use crate::data::text_read::{read_collection, Collection, Columns, Doc};
+use crate::data::text_state::TextState;
 use crate::data::tokenize::standardized_words;
-use crate::data::vocab::{Vocabulary, FIRST_WORD};
+use crate::data::vocab::Vocabulary;
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -41,37 +42,19 @@ pub struct TextArrays {
 impl TextArrays {
     /// `vocab.txt`: one token per line, line `i` (from 0) is id `i`.
     pub fn vocab_txt(&self) -> String {
-        let mut s = String::from("<pad>\n<start>\n<oov>\n");
-        for w in &self.vocab {
-            s.push_str(w);
-            s.push('\n');
-        }
-        s
+        super::text_state::vocab_txt(&self.vocab)
     }
 
     /// `text.toml`: what a trained model needs to encode new text.
     pub fn text_toml(&self, spec: &TextData) -> String {
-        let mut t = toml::Table::new();
-        t.insert(
-            "classes".into(),
-            toml::Value::Array(self.classes.iter().map(|c| c.clone().into()).collect()),
+        let mut state = TextState::new(
+            self.classes.clone(),
+            spec.standardize,
+            (spec.max_features, spec.maxlen),
         );
-        let mode = toml::Value::try_from(spec.standardize).unwrap_or_else(|_| "".into());
-        t.insert("standardize".into(), mode);
-        t.insert("max_features".into(), (spec.max_features as i64).into());
-        t.insert("maxlen".into(), (spec.maxlen as i64).into());
-        for (k, v) in [("padding", spec.padding), ("truncating", spec.truncating)] {
-            t.insert(
-                k.into(),
-                toml::Value::try_from(v).unwrap_or_else(|_| "".into()),
-            );
-        }
-        t.insert("vocabulary".into(), "vocab.txt".into());
-        t.insert(
-            "ids".into(),
-            "0 padding, 1 start of every document, 2 out of vocabulary, words from 3 (vocab.txt line = id)".into(),
-        );
-        toml::to_string(&t).unwrap_or_default()
+        state.padding = spec.padding;
+        state.truncating = spec.truncating;
+        state.to_toml()
     }
 }
 
@@ -277,13 +260,10 @@ pub fn encode(spec: &TextData, path: &Path, test_path: Option<&Path>) -> Result<
         val: build(&mut val_idx.iter().copied(), &train_words, &train_docs),
         test: build(&mut (0..test_docs.len()), &test_words, &test_docs),
     };
-    let mut ranked: Vec<(&String, &i32)> = vocab.index.iter().collect();
-    ranked.sort_by_key(|(_, &i)| i);
-    debug_assert!(ranked.first().is_none_or(|(_, &i)| i == FIRST_WORD));
     Ok(TextArrays {
         arrays,
         classes,
-        vocab: ranked.into_iter().map(|(w, _)| w.clone()).collect(),
+        vocab: super::text_state::ranked_words(&vocab),
         lossy,
     })
 }

@@ -2,7 +2,7 @@
 //! owned by this stage, and what each prints or writes. Everything is
 //! computed before anything is written, so an error leaves no file behind.
 use super::evaluate::{self, Split};
-use super::{forecast, load, rows};
+use super::{forecast, load, load_table, rows, text};
 use anyhow::Result;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -21,7 +21,14 @@ pub enum Windows {
 #[derive(Debug, Clone)]
 pub struct PredictOptions {
     pub cell: PathBuf,
-    pub data: PathBuf,
+    /// A table with the cell's columns (table cells).
+    pub data: Option<PathBuf>,
+    /// Texts to classify (text cells): given one by one…
+    pub texts: Vec<String>,
+    /// …or read from a file: one per line, or a CSV / TSV column.
+    pub input: Option<PathBuf>,
+    /// The input file's text column (default: the cell's `data.text_column`, else `text`).
+    pub column: Option<String>,
     pub windows: Windows,
     /// The forecast CSV; standard output when `None`.
     pub out: Option<PathBuf>,
@@ -42,8 +49,27 @@ pub struct EvaluateOptions {
 
 /// `seqlab predict`: forecasts as CSV, optionally a figure and metrics.
 pub fn predict(o: &PredictOptions) -> Result<i32> {
-    let loaded = load(&o.cell, o.device.as_deref())?;
-    let rows = rows::read(&loaded, &o.data)?;
+    let trained = crate::results::Trained::open(&o.cell)?;
+    if text::is_text_cell(&trained) {
+        return classify(trained, o);
+    }
+    if !o.texts.is_empty() || o.input.is_some() {
+        anyhow::bail!(
+            "{}: a table model (data.source = \"csv\"); --text and --input are for text classifiers — give a table with --data",
+            o.cell.display()
+        );
+    }
+    let Some(data) = &o.data else {
+        anyhow::bail!(
+            "{}: a table model; give the rows to forecast from with --data FILE",
+            o.cell.display()
+        );
+    };
+    let loaded = load_table(trained, o.device.as_deref())?;
+    let rows = match o.windows {
+        Windows::Last => rows::read_last(&loaded, data)?,
+        _ => rows::read(&loaded, data)?,
+    };
     let (lines, metrics) = match &o.windows {
         Windows::Last => (forecast::at(&loaded, &rows, rows.table.rows)?, None),
         Windows::At(t) => (forecast::at(&loaded, &rows, rows.row_at(t)? + 1)?, None),
@@ -85,6 +111,41 @@ pub fn predict(o: &PredictOptions) -> Result<i32> {
     if let Some(text) = &metrics {
         eprint!("{text}");
     }
+    match &o.out {
+        Some(path) => crate::results::store::write_atomic(path, csv.as_bytes())?,
+        None => std::io::stdout().write_all(csv.as_bytes())?,
+    }
+    Ok(0)
+}
+
+/// `seqlab predict` on a text cell: a label and class probabilities per text.
+fn classify(trained: crate::results::Trained, o: &PredictOptions) -> Result<i32> {
+    if o.data.is_some() || o.plot.is_some() || o.metrics.is_some() {
+        anyhow::bail!(
+            "{}: a text classifier; --data, --plot and --metrics are for table models — give texts with --text or --input",
+            o.cell.display()
+        );
+    }
+    let column = o
+        .column
+        .clone()
+        .unwrap_or_else(|| match &trained.config.data {
+            crate::config::DataSpec::Text(t) if !t.text_column.is_empty() => t.text_column.clone(),
+            _ => "text".into(),
+        });
+    let mut texts = o.texts.clone();
+    if let Some(path) = &o.input {
+        texts.extend(text::read_texts(path, &column)?);
+    }
+    if texts.is_empty() {
+        anyhow::bail!(
+            "{}: nothing to classify; give texts with --text \"…\" (repeatable) or --input FILE",
+            o.cell.display()
+        );
+    }
+    let classifier = text::load(trained, o.device.as_deref())?;
+    let probs = text::classify(&classifier, &texts);
+    let csv = text::csv(classifier.classes(), &texts, &probs)?;
     match &o.out {
         Some(path) => crate::results::store::write_atomic(path, csv.as_bytes())?,
         None => std::io::stdout().write_all(csv.as_bytes())?,

@@ -10,6 +10,8 @@ pub mod command;
 pub mod evaluate;
 pub mod forecast;
 pub mod rows;
+mod tail;
+pub mod text;
 
 use crate::config::{Config, CsvData, DataSpec};
 use crate::data::series::metric_suffix;
@@ -72,19 +74,21 @@ fn index_of(all: &[String], names: &[String]) -> Vec<usize> {
 /// Opens the cell at `dir`, rebuilds its model on `device` (default: the
 /// cell's `train.device`) and loads its weights.
 pub fn load(dir: &Path, device: Option<&str>) -> Result<Loaded> {
-    let trained = Trained::open(dir)?;
+    load_table(Trained::open(dir)?, device)
+}
+
+/// [`load`] for a cell already opened.
+pub fn load_table(trained: Trained, device: Option<&str>) -> Result<Loaded> {
+    let dir = trained.dir.clone();
+    let dir = dir.as_path();
     let shown = dir.display();
-    let DataSpec::Csv(table) = &trained.config.data else {
-        bail!(
-            "{shown}: predict and evaluate read cells of data.source = \"csv\"; this cell's source is \"{}\"",
-            match trained.config.data {
-                DataSpec::Jena(_) => "jena",
-                DataSpec::Text(_) => "text",
-                _ => "imdb",
-            }
-        );
+    let table = match &trained.config.data {
+        DataSpec::Csv(table) => table.as_ref().clone(),
+        DataSpec::Jena(j) => jena_table(j)?,
+        DataSpec::Text(_) | DataSpec::Imdb(_) => {
+            bail!("{shown}: a text classifier; it reads texts (--text or --input), not tables")
+        }
     };
-    let table = table.as_ref().clone();
     let Some(preprocess) = trained.preprocess.clone() else {
         bail!(
             "{shown}: no {} (the cell ran before the preprocessing state was kept); rerun it",
@@ -116,6 +120,30 @@ pub fn load(dir: &Path, device: Option<&str>) -> Result<Loaded> {
         preprocess,
         device,
     })
+}
+
+/// The Jena preset read as the table it is: the same windows (a window
+/// ending at row `t` reads `t - lookback … t - 1` every `step` rows, its
+/// target lies `delay` rows after `t`), the 14 numeric columns as features.
+fn jena_table(j: &crate::config::JenaData) -> Result<CsvData> {
+    let mut t = toml::Table::new();
+    t.insert("path".into(), j.path.clone().into());
+    t.insert("time_column".into(), "Date Time".into());
+    t.insert(
+        "targets".into(),
+        vec![toml::Value::from(j.target.clone())].into(),
+    );
+    for (k, v) in [
+        ("lookback", j.lookback),
+        ("step", j.step),
+        ("delay", j.delay),
+        ("batch_size", j.batch_size),
+    ] {
+        t.insert(k.into(), (v as i64).into());
+    }
+    t.insert("reverse".into(), j.reverse.into());
+    t.insert("splits".into(), toml::Value::try_from(&j.splits)?);
+    Ok(toml::Value::Table(t).try_into()?)
 }
 
 /// The saved state must be self-consistent before it is trusted.

@@ -24,10 +24,33 @@ pub struct Rows {
 
 /// Reads `path` with the cell's columns and statistics.
 pub fn read(loaded: &Loaded, path: &std::path::Path) -> Result<Rows> {
+    read_rows(loaded, path, None)
+}
+
+/// [`read`] of only the file's last rows, enough for the window ending
+/// after its last row: a large plain CSV / TSV is not read whole (any other
+/// file, or a tail that does not read cleanly, is read whole).
+pub fn read_last(loaded: &Loaded, path: &std::path::Path) -> Result<Rows> {
+    let c = &loaded.table;
+    let tail = super::tail::copy(path, c.lookback + c.delay + c.horizon + 16);
+    if let Some(tmp) = &tail {
+        if let Ok(rows) = read_rows(loaded, path, Some(tmp.path())) {
+            return Ok(rows);
+        }
+    }
+    read_rows(loaded, path, None)
+}
+
+/// Reads `path` (or `part`, a copy of some of its rows, named as `path`).
+fn read_rows(
+    loaded: &Loaded,
+    path: &std::path::Path,
+    part: Option<&std::path::Path>,
+) -> Result<Rows> {
     let file = path.display().to_string();
     let pre = &loaded.preprocess;
     let mut cfg = loaded.table.clone();
-    cfg.path = file.clone();
+    cfg.path = part.unwrap_or(path).display().to_string();
     if !cfg.series_column.is_empty() {
         bail!("{}: the cell was trained on several series (data.series_column = {:?}); predict reads one series at a time — give it a file of one series without that column, or train without data.series_column", loaded.trained.dir.display(), cfg.series_column);
     }

@@ -386,9 +386,10 @@ fn execute(
         staging.write("preprocess.toml", pre.to_toml().as_bytes())?;
     }
     if let Some(text) = &data.text {
-        staging.write("vocab.txt", text.vocab_txt.as_bytes())?;
-        staging.write("text.toml", text.text_toml.as_bytes())?;
-        if fitted.failure.is_none() {
+        use crate::data::text_state::{TEXT_TOML, VOCAB_TXT};
+        staging.write(VOCAB_TXT, text.vocab_txt.as_bytes())?;
+        staging.write(TEXT_TOML, text.text_toml.as_bytes())?;
+        if text.confusion && fitted.failure.is_none() {
             use crate::train::confusion::{confusion, confusion_csv};
             let counts = confusion(&model, &mut data.test, text.classes.len());
             staging.write(
