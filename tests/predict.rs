@@ -198,6 +198,34 @@ fn forecasts_and_metrics_are_those_of_training() {
         assert_eq!(Some(v), last.get(k), "{k}");
     }
 
+    // The report lists both evaluations under their cell, with their metrics.
+    let results = cell.parent().unwrap().parent().unwrap();
+    run_ok(seqlab(tmp.path()).arg("report").arg(results));
+    let md = read(&results.join("summary.md"));
+    let listed: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| ett/default |"))
+        .collect();
+    assert_eq!(listed.len(), 2, "{md}");
+    assert!(
+        listed[0].starts_with("| ett/default | again |") && listed[0].contains("| test | "),
+        "{md}"
+    );
+    let test_mae = summary["test"]["test_mae"].as_float().unwrap();
+    assert!(
+        listed[0].contains(&format!("test_mae {test_mae:.4}")),
+        "{md}"
+    );
+    assert!(
+        listed[1].starts_with("| ett/default | etth1_head-val |"),
+        "{md}"
+    );
+    let html = read(&results.join("index.html"));
+    assert!(
+        html.contains("ett/default/eval/again/summary.toml"),
+        "evaluations linked"
+    );
+
     // A backtest over the test split's windows (first targets in rows 800 … 996).
     let metrics = tmp.path().join("bt.toml");
     let bt = predict(

@@ -19,7 +19,11 @@ const CLASSES: [&str; 3] = ["fruit", "cars", "water"];
 fn doc(c: usize, i: usize) -> String {
     let w = WORDS[c];
     let other = WORDS[(c + 1) % 3][i % 5];
-    let extra = if i.is_multiple_of(4) { other } else { w[(i * 3) % 5] };
+    let extra = if i.is_multiple_of(4) {
+        other
+    } else {
+        w[(i * 3) % 5]
+    };
     format!("The {} and the {}, {}!", w[i % 5], w[(i + 1) % 5], extra)
 }
 

@@ -101,7 +101,13 @@ pub fn write(root: &Path, rows: &[Row], figures: &Figures) -> anyhow::Result<()>
             links.join(" ")
         );
     }
-    h.push_str("</tbody></table>\n<h2>Figures</h2>\n");
+    h.push_str("</tbody></table>\n");
+    h.push_str(&super::evaluations::html(
+        &super::evaluations::collect(rows),
+        root,
+        |t| esc(t),
+    ));
+    h.push_str("<h2>Figures</h2>\n");
     for (caption, path) in figures {
         let _ = writeln!(
             h,

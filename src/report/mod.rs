@@ -3,6 +3,7 @@
 //! runs wrote; and `seqlab diff`, which tells a significant change from noise
 //! where both sides have replicates.
 pub mod diff;
+pub mod evaluations;
 pub mod figures;
 pub mod html;
 pub mod leaderboard;

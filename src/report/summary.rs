@@ -536,6 +536,9 @@ pub fn write_markdown(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
     if rows.iter().any(Row::replicated) {
         s.push_str("\nCells with replicates: means over the complete replicates ± the half width of the 95 % confidence interval (Student t); epochs and best epoch are medians, train time the sum. Per replicate: replicates.csv; every value: statistics.csv.\n");
     }
+    s.push_str(&super::evaluations::markdown(&super::evaluations::collect(
+        rows,
+    )));
     store::write_atomic(&root.join("summary.md"), s.as_bytes())?;
     Ok(())
 }
