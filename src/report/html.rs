@@ -105,7 +105,7 @@ pub fn write(root: &Path, rows: &[Row], figures: &Figures) -> anyhow::Result<()>
     h.push_str(&super::evaluations::html(
         &super::evaluations::collect(rows),
         root,
-        |t| esc(t),
+        esc,
     ));
     h.push_str("<h2>Figures</h2>\n");
     for (caption, path) in figures {
