@@ -68,3 +68,33 @@ for jobs in 1 2; do
   end=$(date +%s.%N)
   awk -v j="$jobs" -v s="$start" -v e="$end" 'BEGIN { printf "jobs %d: %.1f s, %.2f cells/min\n", j, e - s, 8 * 60 / (e - s) }'
 done
+
+echo "== predict: trained cells used from a cold process (medians of 5; see benches/README.md)"
+pw="$work/predict"
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+cold() { "$@" >/dev/null; for _ in 1 2 3 4 5; do /usr/bin/time -f "%e" "$@" 2>&1 >/dev/null | tail -1; done | median; }
+"$BIN" run experiments/jena_gru.toml "${JSET[@]}" --set train.epochs=1 --set train.steps_per_epoch=20 \
+  --set train.val_steps=5 --set train.test_steps=5 --results "$pw" --no-report >/dev/null 2>&1
+echo "process + libtorch start-up (seqlab --version): $(cold "$BIN" --version) s"
+echo "book GRU, one-window forecast from the 420,551-row table: $(cold "$BIN" predict "$pw/jena_gru/default" --data "$jena") s"
+etth1="${SEQLAB_DATA:-data}/ETTh1.csv"
+if [ -f "$etth1" ]; then
+  "$BIN" run experiments/ett/ett_gru.toml --set "data.path=$PWD/$etth1" --set train.epochs=1 \
+    --only "horizon=96," --results "$pw" --no-report >/dev/null 2>&1
+  echo "ETTh1 H=96 GRU, backtest of the 2,785 test windows: $(cold "$BIN" predict "$pw/ett_gru/horizon=96,units=96" --data "$etth1" \
+    --from "2017-10-24 00:00:00" --to "2018-02-17 01:00:00" --out "$work/backtest.csv") s"
+fi
+if [ -f "$imdb" ]; then
+  "$BIN" run experiments/imdb_conv1d.toml --set train.epochs=1 --set train.steps_per_epoch=20 \
+    --set train.val_steps=5 --set train.test_steps=5 --results "$pw" --no-report >/dev/null 2>&1
+  reviews="$work/imdb_test_reviews.txt"
+  [ -f "$reviews" ] || "$PY" - "$imdb" "$reviews" <<'PYTHON'
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t, open(sys.argv[2], "w", encoding="utf-8") as out:
+    for m in t:
+        parts = m.name.split("/")
+        if m.isfile() and len(parts) == 4 and parts[1] == "test" and parts[2] in ("pos", "neg"):
+            out.write(t.extractfile(m).read().decode("utf-8", "replace").replace("\n", " ") + "\n")
+PYTHON
+  echo "IMDB convnet, classifying $(wc -l < "$reviews") reviews: $(cold "$BIN" predict "$pw/imdb_conv1d/default" --input "$reviews" --out "$work/labels.csv") s"
+fi
