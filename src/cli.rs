@@ -303,12 +303,14 @@ impl PredictArgs {
 pub struct EvaluateArgs {
     /// A complete cell folder.
     pub cell: PathBuf,
-    /// A table with the cell's columns.
+    /// A table with the cell's columns, or (text cells) a labelled collection:
+    /// a folder of class folders, its .tar.gz, or a CSV / TSV / JSON-lines file.
     #[arg(long)]
     pub data: PathBuf,
-    /// test / val: the config's splits applied to the file; all: every window.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// Tables: test / val (the config's splits applied to the file) or all (every
+    /// window); default test. Text cells: all (every document), the default.
+    #[arg(long)]
+    pub split: Option<String>,
     /// The evaluation's folder under CELL/eval/ (default: <file stem>-<split>).
     #[arg(long)]
     pub name: Option<String>,

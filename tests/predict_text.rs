@@ -267,3 +267,49 @@ fn rand_suffix() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     N.fetch_add(1, Ordering::SeqCst).to_string()
 }
+
+/// `seqlab evaluate` on the test file reproduces the test evaluation: the
+/// same confusion matrix, accuracy and loss; only `eval/<name>/` is added.
+#[test]
+fn evaluate_on_the_test_file_reproduces_the_test_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cell = train(
+        tmp.path(),
+        "topics",
+        3,
+        3,
+        "sparse_categorical_crossentropy",
+    );
+    let before = files(&cell);
+    let test_csv = tmp.path().join("topics-test.csv");
+    let eval = |args: &[&str]| {
+        seqlab(tmp.path())
+            .arg("evaluate")
+            .arg(&cell)
+            .arg("--data")
+            .arg(&test_csv)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let refused = eval(&["--split", "test"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("--split all"), "{}", text(&refused));
+    assert!(!cell.join("eval").exists(), "nothing written on a refusal");
+
+    let out = eval(&["--name", "again"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("24 document(s)"), "{}", text(&out));
+    assert_eq!(files(&cell), before, "the cell's own files are untouched");
+    let dir = cell.join("eval/again");
+    assert_eq!(
+        read(&dir.join("confusion.csv")),
+        read(&cell.join("confusion.csv"))
+    );
+    let s: toml::Table = toml::from_str(&read(&dir.join("summary.toml"))).unwrap();
+    let trained: toml::Table = toml::from_str(&read(&cell.join("summary.toml"))).unwrap();
+    let get = |t: &toml::Table, section: &str, k: &str| t[section][k].as_float().unwrap();
+    assert!((get(&s, "all", "all_accuracy") - get(&trained, "test", "test_accuracy")).abs() < 1e-6);
+    assert!((get(&s, "all", "all_loss") - get(&trained, "test", "test_loss")).abs() < 1e-4);
+    assert_eq!(s["documents"].as_integer(), Some(24));
+}

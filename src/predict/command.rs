@@ -2,7 +2,7 @@
 //! owned by this stage, and what each prints or writes. Everything is
 //! computed before anything is written, so an error leaves no file behind.
 use super::evaluate::{self, Split};
-use super::{forecast, load, load_table, rows, text};
+use super::{forecast, load_table, rows, text};
 use anyhow::Result;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -42,7 +42,8 @@ pub struct PredictOptions {
 pub struct EvaluateOptions {
     pub cell: PathBuf,
     pub data: PathBuf,
-    pub split: String,
+    /// `test`, `val` or `all`; default: `test` for tables, `all` for texts.
+    pub split: Option<String>,
     pub name: Option<String>,
     pub device: Option<String>,
 }
@@ -155,8 +156,28 @@ fn classify(trained: crate::results::Trained, o: &PredictOptions) -> Result<i32>
 
 /// `seqlab evaluate`: metrics and a figure in `<cell>/eval/<name>/`.
 pub fn evaluate(o: &EvaluateOptions) -> Result<i32> {
-    let split = Split::parse(&o.split)?;
-    let loaded = load(&o.cell, o.device.as_deref())?;
+    let trained = crate::results::Trained::open(&o.cell)?;
+    if text::is_text_cell(&trained) {
+        let split = Split::parse(o.split.as_deref().unwrap_or("all"))?;
+        if split != Split::All {
+            anyhow::bail!(
+                "--split {}: a text classifier is evaluated on every labelled document of the file (--split all)",
+                split.name()
+            );
+        }
+        let name = evaluate::folder_name(&o.data, split, o.name.as_deref())?;
+        let classifier = text::load(trained, o.device.as_deref())?;
+        let e = text::evaluate(&classifier, &o.data, &name)?;
+        print!(
+            "{} document(s)\n{}",
+            e.documents,
+            forecast::metrics_toml("all", &e.metrics)
+        );
+        println!("written to {}", e.dir.display());
+        return Ok(0);
+    }
+    let split = Split::parse(o.split.as_deref().unwrap_or("test"))?;
+    let loaded = load_table(trained, o.device.as_deref())?;
     let e = evaluate::run(&loaded, &o.data, split, o.name.as_deref())?;
     print!(
         "{} window(s)\n{}",

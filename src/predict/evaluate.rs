@@ -44,9 +44,9 @@ pub struct Evaluation {
     pub metrics: Vec<(String, f64)>,
 }
 
-/// Evaluates the cell in `loaded` on `data`'s `split`; the results go to
-/// `<cell>/eval/<name>/` (default name: `<file stem>-<split>`).
-pub fn run(loaded: &Loaded, data: &Path, split: Split, name: Option<&str>) -> Result<Evaluation> {
+/// The evaluation's folder name: `name`, or `<file stem>-<split>`; a plain
+/// name only (no path tricks).
+pub fn folder_name(data: &Path, split: Split, name: Option<&str>) -> Result<String> {
     let name = match name {
         Some(n) => n.to_string(),
         None => format!(
@@ -54,7 +54,8 @@ pub fn run(loaded: &Loaded, data: &Path, split: Split, name: Option<&str>) -> Re
             data.file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or("data")
-                .trim_end_matches(".csv"),
+                .trim_end_matches(".csv")
+                .trim_end_matches(".tar"),
             split.name()
         ),
     };
@@ -65,6 +66,13 @@ pub fn run(loaded: &Loaded, data: &Path, split: Split, name: Option<&str>) -> Re
     {
         bail!("--name {name:?}: give a plain folder name (no slashes, not starting with a dot)");
     }
+    Ok(name)
+}
+
+/// Evaluates the cell in `loaded` on `data`'s `split`; the results go to
+/// `<cell>/eval/<name>/` (default name: `<file stem>-<split>`).
+pub fn run(loaded: &Loaded, data: &Path, split: Split, name: Option<&str>) -> Result<Evaluation> {
+    let name = folder_name(data, split, name)?;
     let rows = rows::read(loaded, data)?;
     let mut cfg = loaded.table.clone();
     cfg.path = rows.file.clone();

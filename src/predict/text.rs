@@ -232,3 +232,92 @@ fn read_capped(path: &Path) -> Result<String> {
         )
     })
 }
+
+/// What a text evaluation wrote.
+pub struct TextEvaluation {
+    pub dir: std::path::PathBuf,
+    pub documents: usize,
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// The classifier on every labelled document of `data` (a folder with one
+/// subfolder per class, its `.tar.gz`, or a CSV / TSV / JSON-lines file with
+/// the cell's text and label columns): cross-entropy and accuracy, named
+/// `all_loss` and `all_accuracy`, and the confusion matrix, written to
+/// `<cell>/eval/<name>/` (summary.toml, confusion.csv).
+pub fn evaluate(c: &Classifier, data: &Path, name: &str) -> Result<TextEvaluation> {
+    let (text_column, label_column) = match &c.trained.config.data {
+        DataSpec::Text(t) => (t.text_column.clone(), t.label_column.clone()),
+        _ => (String::new(), String::new()),
+    };
+    let columns = crate::data::text_read::Columns {
+        text: &text_column,
+        label: &label_column,
+    };
+    let collection = crate::data::text_read::read_collection(data, columns)?;
+    if collection.lossy > 0 {
+        eprintln!(
+            "seqlab: {}: {} document(s) were not valid UTF-8 and were decoded lossily",
+            data.display(),
+            collection.lossy
+        );
+    }
+    let classes = c.classes();
+    let mut truth = Vec::with_capacity(collection.docs.len());
+    for d in &collection.docs {
+        let Some(k) = classes.iter().position(|n| *n == d.label) else {
+            bail!(
+                "{}: label `{}` is not a class of the cell ({}); fix the label or evaluate on a file of these classes",
+                data.display(),
+                d.label,
+                classes.join(", ")
+            );
+        };
+        truth.push(k);
+    }
+    if truth.is_empty() {
+        bail!("{}: no documents", data.display());
+    }
+    let texts: Vec<String> = collection.docs.into_iter().map(|d| d.text).collect();
+    let probs = classify(c, &texts);
+    let predicted = labels(&probs);
+    let mut counts = vec![vec![0u64; classes.len()]; classes.len()];
+    let mut loss = 0.0;
+    for ((p, &t), &k) in probs.iter().zip(&truth).zip(&predicted) {
+        counts[t][k] += 1;
+        loss -= p[t].max(1e-7).ln();
+    }
+    let n = truth.len();
+    let right: u64 = (0..classes.len()).map(|k| counts[k][k]).sum();
+    let metrics = vec![
+        ("all_loss".to_string(), loss / n as f64),
+        ("all_accuracy".to_string(), right as f64 / n as f64),
+    ];
+    let staging = crate::results::store::Staging::new(&c.trained.dir, crate::results::EVAL, name)?;
+    let mut summary = toml::Table::new();
+    summary.insert("cell".into(), c.trained.summary_key().into());
+    summary.insert("content_id".into(), c.trained.content_id.clone().into());
+    summary.insert("data".into(), data.display().to_string().into());
+    summary.insert("split".into(), "all".into());
+    summary.insert("documents".into(), (n as i64).into());
+    let text = format!(
+        "{}\n{}",
+        toml::to_string(&summary)?,
+        super::forecast::metrics_toml("all", &metrics)
+    );
+    let written = staging
+        .write(
+            "confusion.csv",
+            crate::train::confusion::confusion_csv(classes, &counts).as_bytes(),
+        )
+        .and_then(|_| staging.write("summary.toml", text.as_bytes()));
+    if let Err(e) = written {
+        staging.discard();
+        return Err(e.into());
+    }
+    Ok(TextEvaluation {
+        dir: staging.commit()?,
+        documents: n,
+        metrics,
+    })
+}
