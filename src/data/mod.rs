@@ -3,7 +3,7 @@
 //!
 //! Jena: CSV → [`JenaTable`] → normalised on the training rows → one
 //! `(rows, 14)` tensor on the device → [`Windows`] (the book's generator).
-//! Any table (`source = "csv"`): CSV / TSV / `.csv.gz` → [`Table`] →
+//! Any table (`source = "csv"`): CSV / TSV / `.csv.gz` / `.parquet` → [`Table`] →
 //! missing cells, splits, normalisation, valid window ends → [`Windows`]
 //! (see `series`). IMDB: archive → reviews → tokens → padded ids (cached on
 //! disk) → [`TokenBatches`]. Any text collection (`source = "text"`): the
@@ -18,6 +18,7 @@ pub mod imdb_cache;
 pub mod jena;
 pub mod normalise;
 pub mod pad;
+pub mod parquet_table;
 pub mod preprocess;
 pub mod reviews;
 pub mod series;
