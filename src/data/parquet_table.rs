@@ -275,38 +275,40 @@ fn read_chunk<T: DataType>(
     Ok((values, defs))
 }
 
-/// Row `i`'s value or `None` when null, from values and definition levels.
+/// Each row's value, or `None` when null, from the values and definition
+/// levels of a chunk (checked to agree first: the file is untrusted).
 fn cells<'a, V>(
     values: &'a [V],
-    defs: &[i16],
+    defs: &'a [i16],
     max_def: i16,
     rows: usize,
-) -> Result<Vec<Option<&'a V>>, String> {
-    if defs.is_empty() {
-        if values.len() != rows {
-            return Err(format!("{} values for {rows} rows", values.len()));
-        }
-        return Ok(values.iter().map(Some).collect());
+) -> Result<impl Iterator<Item = Option<&'a V>> + 'a, String> {
+    let nullable = !defs.is_empty();
+    let present = if nullable {
+        defs.iter().filter(|&&d| d == max_def).count()
+    } else {
+        rows
+    };
+    if (nullable && defs.len() != rows) || present != values.len() {
+        return Err("the definition levels do not match the values".into());
     }
     let mut it = values.iter();
-    let out: Vec<Option<&'a V>> = defs
-        .iter()
-        .map(|&d| if d == max_def { it.next() } else { None })
-        .collect();
-    if out.len() != rows || it.next().is_some() {
-        return Err("definition levels do not match the values".into());
-    }
-    Ok(out)
+    Ok((0..rows).map(move |i| {
+        if !nullable || defs[i] == max_def {
+            it.next()
+        } else {
+            None
+        }
+    }))
 }
 
 /// A numeric column chunk as `f32` (NaN missing) and its first unreadable cell.
-fn numbers<V>(
-    cells: &[Option<&V>],
+fn numbers<'a, V: 'a>(
+    cells: impl Iterator<Item = Option<&'a V>>,
     to_f32: impl Fn(&V) -> Result<Option<f32>, String>,
 ) -> (Vec<f32>, Option<(usize, String)>) {
     let mut bad = None;
     let out = cells
-        .iter()
         .enumerate()
         .map(|(i, c)| match c.map(&to_f32) {
             Some(Ok(Some(v))) => v,
@@ -372,7 +374,7 @@ fn read_column(
     macro_rules! times {
         ($cells:expr, $f:expr) => {{
             let mut out = Vec::with_capacity(rows);
-            for (i, c) in $cells.iter().enumerate() {
+            for (i, c) in $cells.enumerate() {
                 match c.map($f) {
                     Some(Some(t)) => out.push(t),
                     Some(None) => {
@@ -396,31 +398,31 @@ fn read_column(
         (Role::Feature, ColumnReader::Int32ColumnReader(r)) => {
             let (v, dl) = chunk!(r);
             let c = cells(&v, &dl, max_def, rows)?;
-            let (n, bad) = numbers(&c, |x: &i32| finite(*x as f64 / scale));
+            let (n, bad) = numbers(c, |x: &i32| finite(*x as f64 / scale));
             Ok(Chunk::Numbers(n, bad))
         }
         (Role::Feature, ColumnReader::Int64ColumnReader(r)) => {
             let (v, dl) = chunk!(r);
             let c = cells(&v, &dl, max_def, rows)?;
-            let (n, bad) = numbers(&c, |x: &i64| finite(*x as f64 / scale));
+            let (n, bad) = numbers(c, |x: &i64| finite(*x as f64 / scale));
             Ok(Chunk::Numbers(n, bad))
         }
         (Role::Feature, ColumnReader::FloatColumnReader(r)) => {
             let (v, dl) = chunk!(r);
             let c = cells(&v, &dl, max_def, rows)?;
-            let (n, bad) = numbers(&c, |x: &f32| finite(*x as f64));
+            let (n, bad) = numbers(c, |x: &f32| finite(*x as f64));
             Ok(Chunk::Numbers(n, bad))
         }
         (Role::Feature, ColumnReader::DoubleColumnReader(r)) => {
             let (v, dl) = chunk!(r);
             let c = cells(&v, &dl, max_def, rows)?;
-            let (n, bad) = numbers(&c, |x: &f64| finite(*x));
+            let (n, bad) = numbers(c, |x: &f64| finite(*x));
             Ok(Chunk::Numbers(n, bad))
         }
         (Role::Feature, ColumnReader::ByteArrayColumnReader(r)) => {
             let (v, dl) = chunk!(r);
             let c = cells(&v, &dl, max_def, rows)?;
-            let (n, bad) = numbers(&c, |x: &parquet::data_type::ByteArray| {
+            let (n, bad) = numbers(c, |x: &parquet::data_type::ByteArray| {
                 table::number(x.data()).map_err(|()| String::from_utf8_lossy(x.data()).into_owned())
             });
             Ok(Chunk::Numbers(n, bad))
@@ -452,21 +454,19 @@ fn read_column(
             let (v, dl) = chunk!(r);
             let c = cells(&v, &dl, max_def, rows)?;
             Ok(Chunk::Keys(
-                c.iter()
-                    .map(|x| {
-                        x.map_or(String::new(), |b| {
-                            String::from_utf8_lossy(b.data()).trim().to_string()
-                        })
+                c.map(|x| {
+                    x.map_or(String::new(), |b| {
+                        String::from_utf8_lossy(b.data()).trim().to_string()
                     })
-                    .collect(),
+                })
+                .collect(),
             ))
         }
         (Role::Series, ColumnReader::Int32ColumnReader(r)) => {
             let (v, dl) = chunk!(r);
             let c = cells(&v, &dl, max_def, rows)?;
             Ok(Chunk::Keys(
-                c.iter()
-                    .map(|x| x.map_or(String::new(), |b| b.to_string()))
+                c.map(|x| x.map_or(String::new(), |b| b.to_string()))
                     .collect(),
             ))
         }
@@ -474,8 +474,7 @@ fn read_column(
             let (v, dl) = chunk!(r);
             let c = cells(&v, &dl, max_def, rows)?;
             Ok(Chunk::Keys(
-                c.iter()
-                    .map(|x| x.map_or(String::new(), |b| b.to_string()))
+                c.map(|x| x.map_or(String::new(), |b| b.to_string()))
                     .collect(),
             ))
         }
