@@ -370,6 +370,32 @@ fn three_classes_train_end_to_end_with_accuracy_classes_and_vocabulary() {
         })
         .sum();
     assert_eq!(total, 18);
+    // confusion.png: the figure's size for 3 classes, and a drawn matrix
+    // (white background, text, and shaded cells in between).
+    let (w, h, pixels) = png_rgb(&dir.join("confusion.png"));
+    assert_eq!((w, h), seqlab::report::confusion::size(3));
+    let colours: std::collections::BTreeSet<[u8; 3]> = pixels.iter().copied().collect();
+    assert!(colours.len() > 20, "{} colours", colours.len());
+    let blue = pixels
+        .iter()
+        .filter(|p| p[2] > p[0] && p[2] > p[1] + 20)
+        .count();
+    assert!(blue > 3 * 50 * 50 / 4, "{blue} shaded pixels");
+}
+
+/// A PNG's width, height and RGB pixels (decoded, not just opened).
+fn png_rgb(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = info.color_type.samples();
+    assert!(step >= 3, "{:?}", info.color_type);
+    let pixels = buf[..info.buffer_size()]
+        .chunks(step)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (info.width, info.height, pixels)
 }
 
 #[test]

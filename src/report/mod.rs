@@ -2,6 +2,7 @@
 //! statistics of replicates and the comparison figures, all from the files
 //! runs wrote; and `seqlab diff`, which tells a significant change from noise
 //! where both sides have replicates.
+pub mod confusion;
 pub mod diff;
 pub mod figures;
 pub mod html;

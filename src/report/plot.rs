@@ -12,11 +12,11 @@ use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 static FONT_ONCE: Once = Once::new();
 
 /// Registers the bundled DejaVu Sans, so figures need no system fonts.
-fn fonts() {
+pub(crate) fn fonts() {
     FONT_ONCE.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, bytes);
