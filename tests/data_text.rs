@@ -176,6 +176,30 @@ fn invalid_utf8_is_decoded_lossily() {
         t.arrays.train.len() + t.arrays.val.len() + t.arrays.test.len(),
         13
     );
+    // The count is reported, by `data info` and by every run, with the file.
+    let info = text(&run_ok(
+        seqlab(tmp.path()).args(["data", "info"]).arg(&root),
+    ));
+    assert!(
+        info.contains("not valid UTF-8 (decoded lossily): 1 document(s)"),
+        "{info}"
+    );
+    let file = experiment(
+        tmp.path(),
+        "lossy",
+        &format!("path = \"{}\"", root.display()),
+        2,
+        "sparse_categorical_crossentropy",
+    );
+    let out = run_ok(&mut run_cmd(tmp.path(), &file, &tmp.path().join("r")));
+    let msg = text(&out);
+    assert!(
+        msg.contains(&format!(
+            "{}: 1 document(s) or cell(s) were not valid UTF-8",
+            root.display()
+        )),
+        "{msg}"
+    );
 }
 
 /// An experiment on `data` (the `[data]` keys after `source`), 3 classes out.
