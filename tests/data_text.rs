@@ -501,3 +501,60 @@ fn two_classes_train_with_one_logit_or_two_softmax_units() {
         );
     }
 }
+
+#[test]
+fn the_encoding_cache_gives_identical_arrays_and_follows_the_content() {
+    use seqlab::data::text::load;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = class_folders(&tmp.path().join("c"), 3, 10);
+    let cache = tmp.path().join("cache");
+    let s = spec("max_features = 20\nmaxlen = 6");
+    let first = load(&s, &root, None, &cache).unwrap();
+    assert!(!first.from_cache);
+    assert_eq!(first.text, encode(&s, &root, None).unwrap());
+    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    // A hit: the same arrays, classes and vocabulary, so the same batches.
+    let second = load(&s, &root, None, &cache).unwrap();
+    assert!(second.from_cache);
+    assert_eq!(second.text, first.text);
+    let batch = |t: &seqlab::data::text::TextArrays| {
+        let mut b = seqlab::data::TokenBatches::new(&t.arrays.train, 6, 4, true, tch::Device::Cpu);
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(7);
+        let (x, y) = b.next_batch(&mut rng);
+        (
+            Vec::<i64>::try_from(x.flatten(0, -1)).unwrap(),
+            Vec::<f32>::try_from(y.flatten(0, -1)).unwrap(),
+        )
+    };
+    assert_eq!(batch(&first.text), batch(&second.text));
+    // Another setting: another cache entry.
+    let other = load(&spec("max_features = 10\nmaxlen = 6"), &root, None, &cache).unwrap();
+    assert!(!other.from_cache);
+    // An edited document of the same size (content, not size or name, is the key).
+    let f = root.join("water/003.txt");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let edited = text
+        .replacen("river", "rivER", 1)
+        .replacen("ocean", "ocEAN", 1);
+    assert_ne!(edited, text);
+    assert_eq!(edited.len(), text.len());
+    std::fs::write(&f, edited).unwrap();
+    let after = load(&s, &root, None, &cache).unwrap();
+    assert!(
+        !after.from_cache,
+        "an edited file must invalidate the cache"
+    );
+    assert_eq!(after.text, encode(&s, &root, None).unwrap());
+    // A damaged cache file is ignored and rebuilt.
+    for e in std::fs::read_dir(&cache).unwrap().flatten() {
+        let mut b = std::fs::read(e.path()).unwrap();
+        let n = b.len() / 2;
+        b[n] ^= 0xff;
+        std::fs::write(e.path(), b).unwrap();
+    }
+    let rebuilt = load(&s, &root, None, &cache).unwrap();
+    assert!(!rebuilt.from_cache);
+    assert_eq!(rebuilt.text, after.text);
+    assert!(load(&s, &root, None, &cache).unwrap().from_cache);
+}
