@@ -766,3 +766,28 @@ fn data_info_describes_a_parquet_table() {
     };
     assert_eq!(stats(&msg), stats(&csv));
 }
+
+#[test]
+fn the_generic_reader_reads_the_jena_record_as_the_jena_reader_does() {
+    // The first step of Jena as a preset of `source = "csv"` (see
+    // docs/jena-preset.md): the same f32 values, columns and times.
+    let path = fixture("jena_head.csv");
+    let jena = seqlab::data::read_csv(&path).unwrap();
+    let table = seqlab::data::table::read(
+        &path,
+        &seqlab::data::table::ReadOptions {
+            time_column: "Date Time".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(table.columns, jena.columns);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&table.values), bits(&jena.values));
+    let times: Vec<i64> = jena
+        .timestamps
+        .iter()
+        .map(|s| seqlab::data::timestamp::parse(s, "%d.%m.%Y %H:%M:%S").unwrap())
+        .collect();
+    assert_eq!(table.times.as_deref(), Some(&times[..]));
+}
