@@ -108,10 +108,10 @@ pub fn draw(classes: &[String], counts: &[Vec<u64>], title: &str, out: &Path) ->
         .axis_desc_style((FONT, 14))
         .draw()?;
     let label_size = if k <= 8 { 14 } else { 11 };
-    for i in 0..k {
-        let row_total: u64 = counts[i].iter().sum();
+    for (i, row) in counts.iter().enumerate().take(k) {
+        let row_total: u64 = row.iter().sum();
         let y = (k - 1 - i) as i32;
-        for (j, &n) in counts[i].iter().enumerate() {
+        for (j, &n) in row.iter().enumerate() {
             let share = n as f64 / row_total.max(1) as f64;
             // White to the book's blue, by the row's share.
             let c = |full: u8| (255.0 - share * (255.0 - full as f64)).round() as u8;
