@@ -17,10 +17,11 @@ echo "== data: the book's numpy generator vs seqlab's batcher (128 x 240 x 14, s
 imdb="${SEQLAB_DATA:-data}/aclImdb_v1.tar.gz"
 cargo run --release --quiet --example data_bench -- "$work/data-bench" $( [ -f "$imdb" ] && echo "$imdb" )
 
-echo "== tables: reading a 10,000,000-row Jena-format CSV (14 numbers + a timestamp a row) with the generic reader"
-big="$work/table_10m.csv"
-[ -f "$big" ] || "$BIN" data synth-jena --rows 10000000 --out "$big" >/dev/null
-/usr/bin/time -f "seqlab data info: %e s wall, %M KiB peak" "$BIN" data info "$big" >/dev/null
+echo "== tables: reading a generated 10,000,000-row table (a timestamp + 20 numbers a row) as CSV and as Parquet"
+cargo run --release --quiet --example table_bench -- write "$work" 10000000 20
+for ext in csv parquet; do
+  /usr/bin/time -f "  %e s wall, %M KiB peak" target/release/examples/table_bench read "$work/table_10000000x20.$ext"
+done
 
 echo "== model steps: seqlab (appended to benches/results.csv, figure benches/step_time.png)"
 "$BIN" bench experiments/jena_{dense,gru,gru_dropout,stacked_gru,bidirectional_gru,conv1d,conv_gru}.toml "${JSET[@]}" --steps "$STEPS"

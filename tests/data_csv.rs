@@ -454,3 +454,340 @@ fn the_leaderboard_sets_seqlab_beside_the_published_table() {
         "3 windows × 8 steps × 2 targets"
     );
 }
+
+/// A column for [`write_parquet`]: timestamps (ms), strings or numbers; `None` is null.
+enum PqCol {
+    Millis(Vec<i64>),
+    Text(Vec<Option<String>>),
+    F64(Vec<Option<f64>>),
+}
+
+/// Writes a flat Parquet file with the crate's writer, `group` rows per row group.
+fn write_parquet(path: &Path, cols: &[(&str, PqCol)], group: usize) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    let fields: String = cols
+        .iter()
+        .map(|(n, c)| match c {
+            PqCol::Millis(_) => format!("REQUIRED INT64 {n} (TIMESTAMP(MILLIS,false));\n"),
+            PqCol::Text(_) => format!("OPTIONAL BYTE_ARRAY {n} (UTF8);\n"),
+            PqCol::F64(_) => format!("OPTIONAL DOUBLE {n};\n"),
+        })
+        .collect();
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(&format!("message t {{\n{fields}}}")).unwrap(),
+    );
+    let props = Arc::new(
+        WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build(),
+    );
+    let mut w =
+        SerializedFileWriter::new(std::fs::File::create(path).unwrap(), schema, props).unwrap();
+    let rows = match &cols[0].1 {
+        PqCol::Millis(v) => v.len(),
+        PqCol::Text(v) => v.len(),
+        PqCol::F64(v) => v.len(),
+    };
+    fn split<T: Clone>(v: &[Option<T>]) -> (Vec<T>, Vec<i16>) {
+        (
+            v.iter().flatten().cloned().collect(),
+            v.iter().map(|x| x.is_some() as i16).collect(),
+        )
+    }
+    let mut start = 0;
+    while start < rows {
+        let end = (start + group).min(rows);
+        let mut rg = w.next_row_group().unwrap();
+        for (_, c) in cols {
+            let mut col = rg.next_column().unwrap().unwrap();
+            match c {
+                PqCol::Millis(v) => {
+                    col.typed::<Int64Type>()
+                        .write_batch(&v[start..end], None, None)
+                        .unwrap();
+                }
+                PqCol::Text(v) => {
+                    let (vals, defs) = split(&v[start..end]);
+                    let vals: Vec<ByteArray> =
+                        vals.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                    col.typed::<ByteArrayType>()
+                        .write_batch(&vals, Some(&defs), None)
+                        .unwrap();
+                }
+                PqCol::F64(v) => {
+                    let (vals, defs) = split(&v[start..end]);
+                    col.typed::<DoubleType>()
+                        .write_batch(&vals, Some(&defs), None)
+                        .unwrap();
+                }
+            }
+            col.close().unwrap();
+        }
+        rg.close().unwrap();
+        start = end;
+    }
+    w.close().unwrap();
+}
+
+/// The ETTh1 fixture as Parquet: typed timestamps, float64 columns, row groups of 500.
+fn etth1_parquet(dir: &Path) -> PathBuf {
+    let text = read(&fixture("etth1_head.csv"));
+    let mut lines = text.lines();
+    let names: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let mut cols = vec![(
+        names[0],
+        PqCol::Millis(
+            rows.iter()
+                .map(|r| seqlab::data::timestamp::parse(r[0], "").unwrap() * 1000)
+                .collect(),
+        ),
+    )];
+    for (i, n) in names.iter().enumerate().skip(1) {
+        cols.push((
+            n,
+            PqCol::F64(rows.iter().map(|r| Some(r[i].parse().unwrap())).collect()),
+        ));
+    }
+    let p = dir.join("etth1_head.parquet");
+    write_parquet(&p, &cols, 500);
+    p
+}
+
+#[test]
+fn parquet_trains_exactly_as_the_csv_it_was_written_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pq = etth1_parquet(tmp.path());
+    // The same table in memory (rows counted from 1 instead of file lines).
+    let spec = |path: &Path| {
+        csv_spec(&format!(
+            "path = \"{}\"\ntime_column = \"date\"\ntargets = [\"OT\"]\nlookback = 48\nsplits = {{ train = [0, 600], val = [600, 800], test = [800, 1000] }}",
+            path.display()
+        ))
+    };
+    let a = seqlab::data::series::read(&spec(&fixture("etth1_head.csv"))).unwrap();
+    let b = seqlab::data::series::read(&spec(&pq)).unwrap();
+    assert_eq!(
+        (&a.columns, &a.values, &a.times, &a.series),
+        (&b.columns, &b.values, &b.times, &b.series)
+    );
+    assert_eq!(b.lines[..3], [1, 2, 3]);
+    // The same run: identical metrics and preprocessing state.
+    let mut cells = vec![];
+    for (name, path) in [
+        ("from_csv", fixture("etth1_head.csv")),
+        ("from_parquet", pq),
+    ] {
+        let data = format!(
+            "path = \"{}\"\ntime_column = \"date\"\ntargets = [\"OT\"]\nlookback = 48\nbatch_size = 16\nsplits = {{ train = [0, 600], val = [600, 800], test = [800, 1000] }}",
+            path.display()
+        );
+        let file = table_experiment(
+            tmp.path(),
+            name,
+            &data,
+            GRU_HEAD.replace("units = 8", "units = 1").as_str(),
+            "evaluate_test = true",
+        );
+        let results = tmp.path().join("r");
+        run_ok(run_cmd(tmp.path(), &file, &results).arg("--no-report"));
+        cells.push(results.join(name).join("default"));
+    }
+    for f in ["metrics.csv", "preprocess.toml"] {
+        assert_eq!(read(&cells[0].join(f)), read(&cells[1].join(f)), "{f}");
+    }
+    let test = |c: &Path| {
+        let s: toml::Table = toml::from_str(&read(&c.join("summary.toml"))).unwrap();
+        s["test"].clone()
+    };
+    assert_eq!(test(&cells[0]), test(&cells[1]));
+}
+
+/// The stores table of [`stores_csv`] as Parquet: string times, a string series, one null.
+fn stores_parquet(dir: &Path) -> PathBuf {
+    let text = read(&stores_csv(dir, true));
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let col = |i: usize| rows.iter().map(|r| Some(r[i].clone())).collect::<Vec<_>>();
+    let num = |i: usize| PqCol::F64(rows.iter().map(|r| r[i].parse().ok()).collect());
+    let p = dir.join("stores.parquet");
+    write_parquet(
+        &p,
+        &[
+            ("time", PqCol::Text(col(0))),
+            ("store", PqCol::Text(col(1))),
+            ("sales", num(2)),
+            ("price", num(3)),
+        ],
+        50,
+    );
+    p
+}
+
+#[test]
+fn parquet_series_string_times_and_missing_cells_follow_the_csv_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pq = stores_parquet(tmp.path());
+    let spec = |path: &Path, missing: &str| {
+        csv_spec(&format!(
+            "path = \"{}\"\ntime_column = \"time\"\nseries_column = \"store\"\ntargets = [\"sales\"]\nlookback = 10\nhorizon = 2\nsplits = {{ train = [0, 40], val = [40, 50], test = [50, 60] }}\n{missing}",
+            path.display()
+        ))
+    };
+    let csv = tmp.path().join("stores.csv");
+    for missing in ["missing = \"drop_windows\"", "missing = \"interpolate\""] {
+        assert_eq!(
+            seqlab::data::series::check(&spec(&csv, missing)).unwrap(),
+            seqlab::data::series::check(&spec(&pq, missing)).unwrap(),
+            "{missing}"
+        );
+    }
+    let a = seqlab::data::series::read(&spec(&csv, "missing = \"ffill\"")).unwrap();
+    let b = seqlab::data::series::read(&spec(&pq, "missing = \"ffill\"")).unwrap();
+    assert_eq!(
+        (&a.times, &a.series, a.missing),
+        (&b.times, &b.series, b.missing)
+    );
+    let bits = |t: &seqlab::data::Table| t.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a), bits(&b));
+    // A missing cell without a policy: the row (counted from 1) and the fix.
+    let msg = format!(
+        "{:#}",
+        seqlab::data::series::check(&spec(&pq, "")).unwrap_err()
+    );
+    assert!(
+        msg.contains("stores.parquet: row 91")
+            && msg.contains("\"sales\"")
+            && msg.contains("data.missing"),
+        "{msg}"
+    );
+    // A column that is not there: did you mean.
+    let msg = format!(
+        "{:#}",
+        seqlab::data::series::check(&spec(&pq, "missing = \"ffill\"").clone_with_target("sale"))
+            .unwrap_err()
+    );
+    assert!(msg.contains("did you mean \"sales\""), "{msg}");
+}
+
+trait WithTarget {
+    fn clone_with_target(&self, t: &str) -> Self;
+}
+
+impl WithTarget for CsvData {
+    fn clone_with_target(&self, t: &str) -> Self {
+        let mut c = self.clone();
+        c.targets = vec![t.to_string()];
+        c
+    }
+}
+
+#[test]
+fn a_damaged_parquet_file_is_refused_with_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = std::fs::read(etth1_parquet(tmp.path())).unwrap();
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("random.parquet", b"not parquet at all, just text".to_vec()),
+        ("truncated.parquet", good[..good.len() / 2].to_vec()),
+        ("empty.parquet", vec![]),
+        // Pages overwritten with noise, footer intact.
+        ("noise.parquet", {
+            let mut b = good.clone();
+            for (i, x) in b[4..good.len() / 2].iter_mut().enumerate() {
+                *x = (i * 131 % 251) as u8;
+            }
+            b
+        }),
+    ];
+    for (name, bytes) in cases {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let file = table_experiment(
+            tmp.path(),
+            "damaged",
+            &format!(
+                "path = \"{}\"\ntime_column = \"date\"\ntargets = [\"OT\"]\nlookback = 48\nsplits = {{ train = [0, 600], val = [600, 800], test = [800, 1000] }}",
+                p.display()
+            ),
+            "[[layers]]\ntype = \"flatten\"\n\n[[layers]]\ntype = \"dense\"\nunits = 1\n",
+            "",
+        );
+        let results = tmp.path().join("results");
+        let out = run_cmd(tmp.path(), &file, &results).output().unwrap();
+        let msg = text(&out);
+        assert!(!out.status.success(), "{name}: {msg}");
+        assert!(
+            msg.contains(name) && msg.contains("Parquet"),
+            "{name}: {msg}"
+        );
+        assert!(!msg.contains("panicked"), "{name}: {msg}");
+        assert!(!results.join("damaged").exists(), "nothing may be written");
+        let info = seqlab(tmp.path())
+            .args(["data", "info"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            !info.status.success() && text(&info).contains(name),
+            "{}",
+            text(&info)
+        );
+    }
+}
+
+#[test]
+fn data_info_describes_a_parquet_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pq = etth1_parquet(tmp.path());
+    let msg = text(&run_ok(seqlab(tmp.path()).args(["data", "info"]).arg(&pq)));
+    assert!(
+        msg.contains("rows: 1200") && msg.contains("format: parquet"),
+        "{msg}"
+    );
+    assert!(msg.contains("frequency: 1h"), "{msg}");
+    assert!(msg.contains("time: 2016-07-01 00:00:00"), "{msg}");
+    let csv = text(&run_ok(
+        seqlab(tmp.path())
+            .args(["data", "info"])
+            .arg(fixture("etth1_head.csv")),
+    ));
+    // The per-column figures agree with the CSV's.
+    let stats = |s: &str| {
+        s.lines()
+            .filter(|l| l.contains("number"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(stats(&msg), stats(&csv));
+}
+
+#[test]
+fn the_generic_reader_reads_the_jena_record_as_the_jena_reader_does() {
+    // The first step of Jena as a preset of `source = "csv"` (see
+    // docs/jena-preset.md): the same f32 values, columns and times.
+    let path = fixture("jena_head.csv");
+    let jena = seqlab::data::read_csv(&path).unwrap();
+    let table = seqlab::data::table::read(
+        &path,
+        &seqlab::data::table::ReadOptions {
+            time_column: "Date Time".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(table.columns, jena.columns);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&table.values), bits(&jena.values));
+    let times: Vec<i64> = jena
+        .timestamps
+        .iter()
+        .map(|s| seqlab::data::timestamp::parse(s, "%d.%m.%Y %H:%M:%S").unwrap())
+        .collect();
+    assert_eq!(table.times.as_deref(), Some(&times[..]));
+}

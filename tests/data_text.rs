@@ -176,6 +176,30 @@ fn invalid_utf8_is_decoded_lossily() {
         t.arrays.train.len() + t.arrays.val.len() + t.arrays.test.len(),
         13
     );
+    // The count is reported, by `data info` and by every run, with the file.
+    let info = text(&run_ok(
+        seqlab(tmp.path()).args(["data", "info"]).arg(&root),
+    ));
+    assert!(
+        info.contains("not valid UTF-8 (decoded lossily): 1 document(s)"),
+        "{info}"
+    );
+    let file = experiment(
+        tmp.path(),
+        "lossy",
+        &format!("path = \"{}\"", root.display()),
+        2,
+        "sparse_categorical_crossentropy",
+    );
+    let out = run_ok(&mut run_cmd(tmp.path(), &file, &tmp.path().join("r")));
+    let msg = text(&out);
+    assert!(
+        msg.contains(&format!(
+            "{}: 1 document(s) or cell(s) were not valid UTF-8",
+            root.display()
+        )),
+        "{msg}"
+    );
 }
 
 /// An experiment on `data` (the `[data]` keys after `source`), 3 classes out.
@@ -370,6 +394,32 @@ fn three_classes_train_end_to_end_with_accuracy_classes_and_vocabulary() {
         })
         .sum();
     assert_eq!(total, 18);
+    // confusion.png: the figure's size for 3 classes, and a drawn matrix
+    // (white background, text, and shaded cells in between).
+    let (w, h, pixels) = png_rgb(&dir.join("confusion.png"));
+    assert_eq!((w, h), seqlab::plot::confusion::size(3));
+    let colours: std::collections::BTreeSet<[u8; 3]> = pixels.iter().copied().collect();
+    assert!(colours.len() > 20, "{} colours", colours.len());
+    let blue = pixels
+        .iter()
+        .filter(|p| p[2] > p[0] && p[2] > p[1] + 20)
+        .count();
+    assert!(blue > 3 * 50 * 50 / 4, "{blue} shaded pixels");
+}
+
+/// A PNG's width, height and RGB pixels (decoded, not just opened).
+fn png_rgb(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = info.color_type.samples();
+    assert!(step >= 3, "{:?}", info.color_type);
+    let pixels = buf[..info.buffer_size()]
+        .chunks(step)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (info.width, info.height, pixels)
 }
 
 #[test]
@@ -450,4 +500,61 @@ fn two_classes_train_with_one_logit_or_two_softmax_units() {
             "{name}: {right} vs test_accuracy {acc}"
         );
     }
+}
+
+#[test]
+fn the_encoding_cache_gives_identical_arrays_and_follows_the_content() {
+    use seqlab::data::text::load;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = class_folders(&tmp.path().join("c"), 3, 10);
+    let cache = tmp.path().join("cache");
+    let s = spec("max_features = 20\nmaxlen = 6");
+    let first = load(&s, &root, None, &cache).unwrap();
+    assert!(!first.from_cache);
+    assert_eq!(first.text, encode(&s, &root, None).unwrap());
+    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    // A hit: the same arrays, classes and vocabulary, so the same batches.
+    let second = load(&s, &root, None, &cache).unwrap();
+    assert!(second.from_cache);
+    assert_eq!(second.text, first.text);
+    let batch = |t: &seqlab::data::text::TextArrays| {
+        let mut b = seqlab::data::TokenBatches::new(&t.arrays.train, 6, 4, true, tch::Device::Cpu);
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(7);
+        let (x, y) = b.next_batch(&mut rng);
+        (
+            Vec::<i64>::try_from(x.flatten(0, -1)).unwrap(),
+            Vec::<f32>::try_from(y.flatten(0, -1)).unwrap(),
+        )
+    };
+    assert_eq!(batch(&first.text), batch(&second.text));
+    // Another setting: another cache entry.
+    let other = load(&spec("max_features = 10\nmaxlen = 6"), &root, None, &cache).unwrap();
+    assert!(!other.from_cache);
+    // An edited document of the same size (content, not size or name, is the key).
+    let f = root.join("water/003.txt");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let edited = text
+        .replacen("river", "rivER", 1)
+        .replacen("ocean", "ocEAN", 1);
+    assert_ne!(edited, text);
+    assert_eq!(edited.len(), text.len());
+    std::fs::write(&f, edited).unwrap();
+    let after = load(&s, &root, None, &cache).unwrap();
+    assert!(
+        !after.from_cache,
+        "an edited file must invalidate the cache"
+    );
+    assert_eq!(after.text, encode(&s, &root, None).unwrap());
+    // A damaged cache file is ignored and rebuilt.
+    for e in std::fs::read_dir(&cache).unwrap().flatten() {
+        let mut b = std::fs::read(e.path()).unwrap();
+        let n = b.len() / 2;
+        b[n] ^= 0xff;
+        std::fs::write(e.path(), b).unwrap();
+    }
+    let rebuilt = load(&s, &root, None, &cache).unwrap();
+    assert!(!rebuilt.from_cache);
+    assert_eq!(rebuilt.text, after.text);
+    assert!(load(&s, &root, None, &cache).unwrap().from_cache);
 }

@@ -312,4 +312,24 @@ fn evaluate_on_the_test_file_reproduces_the_test_metrics() {
     assert!((get(&s, "all", "all_accuracy") - get(&trained, "test", "test_accuracy")).abs() < 1e-6);
     assert!((get(&s, "all", "all_loss") - get(&trained, "test", "test_loss")).abs() < 1e-4);
     assert_eq!(s["documents"].as_integer(), Some(24));
+    let png = png::Decoder::new(std::fs::File::open(dir.join("confusion.png")).unwrap())
+        .read_info()
+        .unwrap();
+    assert!(
+        png.info().width > 100 && png.info().height > 100,
+        "a real figure"
+    );
+
+    // The report lists it under its cell.
+    let results = tmp.path().join("results");
+    run_ok(seqlab(tmp.path()).arg("report").arg(&results));
+    let md = read(&results.join("summary.md"));
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| topics/default | again |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        row.contains("| all | 24 |") && row.contains("all_accuracy"),
+        "{row}"
+    );
 }

@@ -1,14 +1,32 @@
 //! `seqlab data info PATH` for a table: columns with their types, rows, time
 //! range, inferred frequency, missing cells, gaps and series — read only,
-//! nothing written.
+//! nothing written. CSV, TSV, `.csv.gz` and Parquet alike.
+use super::parquet_table;
 use super::table::{self, ReadOptions};
 use super::timestamp;
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// The first column whose first cell reads as a time, if any.
+/// Names a time column is often given.
+fn time_like(name: &str) -> bool {
+    matches!(
+        name.to_lowercase().as_str(),
+        "date" | "time" | "timestamp" | "date time" | "datetime"
+    )
+}
+
+/// The first column whose first cell reads as a time, if any (Parquet: the
+/// first timestamp or date column, else a string column with a time's name).
 fn guess_time_column(path: &Path) -> Result<Option<String>> {
+    if parquet_table::is_parquet(path) {
+        let (columns, _) = parquet_table::columns(path)?;
+        let typed = columns.iter().find(|c| c.kind == parquet_table::Kind::Time);
+        let named = columns
+            .iter()
+            .find(|c| c.kind == parquet_table::Kind::Text && time_like(&c.name));
+        return Ok(typed.or(named).map(|c| c.name.clone()));
+    }
     let (names, delimiter) = table::header(path, None)?;
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -21,15 +39,7 @@ fn guess_time_column(path: &Path) -> Result<Option<String>> {
         .and_then(|r| r.ok());
     // `.gz` and BOM files: the plain reader may fail; fall back to the name.
     let Some(first) = first else {
-        return Ok(names
-            .iter()
-            .find(|n| {
-                matches!(
-                    n.to_lowercase().as_str(),
-                    "date" | "time" | "timestamp" | "date time" | "datetime"
-                )
-            })
-            .cloned());
+        return Ok(names.iter().find(|n| time_like(n)).cloned());
     };
     Ok(names
         .iter()
@@ -56,13 +66,15 @@ pub fn table_info(path: &Path, time_column: Option<&str>, series_column: &str) -
     )?;
     let mut out = String::new();
     let _ = writeln!(out, "{}", path.display());
-    let delim = match delimiter {
-        b'\t' => "tab".to_string(),
-        d => format!("{:?}", d as char),
+    let parquet = parquet_table::is_parquet(path);
+    let format = match delimiter {
+        _ if parquet => "format: parquet".to_string(),
+        b'\t' => "delimiter: tab".to_string(),
+        d => format!("delimiter: {:?}", d as char),
     };
     let _ = writeln!(
         out,
-        "rows: {}   columns: {}   delimiter: {delim}",
+        "rows: {}   columns: {}   {format}",
         t.rows,
         names.len()
     );

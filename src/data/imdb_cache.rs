@@ -94,22 +94,36 @@ pub fn cache_path(spec: &ImdbData, source: &Path, dir: &Path) -> Result<PathBuf>
 
 /// The arrays in the cache file, or `None` if it is missing or does not check out.
 pub fn load(path: &Path) -> Option<ImdbArrays> {
-    let bytes = std::fs::read(path).ok()?;
-    if bytes.len() < MAGIC.len() + 32 {
+    let mut r: &[u8] = &read_checked(path, MAGIC)?;
+    let arrays = read_arrays(&mut r)?;
+    r.is_empty().then_some(arrays)
+}
+
+/// The body of a checksummed cache file after `magic`, or `None` if the
+/// file is missing, damaged or of another kind.
+pub(crate) fn read_checked(path: &Path, magic: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = std::fs::read(path).ok()?;
+    if bytes.len() < magic.len() + 32 {
         return None;
     }
     let (body, sum) = bytes.split_at(bytes.len() - 32);
-    if Sha256::digest(body).as_slice() != sum || !body.starts_with(MAGIC) {
+    if Sha256::digest(body).as_slice() != sum || !body.starts_with(magic) {
         return None;
     }
-    let mut r = &body[MAGIC.len()..];
-    let maxlen = read_u64(&mut r)? as usize;
-    let wide = read_u64(&mut r)? == 1;
+    bytes.truncate(bytes.len() - 32);
+    bytes.drain(..magic.len());
+    Some(bytes)
+}
+
+/// Encoded arrays as [`append_arrays`] wrote them, advancing `r`.
+pub(crate) fn read_arrays(r: &mut &[u8]) -> Option<ImdbArrays> {
+    let maxlen = read_u64(r)? as usize;
+    let wide = read_u64(r)? == 1;
     let mut split = || -> Option<TokenSplit> {
-        let n = read_u64(&mut r)? as usize;
+        let n = read_u64(r)? as usize;
         let ids = n.checked_mul(maxlen)?;
         let width = if wide { 4 } else { 2 };
-        let raw = take(&mut r, ids.checked_mul(width)?)?;
+        let raw = take(r, ids.checked_mul(width)?)?;
         let x = if wide {
             raw.chunks_exact(4)
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -119,13 +133,10 @@ pub fn load(path: &Path) -> Option<ImdbArrays> {
                 .map(|c| u16::from_le_bytes([c[0], c[1]]) as i32)
                 .collect()
         };
-        let y = take(&mut r, n)?.to_vec();
+        let y = take(r, n)?.to_vec();
         Some(TokenSplit { x, y })
     };
     let (train, val, test) = (split()?, split()?, split()?);
-    if !r.is_empty() {
-        return None;
-    }
     Some(ImdbArrays {
         maxlen,
         train,
@@ -149,6 +160,14 @@ fn read_u64(r: &mut &[u8]) -> Option<u64> {
 
 /// Writes the cache file atomically (temporary file, then rename).
 pub fn store(path: &Path, arrays: &ImdbArrays) -> Result<()> {
+    let mut body = MAGIC.to_vec();
+    append_arrays(&mut body, arrays);
+    write_checked(path, body).context("cannot write the IMDB cache")
+}
+
+/// Appends `arrays`: maxlen, id width, then per split its count, ids
+/// (`u16`, or `i32` when an id does not fit) and labels.
+pub(crate) fn append_arrays(body: &mut Vec<u8>, arrays: &ImdbArrays) {
     let wide = arrays
         .train
         .x
@@ -156,8 +175,6 @@ pub fn store(path: &Path, arrays: &ImdbArrays) -> Result<()> {
         .chain(&arrays.val.x)
         .chain(&arrays.test.x)
         .any(|&v| !(0..=u16::MAX as i32).contains(&v));
-    let mut body = Vec::new();
-    body.extend_from_slice(MAGIC);
     body.extend_from_slice(&(arrays.maxlen as u64).to_le_bytes());
     body.extend_from_slice(&(wide as u64).to_le_bytes());
     for s in [&arrays.train, &arrays.val, &arrays.test] {
@@ -171,6 +188,10 @@ pub fn store(path: &Path, arrays: &ImdbArrays) -> Result<()> {
         }
         body.extend_from_slice(&s.y);
     }
+}
+
+/// Writes `body` and its SHA-256 to `path` atomically (temporary file, then rename).
+pub(crate) fn write_checked(path: &Path, body: Vec<u8>) -> Result<()> {
     let sum = Sha256::digest(&body);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
@@ -192,5 +213,5 @@ pub fn store(path: &Path, arrays: &ImdbArrays) -> Result<()> {
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })
-        .with_context(|| format!("cannot write the IMDB cache {}", path.display()))
+        .with_context(|| format!("{}", path.display()))
 }

@@ -3,11 +3,12 @@
 //!
 //! Jena: CSV → [`JenaTable`] → normalised on the training rows → one
 //! `(rows, 14)` tensor on the device → [`Windows`] (the book's generator).
-//! Any table (`source = "csv"`): CSV / TSV / `.csv.gz` → [`Table`] →
+//! Any table (`source = "csv"`): CSV / TSV / `.csv.gz` / `.parquet` → [`Table`] →
 //! missing cells, splits, normalisation, valid window ends → [`Windows`]
 //! (see `series`). IMDB: archive → reviews → tokens → padded ids (cached on
 //! disk) → [`TokenBatches`]. Any text collection (`source = "text"`): the
-//! same tokenizer, vocabulary and padding (see `text`) → [`TokenBatches`]. The trainer sees only [`prepare`] and [`Batcher`].
+//! same tokenizer, vocabulary and padding (see `text`), cached on disk too
+//! (`text_cache`) → [`TokenBatches`]. The trainer sees only [`prepare`] and [`Batcher`].
 pub mod archive;
 pub mod bench;
 pub mod describe;
@@ -18,12 +19,14 @@ pub mod imdb_cache;
 pub mod jena;
 pub mod normalise;
 pub mod pad;
+pub mod parquet_table;
 pub mod preprocess;
 pub mod reviews;
 pub mod series;
 pub mod synth;
 pub mod table;
 pub mod text;
+pub mod text_cache;
 pub mod text_info;
 pub mod text_read;
 pub mod text_state;
@@ -258,7 +261,7 @@ fn token_batches(
 pub fn prepare_text(cfg: &TextData, device: Device) -> Result<Prepared> {
     let path = series::resolve_path(&cfg.path);
     let test_path = (!cfg.test_path.is_empty()).then(|| series::resolve_path(&cfg.test_path));
-    let encoded = text::encode(cfg, &path, test_path.as_deref())?;
+    let encoded = text::load(cfg, &path, test_path.as_deref(), &data_dir().join(".cache"))?.text;
     let outputs = TextOutputs {
         classes: encoded.classes.clone(),
         vocab_txt: encoded.vocab_txt(),

@@ -1,12 +1,13 @@
 //! Reads any time-series table — CSV, TSV or `.csv.gz`, delimiter detected,
-//! UTF-8 BOM tolerated, quoted headers — into one column table: a row-major
+//! UTF-8 BOM tolerated, quoted headers; or Parquet (`parquet_table`) — into
+//! one column table: a row-major
 //! `f32` matrix of the numeric columns (NaN where a cell is missing), the
 //! timestamps, and the series each row belongs to.
 //!
 //! Files are untrusted: every malformed input is an error naming the file,
 //! the line and the column, with what to do; nothing panics. Rows of one
 //! series must be in strictly increasing time.
-use super::timestamp;
+use super::{parquet_table, timestamp};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::io::{BufRead, BufReader, Read};
@@ -134,7 +135,7 @@ fn is_missing_text(s: &str) -> bool {
 }
 
 /// Parses a numeric cell: `Ok(None)` when missing, `Err` when not a number.
-fn number(field: &[u8]) -> Result<Option<f32>, ()> {
+pub(crate) fn number(field: &[u8]) -> Result<Option<f32>, ()> {
     let text = std::str::from_utf8(field).map_err(|_| ())?.trim();
     if is_missing_text(text) {
         return Ok(None);
@@ -145,8 +146,13 @@ fn number(field: &[u8]) -> Result<Option<f32>, ()> {
     }
 }
 
-/// Reads the header only: the column names, in order.
+/// Reads the header only: the column names, in order (for Parquet: the
+/// schema's columns, and `,` as the delimiter).
 pub fn header(path: &Path, delimiter: Option<u8>) -> Result<(Vec<String>, u8)> {
+    if parquet_table::is_parquet(path) {
+        let (columns, _) = parquet_table::columns(path)?;
+        return Ok((columns.into_iter().map(|c| c.name).collect(), b','));
+    }
     let mut reader = open(path)?;
     let delimiter = match delimiter {
         Some(d) => d,
@@ -172,7 +178,21 @@ pub fn header(path: &Path, delimiter: Option<u8>) -> Result<(Vec<String>, u8)> {
 }
 
 /// Whether each column's cell in the first data row is a number (or empty).
+/// (For Parquet: whether each column has a numeric type.)
 pub fn read_first_row(path: &Path, delimiter: u8) -> Result<Vec<bool>> {
+    if parquet_table::is_parquet(path) {
+        let (columns, rows) = parquet_table::columns(path)?;
+        if rows == 0 {
+            bail!(
+                "{}: the file has no rows; a table needs at least one row",
+                path.display()
+            );
+        }
+        return Ok(columns
+            .iter()
+            .map(|c| c.kind == parquet_table::Kind::Number)
+            .collect());
+    }
     let reader = open(path)?;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -243,6 +263,9 @@ fn parse_record(
 
 /// Reads the table at `path` as `options` say.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Table> {
+    if parquet_table::is_parquet(path) {
+        return parquet_table::read(path, options);
+    }
     let file = path.display().to_string();
     let (names, delimiter) = header(path, options.delimiter)?;
     let find = |name: &str, key: &str| -> Result<usize> {
@@ -426,7 +449,7 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Table> {
 }
 
 /// Reorders rows so that each series is contiguous (stable: file order kept inside a series).
-fn group_by_series(table: &mut Table, ids: &[u32], names: &[String]) {
+pub(crate) fn group_by_series(table: &mut Table, ids: &[u32], names: &[String]) {
     let mut order: Vec<usize> = (0..table.rows).collect();
     order.sort_by_key(|&r| ids[r]);
     let f = table.columns.len();
@@ -450,7 +473,7 @@ fn group_by_series(table: &mut Table, ids: &[u32], names: &[String]) {
 }
 
 /// Timestamps strictly increase inside every series.
-fn check_order(table: &Table, file: &str, column: &str) -> Result<()> {
+pub(crate) fn check_order(table: &Table, file: &str, column: &str) -> Result<()> {
     let Some(times) = &table.times else {
         return Ok(());
     };

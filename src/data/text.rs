@@ -10,9 +10,13 @@
 //! shuffles the collection and the LAST `test_split` fraction is the test
 //! split. Then the training documents are shuffled with the same generator and
 //! their last `validation_split` fraction is the validation split (IMDB's rule).
+//!
+//! [`load`] goes through the on-disk cache (`text_cache`), keyed by the
+//! collection's content and the settings.
 use crate::config::TextData;
 use crate::data::imdb_cache::{ImdbArrays, TokenSplit};
 use crate::data::pad::pad_into;
+use crate::data::text_cache;
 use crate::data::text_read::{read_collection, Collection, Columns, Doc};
 use crate::data::text_state::TextState;
 use crate::data::tokenize::standardized_words;
@@ -29,7 +33,7 @@ use std::path::Path;
 pub const MAX_CLASSES: usize = 255;
 
 /// The encoded splits, the class names (id order) and the vocabulary.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TextArrays {
     pub arrays: ImdbArrays,
     pub classes: Vec<String>,
@@ -177,10 +181,54 @@ pub fn check_collection(spec: &TextData) -> Result<Vec<String>> {
     let path = crate::data::series::resolve_path(&spec.path);
     let test_path =
         (!spec.test_path.is_empty()).then(|| crate::data::series::resolve_path(&spec.test_path));
-    Ok(encode(spec, &path, test_path.as_deref())?.classes)
+    let cache_dir = crate::data::data_dir().join(".cache");
+    Ok(load(spec, &path, test_path.as_deref(), &cache_dir)?
+        .text
+        .classes)
 }
 
-/// Reads and encodes the collection (and its test path).
+/// The encoded collection and whether it came from the cache.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub text: TextArrays,
+    pub from_cache: bool,
+}
+
+/// [`encode`] through the cache in `cache_dir` (the data directory's
+/// `.cache/` in a run; see `text_cache`): a second cell on the same
+/// collection and settings reads the encoded arrays back.
+pub fn load(
+    spec: &TextData,
+    path: &Path,
+    test_path: Option<&Path>,
+    cache_dir: &Path,
+) -> Result<Loaded> {
+    check(spec)?;
+    let cache = text_cache::cache_path(spec, path, test_path, cache_dir)?;
+    if let Some(text) = text_cache::load(&cache) {
+        if text.lossy > 0 {
+            eprintln!(
+                "seqlab: {}: {} document(s) or cell(s) were not valid UTF-8 and were decoded lossily (invalid bytes read as U+FFFD; from the cache)",
+                path.display(),
+                text.lossy
+            );
+        }
+        return Ok(Loaded {
+            text,
+            from_cache: true,
+        });
+    }
+    let text = encode(spec, path, test_path)?;
+    if let Err(e) = text_cache::store(&cache, &text) {
+        eprintln!("seqlab: warning: {e:#} (the data is used anyway, uncached)");
+    }
+    Ok(Loaded {
+        text,
+        from_cache: false,
+    })
+}
+
+/// Reads and encodes the collection (and its test path), without the cache.
 pub fn encode(spec: &TextData, path: &Path, test_path: Option<&Path>) -> Result<TextArrays> {
     check(spec)?;
     let main = read(spec, path)?;

@@ -244,7 +244,7 @@ pub struct TextEvaluation {
 /// subfolder per class, its `.tar.gz`, or a CSV / TSV / JSON-lines file with
 /// the cell's text and label columns): cross-entropy and accuracy, named
 /// `all_loss` and `all_accuracy`, and the confusion matrix, written to
-/// `<cell>/eval/<name>/` (summary.toml, confusion.csv).
+/// `<cell>/eval/<name>/` (summary.toml, confusion.csv, confusion.png).
 pub fn evaluate(c: &Classifier, data: &Path, name: &str) -> Result<TextEvaluation> {
     let (text_column, label_column) = match &c.trained.config.data {
         DataSpec::Text(t) => (t.text_column.clone(), t.label_column.clone()),
@@ -310,10 +310,19 @@ pub fn evaluate(c: &Classifier, data: &Path, name: &str) -> Result<TextEvaluatio
             "confusion.csv",
             crate::train::confusion::confusion_csv(classes, &counts).as_bytes(),
         )
-        .and_then(|_| staging.write("summary.toml", text.as_bytes()));
+        .map_err(anyhow::Error::from)
+        .and_then(|_| {
+            crate::plot::confusion::draw(
+                classes,
+                &counts,
+                &format!("{} on {}", c.trained.summary_key(), data.display()),
+                &staging.dir.join("confusion.png"),
+            )
+        })
+        .and_then(|_| Ok(staging.write("summary.toml", text.as_bytes())?));
     if let Err(e) = written {
         staging.discard();
-        return Err(e.into());
+        return Err(e);
     }
     Ok(TextEvaluation {
         dir: staging.commit()?,

@@ -74,7 +74,12 @@ fn read(dir: &Path, label: &str) -> Option<Evaluation> {
         name: dir.file_name()?.to_string_lossy().to_string(),
         data: text("data"),
         split,
-        windows: s.get("windows").and_then(|v| v.as_integer()).unwrap_or(0),
+        // Tables count windows, text collections documents.
+        windows: s
+            .get("windows")
+            .or_else(|| s.get("documents"))
+            .and_then(|v| v.as_integer())
+            .unwrap_or(0),
         metrics,
         dir: dir.to_path_buf(),
     })
@@ -93,7 +98,7 @@ pub fn markdown(evals: &[Evaluation]) -> String {
     if evals.is_empty() {
         return String::new();
     }
-    let mut s = String::from("\n## Evaluations (`seqlab evaluate`)\n\n| cell | evaluation | data | split | windows | metrics |\n|---|---|---|---|---|---|\n");
+    let mut s = String::from("\n## Evaluations (`seqlab evaluate`)\n\n| cell | evaluation | data | split | windows / documents | metrics |\n|---|---|---|---|---|---|\n");
     for e in evals {
         let _ = writeln!(
             s,
@@ -114,8 +119,12 @@ pub fn html(evals: &[Evaluation], root: &Path, esc: impl Fn(&str) -> String) -> 
     if evals.is_empty() {
         return String::new();
     }
-    let mut h = String::from("<h2>Evaluations</h2>\n<table><thead><tr><th>cell</th><th>evaluation</th><th>data</th><th>split</th><th>windows</th><th>metrics</th></tr></thead><tbody>\n");
+    let mut h = String::from("<h2>Evaluations</h2>\n<table><thead><tr><th>cell</th><th>evaluation</th><th>data</th><th>split</th><th>windows / documents</th><th>metrics</th></tr></thead><tbody>\n");
     for e in evals {
+        let figure = ["forecast.png", "confusion.png"]
+            .into_iter()
+            .find(|f| e.dir.join(f).exists())
+            .unwrap_or("summary.toml");
         let rel = e
             .dir
             .strip_prefix(root)
@@ -124,11 +133,12 @@ pub fn html(evals: &[Evaluation], root: &Path, esc: impl Fn(&str) -> String) -> 
             .to_string();
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><a href=\"{}/summary.toml\">{}</a> <a href=\"{}/forecast.png\">figure</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><a href=\"{}/summary.toml\">{}</a> <a href=\"{}/{}\">figure</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&e.cell),
             esc(&rel),
             esc(&e.name),
             esc(&rel),
+            figure,
             esc(&e.data),
             esc(&e.split),
             e.windows,

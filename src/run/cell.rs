@@ -396,6 +396,11 @@ fn execute(
                 "confusion.csv",
                 confusion_csv(&text.classes, &counts).as_bytes(),
             )?;
+            crate::plot::confusion::figure(
+                &staging.dir.join("confusion.csv"),
+                &cell.experiment,
+                &staging.dir.join("confusion.png"),
+            )?;
         }
     }
     // A failed run's weights (a non-finite loss) are of no use to predict.

@@ -6,19 +6,21 @@
 //! min–max band of the replicates (training: a vertical min–max line at each
 //! dot), and a bar the mean with the 95 % interval as a whisker and each
 //! replicate as a dot. One run draws exactly as before.
+pub mod confusion;
+
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 static FONT_ONCE: Once = Once::new();
 
 /// Registers the bundled DejaVu Sans, so figures need no system fonts.
-fn fonts() {
+pub(crate) fn fonts() {
     FONT_ONCE.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
+        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, bytes);
         let _ = plotters::style::register_font(FONT, FontStyle::Bold, bytes);
     });
