@@ -2,13 +2,37 @@
 //! Keras): a quoted header, a `Date Time` column (`dd.mm.yyyy HH:MM:SS`) and
 //! 14 float columns, into one row-major `f32` matrix.
 //!
-//! Every row must be complete: a malformed row is an error naming the file,
-//! the line and the column, never skipped.
+//! The header is checked here; the rows are read by the generic table
+//! reader (`table`), the one every `source = "csv"` table goes through. Every
+//! row must be complete: a malformed row is an error naming the file, the
+//! line and the column, never skipped.
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// Number of float columns after `Date Time`.
 pub const FEATURES: usize = 14;
+
+/// `seconds` as the file writes it, `dd.mm.yyyy HH:MM:SS` (integer
+/// formatting: chrono's `format` re-reads the pattern for every row).
+fn jena_time(seconds: i64) -> String {
+    use chrono::{Datelike, Timelike};
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| {
+            format!(
+                "{:02}.{:02}.{:04} {:02}:{:02}:{:02}",
+                t.day(),
+                t.month(),
+                t.year(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The `Date Time` column's format.
+const JENA_TIME: &str = "%d.%m.%Y %H:%M:%S";
 
 /// Rows in the official file (the download is checked against it).
 pub const OFFICIAL_ROWS: usize = 420_551;
@@ -91,81 +115,32 @@ pub fn read_csv(path: &Path) -> Result<JenaTable> {
         );
     }
     let columns: Vec<String> = header.iter().skip(1).map(str::to_string).collect();
-    let size_hint = std::fs::metadata(path)
-        .map(|m| m.len() as usize / 100)
-        .unwrap_or(0);
-    let mut timestamps = Vec::with_capacity(size_hint);
-    let mut values = Vec::with_capacity(size_hint * FEATURES);
-    let mut record = csv::ByteRecord::new();
-    loop {
-        let more = reader.read_byte_record(&mut record).with_context(|| {
-            format!(
-                "{}: cannot read the CSV (truncated or not text?)",
-                path.display()
-            )
-        })?;
-        if !more {
-            break;
-        }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        if record.len() != FEATURES + 1 {
-            bail!(
-                "{}:{line}: expected {} fields (Date Time + {FEATURES} numbers), found {}; \
-                 fix or remove this row, or fetch the file again",
-                path.display(),
-                FEATURES + 1,
-                record.len()
-            );
-        }
-        let stamp = std::str::from_utf8(&record[0])
-            .ok()
-            .filter(|s| is_timestamp(s));
-        let Some(stamp) = stamp else {
-            bail!(
-                "{}:{line}: column \"Date Time\": expected dd.mm.yyyy HH:MM:SS, found {:?}; fix or remove this row",
-                path.display(),
-                String::from_utf8_lossy(&record[0])
-            );
-        };
-        timestamps.push(stamp.to_string());
-        for (c, field) in record.iter().skip(1).enumerate() {
-            values.push(parse_f32(field).with_context(|| {
-                format!(
-                    "{}:{line}: column {:?}: cannot read {:?} as a number; fix or remove this row \
-                     (a damaged download: delete the file and run `seqlab data fetch`)",
-                    path.display(),
-                    columns[c],
-                    String::from_utf8_lossy(field)
-                )
-            })?);
-        }
-    }
-    let rows = timestamps.len();
+    drop(reader);
+    // The rows through the reader every table goes through (`source = "csv"`),
+    // which reads the same f32 values bit for bit (tests/data_csv.rs).
+    let table = super::table::read(
+        path,
+        &super::table::ReadOptions {
+            delimiter: Some(b','),
+            time_column: HEADER[0].into(),
+            time_format: JENA_TIME.into(),
+            columns: columns.clone(),
+            // The book never looked at the time column's order; neither does the preset.
+            unordered_times: true,
+            ..Default::default()
+        },
+    )?;
+    let timestamps = table
+        .times
+        .unwrap_or_default()
+        .into_iter()
+        .map(jena_time)
+        .collect();
     Ok(JenaTable {
         columns,
         timestamps,
-        values,
-        rows,
+        values: table.values,
+        rows: table.rows,
     })
 }
 
-/// `dd.mm.yyyy HH:MM:SS`, digits where digits belong.
-fn is_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 19
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            2 | 5 => c == b'.',
-            10 => c == b' ',
-            13 | 16 => c == b':',
-            _ => c.is_ascii_digit(),
-        })
-}
-
-fn parse_f32(field: &[u8]) -> Result<f32> {
-    let text = std::str::from_utf8(field)?.trim();
-    let v: f32 = text.parse()?;
-    if !v.is_finite() {
-        bail!("not a finite number");
-    }
-    Ok(v)
-}

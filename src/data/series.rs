@@ -66,6 +66,7 @@ pub fn read(cfg: &CsvData) -> Result<Table> {
             series_column: cfg.series_column.clone(),
             columns,
             allow_missing: cfg.missing != Missing::Error,
+            unordered_times: false,
         },
     )
 }

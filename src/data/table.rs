@@ -29,6 +29,8 @@ pub struct ReadOptions {
     pub columns: Vec<String>,
     /// Missing and non-numeric cells become NaN instead of an error.
     pub allow_missing: bool,
+    /// Skip the check that time strictly increases (the Jena preset, as the book).
+    pub unordered_times: bool,
 }
 
 /// One table in memory.
@@ -444,7 +446,9 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Table> {
     } else {
         table.series = vec![(String::new(), 0..rows)];
     }
-    check_order(&table, &file, &options.time_column)?;
+    if !options.unordered_times {
+        check_order(&table, &file, &options.time_column)?;
+    }
     Ok(table)
 }
 
