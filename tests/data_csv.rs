@@ -791,3 +791,63 @@ fn the_generic_reader_reads_the_jena_record_as_the_jena_reader_does() {
         .collect();
     assert_eq!(table.times.as_deref(), Some(&times[..]));
 }
+
+/// The Jena preset is a table with the book generator's rules: the same
+/// experiment written as `source = "csv"` settings trains to the same bytes.
+#[test]
+fn the_jena_preset_and_its_table_settings_train_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layers =
+        "[[layers]]\ntype = \"gru\"\nunits = 4\n\n[[layers]]\ntype = \"dense\"\nunits = 1\n";
+    let preset = tiny_jena(tmp.path(), "preset", layers, "");
+    let text = read(&preset).replace("name = \"preset\"", "name = \"table\"").replace(
+        "source = \"jena\"",
+        "source = \"csv\"\ntime_column = \"Date Time\"\ntime_format = \"%d.%m.%Y %H:%M:%S\"\ntargets = [\"T (degC)\"]\nsplit_rule = \"book\"\nunit_suffix = \"degc\"",
+    );
+    let table = tmp.path().join("table.toml");
+    std::fs::write(&table, text).unwrap();
+    let results = tmp.path().join("results");
+    for file in [&preset, &table] {
+        run_ok(run_cmd(tmp.path(), file, &results).arg("--no-report"));
+    }
+    for f in ["metrics.csv", "preprocess.toml"] {
+        assert_eq!(
+            read(&results.join("preset/default").join(f)),
+            read(&results.join("table/default").join(f)),
+            "{f}"
+        );
+    }
+    let test = |name: &str| -> toml::Value {
+        toml::from_str::<toml::Table>(&read(&results.join(name).join("default/summary.toml")))
+            .unwrap()["test"]
+            .clone()
+    };
+    assert_eq!(test("preset"), test("table"));
+}
+
+/// `split_rule = "book"` takes what the book's generator takes, and says so.
+#[test]
+fn the_book_split_rule_refuses_what_the_generator_cannot_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (change, expect) in [
+        ("splits = { train = 0.6, val = 0.2, test = 0.2 }", "data.splits.train: data.split_rule = \"book\" takes rows"),
+        ("splits = { train = [0, 600], val = [600, 800], test = [800, 1000] }\nstride = 2", "needs data.stride = 1"),
+        ("splits = { train = [0, 600], val = [600, 800], test = [800, 1000] }\ntargets = [\"OT\", \"HUFL\"]", "forecasts one target"),
+    ] {
+        let file = tmp.path().join("book.toml");
+        let targets = if change.contains("targets") { "" } else { "targets = [\"OT\"]\n" };
+        std::fs::write(
+            &file,
+            format!(
+                "[experiment]\nname = \"book\"\n[data]\nsource = \"csv\"\npath = \"{}\"\ntime_column = \"date\"\n{targets}lookback = 24\nsplit_rule = \"book\"\n{change}\n\
+                 [[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = {}\n",
+                fixture("etth1_head.csv").display(),
+                if targets.is_empty() { 2 } else { 1 }
+            ),
+        )
+        .unwrap();
+        let out = seqlab(tmp.path()).arg("check").arg(&file).output().unwrap();
+        assert!(!out.status.success(), "{change}");
+        assert!(text(&out).contains(expect), "{change}: {}", text(&out));
+    }
+}

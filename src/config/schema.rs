@@ -139,6 +139,39 @@ pub struct CsvData {
     /// Flip each sample along time.
     #[serde(default)]
     pub reverse: bool,
+    /// `targets` (default): a window belongs to the split holding its target
+    /// rows. `book`: the book generator's rules (Deep Learning with Python,
+    /// listing 6.33) — see [`SplitRule::Book`].
+    #[serde(default, skip_serializing_if = "SplitRule::is_targets")]
+    pub split_rule: SplitRule,
+    /// The unit metrics of a single target are named `mae_<unit_suffix>`;
+    /// empty: from the column's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit_suffix: String,
+}
+
+/// Which windows a split holds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitRule {
+    /// Windows whose target rows all lie in the split (inputs may reach back).
+    #[default]
+    Targets,
+    /// The book's generator: a split `[min, max]` of rows holds the windows
+    /// whose current row `t` lies in `[min + lookback, min(max, rows − delay − 1))`
+    /// (the target may lie past `max`); training rows are drawn uniformly with
+    /// replacement; a sequential pass wraps before a batch would reach `max`
+    /// and has `(max − min − lookback) // batch_size` batches; the
+    /// normalisation is fitted on rows `[0, train max)`; the time column's
+    /// order is not checked. Needs row splits, one target, one series,
+    /// horizon 1, stride 1.
+    Book,
+}
+
+impl SplitRule {
+    pub fn is_targets(&self) -> bool {
+        *self == SplitRule::Targets
+    }
 }
 
 /// How training windows are drawn.

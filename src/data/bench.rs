@@ -25,7 +25,13 @@ pub fn bench_batches(device: Device, batches: usize, seed: u64) -> anyhow::Resul
         .collect();
     let matrix = matrix_on(&values, features, device);
     let cfg: JenaData = toml::from_str("")?;
-    let spec = WindowSpec::for_split(&cfg, "train", cfg.splits.train, rows, true)?;
+    let spec = WindowSpec::for_split(
+        (cfg.lookback, cfg.step, cfg.delay, cfg.batch_size),
+        "train",
+        cfg.splits.train,
+        rows,
+        true,
+    )?;
     let mut windows = Windows::new(&matrix, 1, spec, false);
     let sync = |d: Device| {
         if let Device::Cuda(i) = d {

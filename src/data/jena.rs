@@ -6,6 +6,7 @@
 //! reader (`table`), the one every `source = "csv"` table goes through. Every
 //! row must be complete: a malformed row is an error naming the file, the
 //! line and the column, never skipped.
+use crate::config::{CsvData, JenaData};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
@@ -87,8 +88,38 @@ impl JenaTable {
     }
 }
 
-/// Parses a Jena-format CSV file.
-pub fn read_csv(path: &Path) -> Result<JenaTable> {
+/// The preset as the table settings it stands for: the file's 14 numbers as
+/// features, `target`, the windowing and row splits of `cfg`, the book
+/// generator's rules (`split_rule = "book"`) and the unit metrics named
+/// `mae_degc`. `path`: the located file (empty: `cfg.path`).
+pub fn as_table(cfg: &JenaData, path: &str) -> Result<CsvData> {
+    let mut t = toml::Table::new();
+    let path = if path.is_empty() { &cfg.path } else { path };
+    t.insert("path".into(), path.into());
+    t.insert("delimiter".into(), ",".into());
+    t.insert("time_column".into(), HEADER[0].into());
+    t.insert("time_format".into(), JENA_TIME.into());
+    t.insert(
+        "targets".into(),
+        vec![toml::Value::from(cfg.target.clone())].into(),
+    );
+    for (k, v) in [
+        ("lookback", cfg.lookback),
+        ("step", cfg.step),
+        ("delay", cfg.delay),
+        ("batch_size", cfg.batch_size),
+    ] {
+        t.insert(k.into(), (v as i64).into());
+    }
+    t.insert("reverse".into(), cfg.reverse.into());
+    t.insert("splits".into(), toml::Value::try_from(&cfg.splits)?);
+    t.insert("split_rule".into(), "book".into());
+    t.insert("unit_suffix".into(), "degc".into());
+    Ok(toml::Value::Table(t).try_into()?)
+}
+
+/// The Jena header's 14 number columns, or an error saying the file is not the record.
+pub fn check_header(path: &Path) -> Result<Vec<String>> {
     let file = std::fs::File::open(path).with_context(|| {
         format!(
             "cannot open the Jena CSV {}; check the path, or delete `data.path` to use the data directory",
@@ -114,8 +145,12 @@ pub fn read_csv(path: &Path) -> Result<JenaTable> {
             header.iter().collect::<Vec<_>>()
         );
     }
-    let columns: Vec<String> = header.iter().skip(1).map(str::to_string).collect();
-    drop(reader);
+    Ok(header.iter().skip(1).map(str::to_string).collect())
+}
+
+/// Parses a Jena-format CSV file.
+pub fn read_csv(path: &Path) -> Result<JenaTable> {
+    let columns = check_header(path)?;
     // The rows through the reader every table goes through (`source = "csv"`),
     // which reads the same f32 values bit for bit (tests/data_csv.rs).
     let table = super::table::read(
@@ -143,4 +178,3 @@ pub fn read_csv(path: &Path) -> Result<JenaTable> {
         rows: table.rows,
     })
 }
-

@@ -11,6 +11,7 @@
 //! (`text_cache`) → [`TokenBatches`]. The trainer sees only [`prepare`] and [`Batcher`].
 pub mod archive;
 pub mod bench;
+pub mod book;
 pub mod describe;
 pub mod download;
 pub mod fetch;
@@ -140,10 +141,12 @@ pub fn prepare(spec: &DataSpec, device: Device) -> Result<Prepared> {
     let dir = data_dir();
     match spec {
         DataSpec::Csv(c) => series::prepare(c, device),
+        // The Jena preset: the book's table with the book generator's rules.
         DataSpec::Jena(j) => {
             let path = fetch::locate_jena(&j.path, &dir)?;
-            let table = read_csv(&path)?;
-            prepare_jena(j, &table, device).with_context(|| format!("preparing {}", path.display()))
+            jena::check_header(&path)?;
+            let csv = jena::as_table(j, &path.display().to_string())?;
+            series::prepare(&csv, device).with_context(|| format!("preparing {}", path.display()))
         }
         DataSpec::Imdb(i) => {
             let source = fetch::locate_imdb(&i.path, &dir)?;
@@ -153,56 +156,21 @@ pub fn prepare(spec: &DataSpec, device: Device) -> Result<Prepared> {
     }
 }
 
-/// Jena batchers from a table already read: train shuffled (rows with
-/// replacement), validation and test sequential.
+/// Jena batchers from a table already read (the preset's rules, see
+/// `book`): train shuffled (rows with replacement), validation and test
+/// sequential.
 pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result<Prepared> {
-    let target = table.column(&cfg.target)?;
-    let features = table.columns.len();
-    let spec = |name: &str, split: [usize; 2], shuffle: bool| {
-        WindowSpec::for_split(cfg, name, split, table.rows, shuffle)
+    let csv = jena::as_table(cfg, "")?;
+    let t = table::Table {
+        columns: table.columns.clone(),
+        values: table.values.clone(),
+        rows: table.rows,
+        times: None,
+        series: vec![(String::new(), 0..table.rows)],
+        lines: (2..table.rows as u64 + 2).collect(),
+        missing: 0,
     };
-    let specs = [
-        spec("train", cfg.splits.train, true)?,
-        spec("val", cfg.splits.val, false)?,
-        spec("test", cfg.splits.test, false)?,
-    ];
-    let norm = Normaliser::fit(&table.values, features, cfg.splits.train[1]);
-    let matrix = window::matrix_on(&norm.apply(&table.values), features, device);
-    let [train, val, test] =
-        specs.map(|s| Batcher::Series(Windows::new(&matrix, target, s, cfg.reverse)));
-    Ok(Prepared {
-        train,
-        val,
-        test,
-        target_std: Some(norm.std[target]),
-        target_column: Some(target),
-        target_inputs: vec![target],
-        units: vec![TargetUnit {
-            name: cfg.target.clone(),
-            suffix: "degc".into(),
-            scale: norm.std[target],
-            shift: norm.mean[target],
-            column: None,
-        }],
-        input_time: cfg.lookback / cfg.step,
-        input_features: Some(features),
-        text: None,
-        preprocess: Some(Preprocess {
-            columns: table.columns.clone(),
-            features: table.columns.clone(),
-            targets: vec![cfg.target.clone()],
-            normalize: crate::config::Normalize::Standard,
-            shift: norm.mean.clone(),
-            scale: norm.std.clone(),
-            freq: Some("10min".into()),
-            last_train_time: table
-                .timestamps
-                .get(cfg.splits.train[1].min(table.rows).saturating_sub(1))
-                .cloned(),
-            series: vec![],
-            windows: [0; 3],
-        }),
-    })
+    book::prepare(&csv, &t, device)
 }
 
 /// IMDB batchers from an archive or unpacked folder (through the cache).

@@ -13,7 +13,7 @@ use super::table::{self, ReadOptions, Table};
 use super::timestamp;
 use super::window::{matrix_on, ListOrder, ListSelector, Windows};
 use super::{Batcher, Prepared, Preprocess, TargetUnit};
-use crate::config::{CsvData, Missing, Normalize, SplitRange, TrainOrder};
+use crate::config::{CsvData, Missing, Normalize, SplitRange, SplitRule, TrainOrder};
 use anyhow::{bail, Result};
 use std::ops::Range;
 use std::path::Path;
@@ -66,7 +66,8 @@ pub fn read(cfg: &CsvData) -> Result<Table> {
             series_column: cfg.series_column.clone(),
             columns,
             allow_missing: cfg.missing != Missing::Error,
-            unordered_times: false,
+            // The book's generator never looked at the time column.
+            unordered_times: cfg.split_rule == SplitRule::Book,
         },
     )
 }
@@ -360,6 +361,10 @@ pub fn metric_suffix(name: &str) -> String {
 pub fn check(cfg: &CsvData) -> Result<[usize; 3]> {
     let mut t = read(cfg)?;
     columns(cfg, &t)?;
+    if cfg.split_rule == SplitRule::Book {
+        let p = super::book::prepare(cfg, &t, Device::Cpu)?;
+        return Ok([&p.train, &p.val, &p.test].map(|b| b.full_pass_steps() * cfg.batch_size));
+    }
     fill_missing(&mut t, cfg.missing, &cfg.path)?;
     let splits = split_rows(cfg, &t)?;
     let ends = window_ends(cfg, &t, &splits)?;
@@ -369,6 +374,9 @@ pub fn check(cfg: &CsvData) -> Result<[usize; 3]> {
 /// Prepares the batches of a `csv` data section on `device`.
 pub fn prepare(cfg: &CsvData, device: Device) -> Result<Prepared> {
     let mut t = read(cfg)?;
+    if cfg.split_rule == SplitRule::Book {
+        return super::book::prepare(cfg, &t, device);
+    }
     let file = cfg.path.clone();
     let cols = columns(cfg, &t)?;
     fill_missing(&mut t, cfg.missing, &file)?;

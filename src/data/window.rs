@@ -11,7 +11,6 @@
 //! unit-tested), and [`Windows`] gathers the batch from the matrix that
 //! lives on the device once: one `index_select` on a GPU, a copy loop on
 //! the CPU.
-use crate::config::JenaData;
 use anyhow::{bail, Result};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -47,14 +46,12 @@ impl WindowSpec {
     /// `max_index=None` does. `name` is the config key for errors
     /// (`data.splits.val`).
     pub fn for_split(
-        cfg: &JenaData,
+        (lookback, step, delay, batch_size): (usize, usize, usize, usize),
         name: &str,
         split: [usize; 2],
         rows: usize,
         shuffle: bool,
     ) -> Result<WindowSpec> {
-        let (lookback, step, delay, batch_size) =
-            (cfg.lookback, cfg.step, cfg.delay, cfg.batch_size);
         if step == 0 || lookback == 0 || lookback % step != 0 {
             bail!("data.lookback ({lookback}) must be a positive multiple of data.step ({step})");
         }
@@ -467,14 +464,18 @@ mod tests {
         assert!((14..20).all(|r| seen[r]));
     }
 
+    fn window(c: &crate::config::JenaData) -> (usize, usize, usize, usize) {
+        (c.lookback, c.step, c.delay, c.batch_size)
+    }
+
     #[test]
     fn split_is_clamped_and_checked() {
-        let cfg: JenaData =
+        let cfg: crate::config::JenaData =
             toml::from_str("lookback = 4\nstep = 2\ndelay = 5\nbatch_size = 8").unwrap();
-        let s = WindowSpec::for_split(&cfg, "test", [10, 1000], 100, false).unwrap();
+        let s = WindowSpec::for_split(window(&cfg), "test", [10, 1000], 100, false).unwrap();
         assert_eq!(s.max_index, 94);
         assert_eq!(s.full_pass_steps(), (94 - 10 - 4) / 8);
-        let e = WindowSpec::for_split(&cfg, "val", [95, 1000], 100, false).unwrap_err();
+        let e = WindowSpec::for_split(window(&cfg), "val", [95, 1000], 100, false).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("data.splits.val") && msg.contains("100 rows"),

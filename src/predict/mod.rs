@@ -122,28 +122,12 @@ pub fn load_table(trained: Trained, device: Option<&str>) -> Result<Loaded> {
     })
 }
 
-/// The Jena preset read as the table it is: the same windows (a window
-/// ending at row `t` reads `t - lookback … t - 1` every `step` rows, its
-/// target lies `delay` rows after `t`), the 14 numeric columns as features.
+/// The Jena preset read as the table it is, its windows cut by the targets
+/// rule (a backtest or evaluation names windows by their target rows).
 fn jena_table(j: &crate::config::JenaData) -> Result<CsvData> {
-    let mut t = toml::Table::new();
-    t.insert("path".into(), j.path.clone().into());
-    t.insert("time_column".into(), "Date Time".into());
-    t.insert(
-        "targets".into(),
-        vec![toml::Value::from(j.target.clone())].into(),
-    );
-    for (k, v) in [
-        ("lookback", j.lookback),
-        ("step", j.step),
-        ("delay", j.delay),
-        ("batch_size", j.batch_size),
-    ] {
-        t.insert(k.into(), (v as i64).into());
-    }
-    t.insert("reverse".into(), j.reverse.into());
-    t.insert("splits".into(), toml::Value::try_from(&j.splits)?);
-    Ok(toml::Value::Table(t).try_into()?)
+    let mut t = crate::data::jena::as_table(j, "")?;
+    t.split_rule = crate::config::SplitRule::Targets;
+    Ok(t)
 }
 
 /// The saved state must be self-consistent before it is trusted.
