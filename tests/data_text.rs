@@ -9,12 +9,6 @@ use seqlab::config::TextData;
 use seqlab::data::text::encode;
 use std::path::{Path, PathBuf};
 
-const WORDS: [&[&str]; 3] = [
-    &["apple", "banana", "cherry", "fruit", "sweet"],
-    &["engine", "wheel", "brake", "road", "fast"],
-    &["river", "ocean", "rain", "water", "wave"],
-];
-const CLASSES: [&str; 3] = ["fruit", "cars", "water"];
 
 /// A document of class `c`: words of its own class with a shared filler.
 fn doc(c: usize, i: usize) -> String {

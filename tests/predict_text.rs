@@ -7,12 +7,6 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-const WORDS: [&[&str]; 3] = [
-    &["apple", "banana", "cherry", "fruit", "sweet"],
-    &["engine", "wheel", "brake", "road", "fast"],
-    &["river", "ocean", "rain", "water", "wave"],
-];
-const CLASSES: [&str; 3] = ["fruit", "cars", "water"];
 
 /// A document of class `c`; every fourth borrows a word of the next class,
 /// so the model is not always right.

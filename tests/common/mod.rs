@@ -90,3 +90,11 @@ pub const GRU: &str =
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Three topics of generated text collections: each class's own words.
+pub const WORDS: [&[&str]; 3] = [
+    &["apple", "banana", "cherry", "fruit", "sweet"],
+    &["engine", "wheel", "brake", "road", "fast"],
+    &["river", "ocean", "rain", "water", "wave"],
+];
+pub const CLASSES: [&str; 3] = ["fruit", "cars", "water"];
