@@ -258,7 +258,7 @@ impl Model {
     }
 
     /// One optimizer step on `loss`: zero grads, backward, update.
-    pub fn backward_step(&self, opt: &mut tch::nn::Optimizer, loss: &Tensor) {
+    pub fn backward_step(&self, opt: &mut crate::train::optim::Optimizer, loss: &Tensor) {
         opt.zero_grad();
         self.backward(loss);
         opt.step();
