@@ -127,12 +127,62 @@ impl Batcher {
         }
     }
 
+    /// Where the batcher stands between two batches (see [`SamplerState`]).
+    pub fn sampler_state(&self) -> SamplerState {
+        match self {
+            Batcher::Series(w) => w.rows.state(),
+            Batcher::Imdb(t) => t.state(),
+        }
+    }
+
+    /// Puts the batcher where [`sampler_state`](Self::sampler_state) found
+    /// it; a state that does not fit this batcher (read from an untrusted
+    /// file) is an error and changes nothing.
+    pub fn restore_sampler(&mut self, state: &SamplerState) -> Result<()> {
+        match self {
+            Batcher::Series(w) => w.rows.restore(state),
+            Batcher::Imdb(t) => t.restore(state),
+        }
+    }
+
     /// restart a sequential batcher at its first row (validation at every epoch starts from the beginning, as a fresh Keras generator does)
     pub fn reset(&mut self) {
         match self {
             Batcher::Series(w) => w.rows.reset(),
             Batcher::Imdb(t) => t.reset(),
         }
+    }
+}
+
+/// The host-side position of a batcher, for checkpoints: the next row or
+/// index of a pass and the current pass's order (empty when the batcher
+/// has none). With the random generator's state it decides every later batch.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SamplerState {
+    pub position: usize,
+    pub order: Vec<usize>,
+}
+
+impl SamplerState {
+    /// Checks that `order` is empty or a permutation of `0..n` and that
+    /// `position` is at most `limit`.
+    pub fn check(&self, n: usize, limit: usize) -> Result<()> {
+        if self.position > limit {
+            anyhow::bail!("sampler position {} is past {limit}", self.position);
+        }
+        if self.order.is_empty() {
+            return Ok(());
+        }
+        if self.order.len() != n {
+            anyhow::bail!("sampler order has {} entries, the split {n}", self.order.len());
+        }
+        let mut seen = vec![false; n];
+        for &i in &self.order {
+            if i >= n || std::mem::replace(&mut seen[i], true) {
+                anyhow::bail!("sampler order is not a permutation of the split");
+            }
+        }
+        Ok(())
     }
 }
 

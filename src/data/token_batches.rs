@@ -67,6 +67,25 @@ impl TokenBatches {
         self.pos = if self.shuffle { self.n } else { 0 };
     }
 
+    /// The position between batches, for checkpoints.
+    pub fn state(&self) -> super::SamplerState {
+        super::SamplerState {
+            position: self.pos,
+            order: self.order.iter().map(|&i| i as usize).collect(),
+        }
+    }
+
+    /// Back to a position [`state`](Self::state) returned (checked first).
+    pub fn restore(&mut self, state: &super::SamplerState) -> anyhow::Result<()> {
+        state.check(self.n, self.n)?;
+        if state.order.len() != self.n {
+            anyhow::bail!("sampler order has {} entries, the split {}", state.order.len(), self.n);
+        }
+        self.pos = state.position;
+        self.order = state.order.iter().map(|&i| i as i64).collect();
+        Ok(())
+    }
+
     /// The indices of the next batch (host side).
     pub fn next_indices(&mut self, rng: &mut ChaCha8Rng) -> Vec<i64> {
         if self.pos >= self.n {

@@ -139,6 +139,43 @@ impl Selector {
         }
     }
 
+    /// The position between batches, for checkpoints.
+    pub fn state(&self) -> super::SamplerState {
+        match self {
+            Selector::Book(s) => super::SamplerState {
+                position: s.next,
+                order: vec![],
+            },
+            Selector::List(s) => super::SamplerState {
+                position: s.position,
+                order: s.permutation.clone(),
+            },
+        }
+    }
+
+    /// Back to a position [`state`](Self::state) returned (checked first).
+    pub fn restore(&mut self, state: &super::SamplerState) -> anyhow::Result<()> {
+        match self {
+            Selector::Book(s) => {
+                let lo = s.spec.min_index + s.spec.lookback;
+                if state.position < lo || state.position > s.spec.max_index || !state.order.is_empty() {
+                    anyhow::bail!(
+                        "sampler position {} is outside rows {lo}..={} (or an order was given for a generator without one)",
+                        state.position,
+                        s.spec.max_index
+                    );
+                }
+                s.next = state.position;
+            }
+            Selector::List(s) => {
+                state.check(s.ends.len(), s.ends.len())?;
+                s.position = state.position;
+                s.permutation = state.order.clone();
+            }
+        }
+        Ok(())
+    }
+
     /// Batches in one full pass over the split.
     pub fn full_pass_steps(&self) -> usize {
         match self {

@@ -3,6 +3,7 @@
 //! weights) — what `predict` and `evaluate` start from.
 pub mod baseline;
 pub mod cell;
+pub mod checkpoint;
 pub mod store;
 pub mod weights;
 

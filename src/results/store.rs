@@ -205,7 +205,7 @@ impl Staging {
 }
 
 /// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`).
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+pub(crate) fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::ffi::CString;
@@ -235,8 +235,9 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Removes staging folders left by processes that no longer run, beside
-/// cell folders and beside replicate folders inside them.
+/// Removes staging folders (and half-written checkpoints) left by
+/// processes that no longer run, beside cell folders and beside replicate
+/// folders inside them. Checkpoints themselves (`.<cell>.checkpoint`) stay.
 pub fn sweep_stale_partials(root: &Path) {
     let Ok(experiments) = std::fs::read_dir(root) else {
         return;
@@ -256,8 +257,10 @@ fn sweep_partials_in(dir: &Path, depth: usize) {
             sweep_partials_in(&e.path(), depth - 1);
             continue;
         }
+        // Staging folders, and checkpoints a dead process was writing.
         if let Some(pid) = name
             .rsplit_once(".partial-")
+            .or_else(|| name.rsplit_once(super::checkpoint::TMP_MARK))
             .and_then(|(_, p)| p.parse::<i32>().ok())
         {
             // SAFETY: kill with signal 0 only checks whether the process exists.

@@ -9,7 +9,10 @@ use crate::config::Cell;
 use crate::model::{self, Model};
 use crate::results::store::{self, Staging};
 use crate::train::progress::{Progress, Sink};
-use crate::train::{fit, Fitted, Interrupted};
+use crate::results::checkpoint;
+use crate::train::checkpoint::{self as train_checkpoint, Resume};
+use crate::train::fit::{fit_from, BadCheckpoint};
+use crate::train::{Fitted, Interrupted};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -321,6 +324,24 @@ pub fn record_failure(cell: &Cell, root: &Path, reason: &str, details: &str) {
     let _ = staging.commit();
 }
 
+/// The cell's checkpoint, if one is there and belongs to this run; any
+/// other is named with the reason and left for the run to replace.
+fn read_checkpoint(cell: &Cell, dir: &Path, libtorch: &str) -> Option<Resume> {
+    let read = checkpoint::read(dir)
+        .and_then(|l| l.map(|l| train_checkpoint::parse(l, &cell.id, libtorch)).transpose());
+    match read {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "seqlab: {}: ignoring the checkpoint {}: {e:#}; the cell starts over",
+                cell.key(),
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
 fn execute(
     cell: &Cell,
     root: &Path,
@@ -333,10 +354,14 @@ fn execute(
     tch::set_num_threads(threads as i32);
     // Record what libtorch really uses in this worker, not what was asked.
     let threads = tch::get_num_threads().max(1) as usize;
-    tch::manual_seed(config.train.seed as i64);
     let device = model::device(&config.train.device)?;
-    let mut data = crate::data::prepare(&config.data, device)?;
-    let model = Model::build(config, device, &data.target_inputs)?;
+    let build = || -> anyhow::Result<(crate::data::Prepared, Model)> {
+        tch::manual_seed(config.train.seed as i64);
+        let data = crate::data::prepare(&config.data, device)?;
+        let model = Model::build(config, device, &data.target_inputs)?;
+        Ok((data, model))
+    };
+    let (mut data, mut model) = build()?;
     if let Some(text) = &data.text {
         crate::model::shape::check_classes(&model.inferred, config.train.loss, &text.classes)
             .map_err(|e| anyhow::anyhow!(e))?;
@@ -346,17 +371,58 @@ fn execute(
     } else {
         config.train.steps_per_epoch
     };
-    let progress = Progress::new(sink, &cell.key(), (steps * config.train.epochs) as u64);
+    let epochs = config.train.epochs;
+    let libtorch = crate::doctor::libtorch_version().unwrap_or_default();
+    let checkpoint_dir = checkpoint::dir(root, cell);
+    let mut resume = read_checkpoint(cell, &checkpoint_dir, &libtorch);
+    if let Some(r) = &resume {
+        let done = r.meta.epoch;
+        if done >= epochs || r.meta.stopped_early {
+            eprintln!(
+                "resuming {} after epoch {done}/{epochs} (its training is done)",
+                cell.key()
+            );
+        } else {
+            eprintln!("resuming {} at epoch {}/{epochs}", cell.key(), done + 1);
+        }
+    }
     let staging = Staging::new(root, &cell.experiment, &cell.unit())?;
-    let fitted = match fit(config, &model, &mut data, &progress, stop) {
-        Ok(f) => f,
-        Err(e) => {
-            progress.finish();
-            staging.discard();
-            return Err(e);
+    let mut save = |mut meta: train_checkpoint::Meta, tensors: Vec<(String, tch::Tensor)>| {
+        meta.content_id = cell.id.clone();
+        meta.seqlab = env!("CARGO_PKG_VERSION").to_string();
+        meta.libtorch = libtorch.clone();
+        let json = serde_json::to_string(&meta)?;
+        checkpoint::write(&checkpoint_dir, &json, &tensors)
+    };
+    let fitted = loop {
+        let done = resume.as_ref().map_or(0, |r| r.meta.epoch.min(epochs));
+        let progress = Progress::new(sink, &cell.key(), (steps * (epochs - done)) as u64);
+        let result = fit_from(
+            config,
+            &model,
+            &mut data,
+            &progress,
+            stop,
+            resume.take(),
+            Some(&mut save),
+        );
+        progress.finish();
+        match result {
+            Ok(f) => break f,
+            Err(e) if e.downcast_ref::<BadCheckpoint>().is_some() => {
+                eprintln!(
+                    "seqlab: {}: ignoring the checkpoint {}: {e:#}; the cell starts over",
+                    cell.key(),
+                    checkpoint_dir.display()
+                );
+                (data, model) = build()?;
+            }
+            Err(e) => {
+                staging.discard();
+                return Err(e);
+            }
         }
     };
-    progress.finish();
     let params = model.trainable_params();
     staging.write("config.toml", config_toml(cell, device, threads).as_bytes())?;
     staging.write("metrics.csv", metrics_csv(&fitted).as_bytes())?;
@@ -438,6 +504,8 @@ fn execute(
     } else {
         staging.commit()?;
     }
+    // Finished (complete, or failed as it would fail again): no checkpoint.
+    checkpoint::remove(&checkpoint_dir)?;
     outcome.best_epoch = fitted.best_epoch;
     // The lone target's MAE in its own units (°C for Jena), else the monitored value.
     let in_units: Vec<&String> = fitted

@@ -4,10 +4,13 @@
 //! weights. A non-finite loss fails the run with the epoch and step.
 use super::loss::{loss, metric_value};
 use super::optim;
+use super::checkpoint::{draws_random, step_seed, Meta, Resume, RngState};
 use super::progress::Progress;
 use crate::config::{Config, Loss, Metric};
 use crate::data::{Batcher, Prepared, TargetUnit};
 use crate::model::Model;
+use crate::results::weights::Stored;
+use std::collections::BTreeMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -265,9 +268,61 @@ fn finish(config: &Config, sums: Vec<f64>, count: f64, units: &[TargetUnit]) -> 
     v
 }
 
+/// Test hook (for tests only, never set it otherwise):
+/// `SEQLAB_TEST_SIGNAL_AT_STEP=<step>:<INT|TERM|KILL>` sends the signal, as
+/// the training step with that 0-based global index starts, to the
+/// `seqlab run` that started this worker (INT, TERM: a user's Ctrl-C or a
+/// scheduler's stop, which reaches this worker as SIGTERM) or to both
+/// processes (KILL: the machine going down). Lets tests stop a run at an
+/// exact step without timing.
+fn test_hook_signal(global_step: u64, stop: &AtomicBool) {
+    static HOOK: std::sync::OnceLock<Option<(u64, i32)>> = std::sync::OnceLock::new();
+    let hook = HOOK.get_or_init(|| {
+        let v = std::env::var("SEQLAB_TEST_SIGNAL_AT_STEP").ok()?;
+        let (step, sig) = v.split_once(':')?;
+        let sig = match sig {
+            "INT" => libc::SIGINT,
+            "TERM" => libc::SIGTERM,
+            "KILL" => libc::SIGKILL,
+            _ => return None,
+        };
+        Some((step.parse().ok()?, sig))
+    });
+    if let Some((step, sig)) = *hook {
+        if step == global_step {
+            // SAFETY: kill(2) on this process's parent and on itself.
+            unsafe {
+                libc::kill(libc::getppid(), sig);
+                if sig == libc::SIGKILL {
+                    libc::kill(libc::getpid(), sig);
+                }
+            }
+            // The stop reaches this worker as the scheduler passes it on:
+            // wait for it here, so that this step boundary is the one.
+            for _ in 0..6000 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 fn lower_is_better(monitor: &str) -> bool {
     !monitor.ends_with("accuracy")
 }
+
+/// A checkpoint that does not fit the run it was read for (another model,
+/// sampler or optimizer): the caller starts the cell over.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadCheckpoint(pub String);
+
+/// Called at the end of every epoch with the state to save: the numbers
+/// (`content_id`, `seqlab` and `libtorch` left for the caller to fill) and
+/// the tensors. An error stops the run.
+pub type SaveCheckpoint<'a> = &'a mut dyn FnMut(Meta, Vec<(String, Tensor)>) -> anyhow::Result<()>;
 
 /// Trains `model` on `data` as `config` says. `stop` is polled at every step.
 pub fn fit(
@@ -277,6 +332,76 @@ pub fn fit(
     progress: &Progress,
     stop: &AtomicBool,
 ) -> anyhow::Result<Fitted> {
+    fit_from(config, model, data, progress, stop, None, None)
+}
+
+/// Copies stored tensors into `vars` after checking that names and shapes
+/// match exactly; on any difference nothing is copied.
+fn copy_checked(
+    what: &str,
+    stored: &BTreeMap<String, Stored>,
+    vars: &std::collections::HashMap<String, Tensor>,
+    apply: bool,
+) -> Result<(), BadCheckpoint> {
+    for (name, var) in vars {
+        match stored.get(name) {
+            Some(s) if s.shape == var.size() => {}
+            Some(s) => {
+                return Err(BadCheckpoint(format!(
+                    "{what} tensor {name} has shape {:?}, the model {:?}",
+                    s.shape,
+                    var.size()
+                )))
+            }
+            None => return Err(BadCheckpoint(format!("{what} tensor {name} is missing"))),
+        }
+    }
+    if let Some(extra) = stored.keys().find(|k| !vars.contains_key(*k)) {
+        return Err(BadCheckpoint(format!("{what} tensor {extra} is not in the model")));
+    }
+    if apply {
+        tch::no_grad(|| {
+            for (name, var) in vars {
+                let s = &stored[name];
+                let value = Tensor::from_slice(&s.values)
+                    .view(s.shape.as_slice())
+                    .to_kind(var.kind())
+                    .to_device(var.device());
+                var.shallow_clone().copy_(&value);
+            }
+        });
+    }
+    Ok(())
+}
+
+fn stored_tensors(stored: &BTreeMap<String, Stored>, device: tch::Device) -> Vec<(String, Tensor)> {
+    stored
+        .iter()
+        .map(|(k, s)| {
+            (
+                k.clone(),
+                Tensor::from_slice(&s.values)
+                    .view(s.shape.as_slice())
+                    .to_device(device),
+            )
+        })
+        .collect()
+}
+
+/// [`fit`] from a checkpoint (`resume`), saving one at the end of every
+/// epoch through `save`. Training steps of models that draw random numbers
+/// (dropout) first seed libtorch's generator with [`step_seed`]`(seed,
+/// global step)`, so that a resumed run draws the masks an uninterrupted
+/// one draws; other models never touch the generator while training.
+pub fn fit_from(
+    config: &Config,
+    model: &Model,
+    data: &mut Prepared,
+    progress: &Progress,
+    stop: &AtomicBool,
+    resume: Option<Resume>,
+    mut save: Option<SaveCheckpoint>,
+) -> anyhow::Result<Fitted> {
     let t = &config.train;
     let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
     let trainable = model.trainable_params() > 0;
@@ -285,6 +410,10 @@ pub fn fit(
     } else {
         None
     };
+    let draws = draws_random(config);
+    let mut global_step: u64 = 0;
+    let mut first_epoch = 1;
+    let mut stopped_early = false;
     let steps = if t.steps_per_epoch == 0 {
         data.train.full_pass_steps()
     } else {
@@ -318,7 +447,64 @@ pub fn fit(
     };
     let mut best_value = f64::NAN;
     let mut best_weights: Option<Vec<(String, Tensor)>> = None;
-    for epoch in 1..=t.epochs {
+    if let Some(r) = resume {
+        let m = &r.meta;
+        let bad = |why: String| -> anyhow::Error { BadCheckpoint(why).into() };
+        if m.columns != fitted.columns {
+            return Err(bad(format!("its metrics columns {:?} are not this run's", m.columns)));
+        }
+        if m.epochs != t.epochs || m.global_step != (m.epoch * steps) as u64 {
+            return Err(bad(format!(
+                "its step count {} is not {} epoch(s) of {steps} steps",
+                m.global_step, m.epoch
+            )));
+        }
+        let vars = model.vs.variables();
+        copy_checked("model", &r.parts.model, &vars, false)?;
+        if m.best_weights {
+            copy_checked("best", &r.parts.best, &vars, false)?;
+        } else if !r.parts.best.is_empty() {
+            return Err(bad("it holds best weights it does not announce".into()));
+        }
+        match opt.as_mut() {
+            Some(o) => o
+                .import(&r.parts.optim, &m.optimizer_steps)
+                .map_err(|e| bad(format!("{e:#}")))?,
+            None if r.parts.optim.is_empty() => {}
+            None => return Err(bad("it holds optimizer state for a model without weights to train".into())),
+        }
+        data.train
+            .restore_sampler(&m.sampler)
+            .map_err(|e| bad(format!("{e:#}")))?;
+        rng = m.rng.build().map_err(|e| bad(format!("{e:#}")))?;
+        copy_checked("model", &r.parts.model, &vars, true)?;
+        if m.best_weights {
+            best_weights = Some(stored_tensors(&r.parts.best, model.vs.device()));
+        }
+        fitted.rows = m
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|b| f64::from_bits(*b)).collect())
+            .collect();
+        fitted.timing = m
+            .timing
+            .iter()
+            .map(|[a, b, c]| EpochTiming {
+                train_seconds: *a,
+                val_seconds: *b,
+                samples_per_second: *c,
+            })
+            .collect();
+        fitted.best_epoch = m.best_epoch;
+        best_value = f64::from_bits(m.best_value);
+        global_step = m.global_step;
+        first_epoch = m.epoch + 1;
+        stopped_early = m.stopped_early;
+    }
+    for epoch in first_epoch..=t.epochs {
+        if stopped_early {
+            break;
+        }
         if let Some(opt) = opt.as_mut() {
             if !t.lr_schedule.is_constant() {
                 opt.set_lr(t.optimizer.lr() * t.lr_schedule.factor(epoch, t.epochs));
@@ -331,6 +517,14 @@ pub fn fit(
             if stop.load(Ordering::Relaxed) {
                 return Err(Interrupted.into());
             }
+            test_hook_signal(global_step, stop);
+            if stop.load(Ordering::Relaxed) {
+                return Err(Interrupted.into());
+            }
+            if draws {
+                tch::manual_seed(step_seed(t.seed, global_step));
+            }
+            global_step += 1;
             let (x, y) = data.train.next_batch(&mut rng);
             let n = y.size()[0] as f64;
             let (batch_loss, metric_values) = match opt.as_mut() {
@@ -425,6 +619,56 @@ pub fn fit(
                 "early stop: no better {} for {} epochs",
                 t.monitor, t.patience
             ));
+            stopped_early = true;
+        }
+        if let Some(save) = save.as_mut() {
+            let (optim_tensors, optimizer_steps) = match opt.as_ref() {
+                Some(o) => o.export(),
+                None => (vec![], BTreeMap::new()),
+            };
+            let cpu = |name: String, t: &Tensor| {
+                (name, t.detach().to_kind(tch::Kind::Float).to_device(tch::Device::Cpu))
+            };
+            let mut tensors: Vec<(String, Tensor)> = model
+                .vs
+                .variables()
+                .iter()
+                .map(|(k, v)| cpu(format!("model/{k}"), v))
+                .collect();
+            tensors.extend(optim_tensors.into_iter().map(|(k, v)| (format!("optim/{k}"), v)));
+            if let Some(best) = &best_weights {
+                tensors.extend(best.iter().map(|(k, v)| cpu(format!("best/{k}"), v)));
+            }
+            let meta = Meta {
+                format: super::checkpoint::FORMAT,
+                content_id: String::new(),
+                seqlab: String::new(),
+                libtorch: String::new(),
+                epoch,
+                epochs: t.epochs,
+                global_step,
+                stopped_early,
+                rng: RngState::of(&rng),
+                sampler: data.train.sampler_state(),
+                columns: fitted.columns.clone(),
+                rows: fitted
+                    .rows
+                    .iter()
+                    .map(|r| r.iter().map(|v| v.to_bits()).collect())
+                    .collect(),
+                timing: fitted
+                    .timing
+                    .iter()
+                    .map(|e| [e.train_seconds, e.val_seconds, e.samples_per_second])
+                    .collect(),
+                best_epoch: fitted.best_epoch,
+                best_value: best_value.to_bits(),
+                best_weights: best_weights.is_some(),
+                optimizer_steps,
+            };
+            save(meta, tensors)?;
+        }
+        if stopped_early {
             break;
         }
     }

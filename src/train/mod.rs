@@ -1,5 +1,6 @@
 //! The `train` stage: the loop, optimizers, losses, metrics and progress.
 pub mod bench;
+pub mod checkpoint;
 pub mod confusion;
 pub mod fit;
 pub mod loss;
