@@ -112,6 +112,7 @@ impl RunArgs {
             threads: self.threads,
             force: self.force,
             fail_fast: self.fail_fast,
+            restart: self.restart,
             only: self.only.clone(),
             worker: std::env::current_exe().context("locating the seqlab executable")?,
         })
@@ -138,6 +139,9 @@ pub struct RunArgs {
     /// Stop scheduling new cells after the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Discard the checkpoints of incomplete cells: they start over from epoch 1.
+    #[arg(long)]
+    pub restart: bool,
     /// Only cells whose `experiment/cell` contains this text (exactly that cell when it is a whole `experiment/cell`).
     #[arg(long)]
     pub only: Option<String>,

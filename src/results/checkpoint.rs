@@ -173,3 +173,13 @@ pub fn remove(dir: &Path) -> std::io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// The last completed epoch a checkpoint folder records (for `seqlab
+/// status`), without reading its tensors; `None` when unreadable.
+pub fn epoch(dir: &Path) -> Option<usize> {
+    if std::fs::metadata(dir.join(META)).ok()?.len() > META_LIMIT {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(META)).ok()?).ok()?;
+    usize::try_from(v.get("epoch")?.as_u64()?).ok()
+}

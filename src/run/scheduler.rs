@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub force: bool,
     /// Stop scheduling new cells after the first failure.
     pub fail_fast: bool,
+    /// Discard the checkpoints of the cells to run (else they resume).
+    pub restart: bool,
     /// Only cells whose `experiment/cell` contains this text.
     pub only: Option<String>,
     /// The `seqlab` executable each cell's worker process runs.
@@ -176,6 +178,15 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
                 }
             }
         };
+        if args.restart {
+            let dir = crate::results::checkpoint::dir(root, c);
+            if let Err(e) = crate::results::checkpoint::remove(&dir) {
+                return Outcome {
+                    status: Status::Failed(format!("--restart: removing {}: {e}", dir.display())),
+                    ..skipped(c, root)
+                };
+            }
+        }
         // An explicit --threads wins; then the cell's own `train.threads`; then the budget.
         let threads = match (args.threads, c.config.train.threads) {
             (None, t) if t > 0 => t,

@@ -20,6 +20,8 @@ pub struct Evidence {
     pub lock_holder: Option<String>,
     /// Listed in the latest Slurm submission.
     pub listed: bool,
+    /// The last completed epoch of a checkpoint (an interrupted cell).
+    pub checkpoint: Option<usize>,
 }
 
 /// Where a cell stands.
@@ -29,6 +31,8 @@ pub enum CellStatus {
     Failed(String),
     Running(String),
     Pending(String),
+    /// Stopped with a checkpoint after this epoch: `seqlab run` resumes it.
+    Interrupted(usize),
     /// Not complete and nothing is running or queued for it.
     Missing,
 }
@@ -40,6 +44,9 @@ impl CellStatus {
             CellStatus::Failed(r) => format!("failed: {r}"),
             CellStatus::Running(how) => format!("running ({how})"),
             CellStatus::Pending(how) => format!("pending ({how})"),
+            CellStatus::Interrupted(epoch) => format!(
+                "interrupted at epoch {epoch}, checkpoint present (`seqlab run` resumes it)"
+            ),
             CellStatus::Missing => {
                 "missing (incomplete; run `seqlab submit` or `seqlab run` again)".into()
             }
@@ -62,8 +69,12 @@ pub fn classify(e: &Evidence, queue: Option<Option<&Queued>>) -> CellStatus {
     if let Some(Some(Queued::Pending(job))) = queue {
         return CellStatus::Pending(format!("slurm job {job}"));
     }
+    match (&e.summary, e.checkpoint) {
+        (Some((status, _)), _) if status == "complete" => return CellStatus::Complete,
+        (_, Some(epoch)) => return CellStatus::Interrupted(epoch),
+        _ => {}
+    }
     match &e.summary {
-        Some((status, _)) if status == "complete" => return CellStatus::Complete,
         Some((_, reason)) => return CellStatus::Failed(reason.clone()),
         None => {}
     }
@@ -107,7 +118,10 @@ fn folder_evidence(
         let own = entry.file_name().to_string_lossy().to_string();
         if let Some(hidden) = own.strip_prefix('.') {
             let hidden = format!("{prefix}{hidden}");
-            if let Some(cell) = hidden.strip_suffix(".lock") {
+            if let Some(cell) = hidden.strip_suffix(".checkpoint") {
+                let epoch = crate::results::checkpoint::epoch(&path);
+                cells.entry(cell.to_string()).or_default().checkpoint = epoch;
+            } else if let Some(cell) = hidden.strip_suffix(".lock") {
                 let holder = lock::holder(&path);
                 cells.entry(cell.to_string()).or_default().lock_holder = holder;
             } else if let Some((cell, pid)) = hidden.rsplit_once(".partial-") {
@@ -180,6 +194,7 @@ pub fn print(root: &Path) -> anyhow::Result<i32> {
             CellStatus::Failed(_) => "failed",
             CellStatus::Running(_) => "running",
             CellStatus::Pending(_) => "pending",
+            CellStatus::Interrupted(_) => "interrupted",
             CellStatus::Missing => "missing",
         };
         *counts.entry(kind).or_default() += 1;
@@ -261,6 +276,8 @@ mod tests {
         );
         write("exp/.a=3.lock", "999999");
         write("exp/.a=4.partial-999999/config.toml", "");
+        write("exp/.a=6.checkpoint/state.json", "{\"epoch\": 3}");
+        write("exp/a=6/summary.toml", "status = \"failed\"\nreason = \"killed\"\n");
         write(".slurm/20260101-000000/cells", "exp/a=1\nexp/a=5\n");
         let cells: BTreeMap<String, CellStatus> = collect(root).into_iter().collect();
         assert_eq!(cells["exp/a=1"], CellStatus::Complete);
@@ -274,6 +291,11 @@ mod tests {
             cells["exp/a=5"],
             CellStatus::Pending(_) | CellStatus::Missing
         ));
-        assert_eq!(cells.len(), 5);
+        assert_eq!(cells["exp/a=6"], CellStatus::Interrupted(3));
+        assert_eq!(
+            cells["exp/a=6"].label(),
+            "interrupted at epoch 3, checkpoint present (`seqlab run` resumes it)"
+        );
+        assert_eq!(cells.len(), 6);
     }
 }

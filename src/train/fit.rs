@@ -272,9 +272,9 @@ fn finish(config: &Config, sums: Vec<f64>, count: f64, units: &[TargetUnit]) -> 
 /// `SEQLAB_TEST_SIGNAL_AT_STEP=<step>:<INT|TERM|KILL>` sends the signal, as
 /// the training step with that 0-based global index starts, to the
 /// `seqlab run` that started this worker (INT, TERM: a user's Ctrl-C or a
-/// scheduler's stop, which reaches this worker as SIGTERM) or to both
-/// processes (KILL: the machine going down). Lets tests stop a run at an
-/// exact step without timing.
+/// scheduler's stop, which reaches this worker as SIGTERM) or to this
+/// worker (KILL: killed at once, as the out-of-memory killer does). Lets
+/// tests stop a run at an exact step without timing.
 fn test_hook_signal(global_step: u64, stop: &AtomicBool) {
     static HOOK: std::sync::OnceLock<Option<(u64, i32)>> = std::sync::OnceLock::new();
     let hook = HOOK.get_or_init(|| {
@@ -290,11 +290,12 @@ fn test_hook_signal(global_step: u64, stop: &AtomicBool) {
     });
     if let Some((step, sig)) = *hook {
         if step == global_step {
-            // SAFETY: kill(2) on this process's parent and on itself.
+            // SAFETY: kill(2) on this process's parent or on itself.
             unsafe {
-                libc::kill(libc::getppid(), sig);
                 if sig == libc::SIGKILL {
                     libc::kill(libc::getpid(), sig);
+                } else {
+                    libc::kill(libc::getppid(), sig);
                 }
             }
             // The stop reaches this worker as the scheduler passes it on:
