@@ -132,6 +132,10 @@ pub fn array_script(plan: &JobPlan) -> String {
     if let Some(g) = plan.gpus_per_task {
         let _ = writeln!(s, "#SBATCH --gpus-per-task={g}");
     }
+    // A warning before the time limit, and requeueable: see REQUEUE.
+    let _ = writeln!(s, "#SBATCH --signal=B:USR1@{WARNING_SECONDS}");
+    let _ = writeln!(s, "#SBATCH --requeue");
+    let _ = writeln!(s, "#SBATCH --open-mode=append");
     s.push_str(&common_directives(plan));
     s.push_str(
         "# One seqlab cell per task; the cell list is `cells`, one `experiment/cell` a line.\n",
@@ -143,7 +147,7 @@ pub fn array_script(plan: &JobPlan) -> String {
         path_text(&plan.folder.join("cells"))
     );
     s.push_str("echo \"seqlab: task $SLURM_ARRAY_TASK_ID runs $cell on $(hostname)\"\n");
-    let mut cmd = format!("exec {} run", path_text(&plan.binary));
+    let mut cmd = format!("{} run", path_text(&plan.binary));
     for f in &plan.files {
         let _ = write!(cmd, " {}", path_text(f));
     }
@@ -160,9 +164,36 @@ pub fn array_script(plan: &JobPlan) -> String {
         let _ = write!(cmd, " --sweep {}", shell_quote(sweep));
     }
     s.push_str(&cmd);
-    s.push('\n');
+    s.push_str(" &\n");
+    s.push_str(REQUEUE);
     s
 }
+
+/// Seconds before the time limit at which Slurm warns a task (SIGUSR1 to
+/// the batch shell); a later `--sbatch-arg=--signal=…` overrides it.
+pub const WARNING_SECONDS: u32 = 120;
+
+/// The end of the array script: seqlab runs in the background so that the
+/// shell can take Slurm's warning (USR1) or a TERM (time limit, preemption,
+/// `scancel`), pass a TERM on (the cell stops at the next step boundary and
+/// keeps its last end-of-epoch checkpoint; `seqlab run` exits 130), and
+/// then requeue this task, which resumes from the checkpoint when it runs
+/// again. Any other ending is the task's own exit status.
+const REQUEUE: &str = r#"pid=$!
+stopped=0
+trap 'stopped=1; kill -TERM "$pid" 2>/dev/null || true' USR1 TERM
+rc=0
+wait "$pid" || rc=$?
+# A trapped signal ends `wait` early: wait for seqlab itself.
+while kill -0 "$pid" 2>/dev/null; do rc=0; wait "$pid" || rc=$?; done
+if [[ $stopped -eq 1 && $rc -eq 130 ]]; then
+    echo "seqlab: task $SLURM_ARRAY_TASK_ID stopped with its checkpoint; requeueing it"
+    scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+    exit 0
+fi
+exit "$rc"
+"#;
+
 
 /// The report job script; submitted with `--dependency=afterany:<array>`.
 pub fn report_script(plan: &JobPlan) -> String {
@@ -475,7 +506,11 @@ mod tests {
             "#SBATCH --time=1:00:00",
             "#SBATCH --account=lab",
             "cell=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" /shared/results/.slurm/20260101-000000/cells)",
-            "exec /opt/seqlab/bin/seqlab run /home/user/exp/grid.toml --only \"$cell\" --jobs 1 --threads 2 --results /shared/results --no-report --set train.epochs=2 --set 'experiment.title='\\''a b'\\'''",
+            "/opt/seqlab/bin/seqlab run /home/user/exp/grid.toml --only \"$cell\" --jobs 1 --threads 2 --results /shared/results --no-report --set train.epochs=2 --set 'experiment.title='\\''a b'\\''' &",
+            "#SBATCH --signal=B:USR1@120",
+            "#SBATCH --requeue",
+            "#SBATCH --open-mode=append",
+            "    scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"",
         ] {
             assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
         }

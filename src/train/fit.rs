@@ -273,8 +273,10 @@ fn finish(config: &Config, sums: Vec<f64>, count: f64, units: &[TargetUnit]) -> 
 /// the training step with that 0-based global index starts, to the
 /// `seqlab run` that started this worker (INT, TERM: a user's Ctrl-C or a
 /// scheduler's stop, which reaches this worker as SIGTERM) or to this
-/// worker (KILL: killed at once, as the out-of-memory killer does). Lets
-/// tests stop a run at an exact step without timing.
+/// worker (KILL: killed at once, as the out-of-memory killer does), or to
+/// the process that started that `seqlab run` (USR1: Slurm's warning to a
+/// job array's batch shell). Lets tests stop a run at an exact step
+/// without timing.
 fn test_hook_signal(global_step: u64, stop: &AtomicBool) {
     static HOOK: std::sync::OnceLock<Option<(u64, i32)>> = std::sync::OnceLock::new();
     let hook = HOOK.get_or_init(|| {
@@ -284,6 +286,7 @@ fn test_hook_signal(global_step: u64, stop: &AtomicBool) {
             "INT" => libc::SIGINT,
             "TERM" => libc::SIGTERM,
             "KILL" => libc::SIGKILL,
+            "USR1" => libc::SIGUSR1,
             _ => return None,
         };
         Some((step.parse().ok()?, sig))
@@ -294,6 +297,10 @@ fn test_hook_signal(global_step: u64, stop: &AtomicBool) {
             unsafe {
                 if sig == libc::SIGKILL {
                     libc::kill(libc::getpid(), sig);
+                } else if sig == libc::SIGUSR1 {
+                    if let Some(shell) = parent_of(libc::getppid()) {
+                        libc::kill(shell, sig);
+                    }
                 } else {
                     libc::kill(libc::getppid(), sig);
                 }
@@ -308,6 +315,13 @@ fn test_hook_signal(global_step: u64, stop: &AtomicBool) {
             }
         }
     }
+}
+
+/// The parent of process `pid` (Linux: from `/proc/<pid>/stat`).
+fn parent_of(pid: libc::pid_t) -> Option<libc::pid_t> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn lower_is_better(monitor: &str) -> bool {
