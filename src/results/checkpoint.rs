@@ -94,9 +94,10 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Writes a checkpoint to `dir` atomically, replacing the one there only
-/// once the new one is complete and on disk. On an error nothing of the
-/// new checkpoint is left and the previous one is untouched.
-pub fn write(dir: &Path, meta: &str, tensors: &[(String, tch::Tensor)]) -> Result<()> {
+/// once the new one is complete and on disk; returns its size in bytes. On
+/// an error nothing of the new checkpoint is left and the previous one is
+/// untouched.
+pub fn write(dir: &Path, meta: &str, tensors: &[(String, tch::Tensor)]) -> Result<u64> {
     let parent = dir.parent().context("a checkpoint folder has a parent")?;
     std::fs::create_dir_all(parent)?;
     let name = dir
@@ -105,14 +106,17 @@ pub fn write(dir: &Path, meta: &str, tensors: &[(String, tch::Tensor)]) -> Resul
         .unwrap_or_default();
     let base = name.strip_suffix(".checkpoint").unwrap_or(&name);
     let tmp = parent.join(format!("{base}{TMP_MARK}{}", std::process::id()));
-    let result = write_into(&tmp, meta, tensors).and_then(|()| replace(&tmp, dir));
+    let result = write_into(&tmp, meta, tensors).and_then(|bytes| {
+        replace(&tmp, dir)?;
+        Ok(bytes)
+    });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result.with_context(|| format!("writing the checkpoint {}", dir.display()))
 }
 
-fn write_into(tmp: &Path, meta: &str, tensors: &[(String, tch::Tensor)]) -> Result<()> {
+fn write_into(tmp: &Path, meta: &str, tensors: &[(String, tch::Tensor)]) -> Result<u64> {
     if tmp.exists() {
         std::fs::remove_dir_all(tmp)?;
     }
@@ -142,7 +146,7 @@ fn write_into(tmp: &Path, meta: &str, tensors: &[(String, tch::Tensor)]) -> Resu
     f.write_all(meta.as_bytes())?;
     f.sync_all()?;
     sync_dir(tmp)?;
-    Ok(())
+    Ok(std::fs::metadata(&path)?.len() + meta.len() as u64)
 }
 
 /// Puts the complete folder `tmp` at `dir`: one exchange when there is a

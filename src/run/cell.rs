@@ -87,15 +87,18 @@ pub fn metrics_csv(f: &Fitted) -> String {
 }
 
 fn timing_csv(f: &Fitted) -> String {
-    let mut s = "epoch,train_seconds,val_seconds,samples_per_second\n".to_string();
+    let mut s = "epoch,train_seconds,val_seconds,samples_per_second,checkpoint_seconds,checkpoint_bytes\n"
+        .to_string();
     for (i, t) in f.timing.iter().enumerate() {
         let _ = writeln!(
             s,
-            "{},{:.3},{:.3},{:.1}",
+            "{},{:.3},{:.3},{:.1},{:.4},{}",
             i + 1,
             t.train_seconds,
             t.val_seconds,
-            t.samples_per_second
+            t.samples_per_second,
+            t.checkpoint_seconds,
+            t.checkpoint_bytes
         );
     }
     s

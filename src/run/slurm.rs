@@ -174,20 +174,24 @@ pub fn array_script(plan: &JobPlan) -> String {
 pub const WARNING_SECONDS: u32 = 120;
 
 /// The end of the array script: seqlab runs in the background so that the
-/// shell can take Slurm's warning (USR1) or a TERM (time limit, preemption,
-/// `scancel`), pass a TERM on (the cell stops at the next step boundary and
-/// keeps its last end-of-epoch checkpoint; `seqlab run` exits 130), and
-/// then requeue this task, which resumes from the checkpoint when it runs
-/// again. Any other ending is the task's own exit status.
+/// shell can take Slurm's warning before the time limit (USR1) or a TERM
+/// (`scancel`, preemption, the limit itself) and pass a TERM on: the cell
+/// stops at the next step boundary and keeps its last end-of-epoch
+/// checkpoint (`seqlab run` exits 130). After the warning the task then
+/// requeues itself, and resumes from the checkpoint when it runs again;
+/// after a TERM alone it ends (a cancelled task stays cancelled; the next
+/// `seqlab submit`, or Slurm's own requeue of a preempted job, resumes it).
+/// Any other ending is the task's own exit status.
 const REQUEUE: &str = r#"pid=$!
-stopped=0
-trap 'stopped=1; kill -TERM "$pid" 2>/dev/null || true' USR1 TERM
+warned=0
+trap 'warned=1; kill -TERM "$pid" 2>/dev/null || true' USR1
+trap 'kill -TERM "$pid" 2>/dev/null || true' TERM
 rc=0
 wait "$pid" || rc=$?
 # A trapped signal ends `wait` early: wait for seqlab itself.
 while kill -0 "$pid" 2>/dev/null; do rc=0; wait "$pid" || rc=$?; done
-if [[ $stopped -eq 1 && $rc -eq 130 ]]; then
-    echo "seqlab: task $SLURM_ARRAY_TASK_ID stopped with its checkpoint; requeueing it"
+if [[ $warned -eq 1 && $rc -eq 130 ]]; then
+    echo "seqlab: task $SLURM_ARRAY_TASK_ID stopped with its checkpoint before the time limit; requeueing it"
     scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
     exit 0
 fi

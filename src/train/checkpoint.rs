@@ -42,8 +42,9 @@ pub struct Meta {
     pub columns: Vec<String>,
     /// Metrics rows, each value's f64 bits.
     pub rows: Vec<Vec<u64>>,
-    /// Seconds of each epoch: train, validation, samples per second.
-    pub timing: Vec<[f64; 3]>,
+    /// Each epoch's train and validation seconds, samples per second, and
+    /// checkpoint seconds and bytes.
+    pub timing: Vec<[f64; 5]>,
     pub best_epoch: usize,
     /// f64 bits of the monitored value at the best epoch.
     pub best_value: u64,

@@ -28,6 +28,9 @@ pub struct EpochTiming {
     pub train_seconds: f64,
     pub val_seconds: f64,
     pub samples_per_second: f64,
+    /// Writing the epoch's checkpoint: seconds and bytes (0 when none).
+    pub checkpoint_seconds: f64,
+    pub checkpoint_bytes: f64,
 }
 
 /// What a finished (or failed) fit produced.
@@ -336,8 +339,9 @@ pub struct BadCheckpoint(pub String);
 
 /// Called at the end of every epoch with the state to save: the numbers
 /// (`content_id`, `seqlab` and `libtorch` left for the caller to fill) and
-/// the tensors. An error stops the run.
-pub type SaveCheckpoint<'a> = &'a mut dyn FnMut(Meta, Vec<(String, Tensor)>) -> anyhow::Result<()>;
+/// the tensors; returns the bytes written. An error stops the run.
+pub type SaveCheckpoint<'a> =
+    &'a mut dyn FnMut(Meta, Vec<(String, Tensor)>) -> anyhow::Result<u64>;
 
 /// Trains `model` on `data` as `config` says. `stop` is polled at every step.
 pub fn fit(
@@ -504,10 +508,12 @@ pub fn fit_from(
         fitted.timing = m
             .timing
             .iter()
-            .map(|[a, b, c]| EpochTiming {
+            .map(|[a, b, c, d, e]| EpochTiming {
                 train_seconds: *a,
                 val_seconds: *b,
                 samples_per_second: *c,
+                checkpoint_seconds: *d,
+                checkpoint_bytes: *e,
             })
             .collect();
         fitted.best_epoch = m.best_epoch;
@@ -613,6 +619,8 @@ pub fn fit_from(
             train_seconds,
             val_seconds,
             samples_per_second: count / train_seconds.max(1e-9),
+            checkpoint_seconds: 0.0,
+            checkpoint_bytes: 0.0,
         });
         let watched = monitor_col.map(|c| row[c]).unwrap_or(row[1]);
         fitted.rows.push(row);
@@ -674,14 +682,27 @@ pub fn fit_from(
                 timing: fitted
                     .timing
                     .iter()
-                    .map(|e| [e.train_seconds, e.val_seconds, e.samples_per_second])
+                    .map(|e| {
+                        [
+                            e.train_seconds,
+                            e.val_seconds,
+                            e.samples_per_second,
+                            e.checkpoint_seconds,
+                            e.checkpoint_bytes,
+                        ]
+                    })
                     .collect(),
                 best_epoch: fitted.best_epoch,
                 best_value: best_value.to_bits(),
                 best_weights: best_weights.is_some(),
                 optimizer_steps,
             };
-            save(meta, tensors)?;
+            let start = Instant::now();
+            let bytes = save(meta, tensors)?;
+            if let Some(last) = fitted.timing.last_mut() {
+                last.checkpoint_seconds = start.elapsed().as_secs_f64();
+                last.checkpoint_bytes = bytes as f64;
+            }
         }
         if stopped_early {
             break;

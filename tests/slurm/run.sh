@@ -8,7 +8,10 @@
 #      that each task ran exactly its own cell, and that the report job ran;
 #   2. submits a failing cell and a slow one, cancels the slow one mid-run,
 #      checks `seqlab status` names both, resubmits, and checks that only
-#      those two ran again (the grid's files untouched).
+#      those two ran again (the grid's files untouched);
+#   3. submits a cell longer than its 2-minute time limit: Slurm's USR1
+#      warning stops it with its checkpoint, the task requeues itself, and
+#      the requeued task resumes and ends byte for byte as a local run.
 # Needs root (to install packages and start the daemons). Stops every daemon
 # it started, by PID, on exit.
 set -euo pipefail
@@ -170,8 +173,7 @@ units = 8
 type = "dense"
 units = 1
 
-[grid]
-$4
+$([[ -n $4 ]] && printf '[grid]\n%s\n' "$4")
 EOF
 }
 
@@ -228,7 +230,8 @@ scancel "${ARRAY2}_${SLOW_TASK}"
 wait_jobs "$ARRAY2,$REPORT2" 120
 "$BIN" status "$SLURM" | tee "$WORK/status.out"
 check "status names the failed cell with its reason" grep -Eq '^trouble/lr=1e30 +failed: .*non-finite|^trouble/lr=1e30 +failed: loss became' "$WORK/status.out"
-check "status names the cancelled cell as missing (incomplete)" grep -Eq '^trouble/lr=0.005 +missing' "$WORK/status.out"
+check "status names the cancelled cell as missing, or interrupted with its checkpoint" \
+    grep -Eq '^trouble/lr=0.005 +(missing|interrupted at epoch [0-9]+, checkpoint present)' "$WORK/status.out"
 check "the cancelled cell has no summary" test ! -e "$SLURM/trouble/lr=0.005/summary.toml"
 check "status shows the grid complete" test "$(grep -Ec '^grid/units=[0-9]+ +complete$' "$WORK/status.out")" -eq 4
 FAILED_MTIME=$(stat -c %Y.%y "$SLURM/trouble/lr=1e30/summary.toml")
@@ -241,6 +244,30 @@ check "the cancelled cell is complete after the resubmit" grep -q '^status = "co
 check "the failed cell ran again" test "$(stat -c %Y.%y "$SLURM/trouble/lr=1e30/summary.toml")" != "$FAILED_MTIME"
 check "the grid's files are untouched (names, inodes, sizes, mtimes)" test "$(snapshot "$SLURM/grid")" = "$BEFORE"
 check "the final report lists all 6 cells" test "$(grep -Ec '^(grid|trouble),' "$SLURM/summary.csv")" -eq 6
+
+# --- 3. a task past its time limit's warning is requeued and resumes ---------
+# A cell of a few minutes under a 2-minute limit: Slurm's warning (USR1,
+# here 60 s before the limit) stops it at a step boundary with its last
+# end-of-epoch checkpoint, the task requeues itself, and the requeued task
+# resumes from the checkpoint to the end — byte for byte a local run.
+experiment long 16 "" ""
+LONG_SETS=(--set train.steps_per_epoch=20000)
+"$BIN" run "$WORK/long.toml" "${LONG_SETS[@]}" --results "$LOCAL" --jobs 1 --threads 1 --no-report >"$WORK/local-long.out" 2>&1 \
+    || { cat "$WORK/local-long.out"; die "local seqlab run of the long cell failed"; }
+"$BIN" submit "$WORK/long.toml" "${LONG_SETS[@]}" --results "$SLURM" --time 2 --sbatch-arg=--signal=B:USR1@60 | tee "$WORK/submit4.out"
+SUB4=$(latest "$SLURM")
+check "the array script asks for a warning and requeueing" \
+    bash -c "grep -q '^#SBATCH --signal=B:USR1@' '$SUB4/array.sbatch' && grep -q '^#SBATCH --requeue$' '$SUB4/array.sbatch'"
+wait_jobs "$(job_of "$SUB4" array),$(job_of "$SUB4" report)" 1200
+cat "$SUB4"/logs/*_0.out >"$WORK/long-task.out" 2>/dev/null || true
+check "the long task was warned, stopped and requeued itself" grep -q "stopped with its checkpoint before the time limit; requeueing it" "$WORK/long-task.out"
+check "the requeued task resumed from the checkpoint" grep -q "resuming long/default at epoch" "$WORK/long-task.out"
+same=1
+for f in metrics.csv summary.toml weights.safetensors; do
+    cmp -s "$LOCAL/long/default/$f" "$SLURM/long/default/$f" || { same=0; echo "differs: long/default/$f"; }
+done
+check "the requeued cell's metrics.csv, summary.toml and weights equal the local uninterrupted run's" test $same -eq 1
+check "the finished cell keeps no checkpoint" test ! -e "$SLURM/long/.default.checkpoint"
 
 echo "seqlab test-slurm: $FAILURES failure(s) in $((SECONDS - START)) s"
 [[ $FAILURES -eq 0 ]]
