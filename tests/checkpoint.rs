@@ -81,7 +81,10 @@ impl Case {
     fn reference(&self) -> Vec<(String, Vec<u8>)> {
         let r = self.results("reference");
         run_ok(&mut self.cmd(&r));
-        assert!(!self.checkpoint(&r).exists(), "a complete cell keeps no checkpoint");
+        assert!(
+            !self.checkpoint(&r).exists(),
+            "a complete cell keeps no checkpoint"
+        );
         self.outputs(&r)
     }
 }
@@ -111,21 +114,29 @@ fn stop_and_resume(case: &Case, reference: &[(String, Vec<u8>)], signal: &str, s
         .output()
         .unwrap();
     let msg = text(&out);
-    assert!(!out.status.success(), "{signal} at {step} did not stop the run: {msg}");
+    assert!(
+        !out.status.success(),
+        "{signal} at {step} did not stop the run: {msg}"
+    );
     let done = step / STEPS;
     let ckpt = case.checkpoint(&results);
     if done > 0 {
         assert_eq!(checkpoint_epoch(&ckpt), done, "{signal} at {step}: {msg}");
-        let status = seqlab(&case.dir).arg("status").arg(&results).output().unwrap();
+        let status = seqlab(&case.dir)
+            .arg("status")
+            .arg(&results)
+            .output()
+            .unwrap();
         let status = text(&status);
         assert!(
-            status.contains(&format!(
-                "interrupted at epoch {done}, checkpoint present"
-            )),
+            status.contains(&format!("interrupted at epoch {done}, checkpoint present")),
             "{signal} at {step}: {status}"
         );
     } else {
-        assert!(!ckpt.exists(), "{signal} at {step}: a checkpoint before the first epoch ended");
+        assert!(
+            !ckpt.exists(),
+            "{signal} at {step}: a checkpoint before the first epoch ended"
+        );
     }
     assert!(!case.cell(&results).join("summary.toml").exists() || signal == "KILL");
     let again = run_ok(&mut case.cmd(&results));
@@ -213,7 +224,10 @@ fn damaged_checkpoint_is_ignored(damage: impl Fn(&Path), why: &str, resumes: boo
     let results = case.results("r");
     let out = case
         .cmd(&results)
-        .env("SEQLAB_TEST_SIGNAL_AT_STEP", format!("{}:TERM", 2 * STEPS + 3))
+        .env(
+            "SEQLAB_TEST_SIGNAL_AT_STEP",
+            format!("{}:TERM", 2 * STEPS + 3),
+        )
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -304,8 +318,15 @@ fn a_failed_checkpoint_write_is_a_clear_error_and_keeps_the_complete_result() {
         msg.contains("No space left on device") && msg.contains(".default.checkpoint"),
         "{msg}"
     );
-    assert_eq!(case.outputs(&results), reference, "the complete result survives");
-    assert!(leftovers(&results, "full").is_empty(), "nothing half-written is left");
+    assert_eq!(
+        case.outputs(&results),
+        reference,
+        "the complete result survives"
+    );
+    assert!(
+        leftovers(&results, "full").is_empty(),
+        "nothing half-written is left"
+    );
     // The checkpoint of epoch 1 is whole; the one that failed never appeared.
     assert_eq!(checkpoint_epoch(&case.checkpoint(&results)), 1);
 
@@ -366,5 +387,8 @@ fn a_second_process_on_a_checkpointed_cell_is_refused_with_the_holders_pid() {
         msg.contains(&format!("is being run by process {}", std::process::id())),
         "{msg}"
     );
-    assert_eq!(std::fs::read(ckpt.join("state.safetensors")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(ckpt.join("state.safetensors")).unwrap(),
+        before
+    );
 }

@@ -119,7 +119,12 @@ fn check(spec: Spec) {
     for ((na, wa), (nb, wb)) in a.iter().zip(&b) {
         assert_eq!(na, nb);
         let diff = wa.iter().zip(wb).filter(|(x, y)| x != y).count();
-        assert_eq!(diff, 0, "{spec:?}: {na}: {diff} of {} weights differ", wa.len());
+        assert_eq!(
+            diff,
+            0,
+            "{spec:?}: {na}: {diff} of {} weights differ",
+            wa.len()
+        );
     }
 }
 

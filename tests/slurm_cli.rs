@@ -166,7 +166,10 @@ fn a_warned_array_task_requeues_itself_and_resumes_byte_identical() {
     let again = task(None);
     let msg = text(&again);
     assert!(again.status.success(), "{msg}");
-    assert!(msg.contains("resuming warned/default at epoch 2/3"), "{msg}");
+    assert!(
+        msg.contains("resuming warned/default at epoch 2/3"),
+        "{msg}"
+    );
     assert_eq!(read(&asked).trim(), "requeue 41_0", "requeued once only");
     for f in ["metrics.csv", "summary.toml", "weights.safetensors"] {
         assert!(

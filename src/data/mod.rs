@@ -174,7 +174,10 @@ impl SamplerState {
             return Ok(());
         }
         if self.order.len() != n {
-            anyhow::bail!("sampler order has {} entries, the split {n}", self.order.len());
+            anyhow::bail!(
+                "sampler order has {} entries, the split {n}",
+                self.order.len()
+            );
         }
         let mut seen = vec![false; n];
         for &i in &self.order {

@@ -79,7 +79,11 @@ impl TokenBatches {
     pub fn restore(&mut self, state: &super::SamplerState) -> anyhow::Result<()> {
         state.check(self.n, self.n)?;
         if state.order.len() != self.n {
-            anyhow::bail!("sampler order has {} entries, the split {}", state.order.len(), self.n);
+            anyhow::bail!(
+                "sampler order has {} entries, the split {}",
+                state.order.len(),
+                self.n
+            );
         }
         self.pos = state.position;
         self.order = state.order.iter().map(|&i| i as i64).collect();

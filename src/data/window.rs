@@ -158,7 +158,10 @@ impl Selector {
         match self {
             Selector::Book(s) => {
                 let lo = s.spec.min_index + s.spec.lookback;
-                if state.position < lo || state.position > s.spec.max_index || !state.order.is_empty() {
+                if state.position < lo
+                    || state.position > s.spec.max_index
+                    || !state.order.is_empty()
+                {
                     anyhow::bail!(
                         "sampler position {} is outside rows {lo}..={} (or an order was given for a generator without one)",
                         state.position,

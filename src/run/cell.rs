@@ -7,11 +7,11 @@
 //! `summary.toml` is the one a single run with its seed writes.
 use crate::config::Cell;
 use crate::model::{self, Model};
-use crate::results::store::{self, Staging};
-use crate::train::progress::{Progress, Sink};
 use crate::results::checkpoint;
+use crate::results::store::{self, Staging};
 use crate::train::checkpoint::{self as train_checkpoint, Resume};
 use crate::train::fit::{fit_from, BadCheckpoint};
+use crate::train::progress::{Progress, Sink};
 use crate::train::{Fitted, Interrupted};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -87,8 +87,9 @@ pub fn metrics_csv(f: &Fitted) -> String {
 }
 
 fn timing_csv(f: &Fitted) -> String {
-    let mut s = "epoch,train_seconds,val_seconds,samples_per_second,checkpoint_seconds,checkpoint_bytes\n"
-        .to_string();
+    let mut s =
+        "epoch,train_seconds,val_seconds,samples_per_second,checkpoint_seconds,checkpoint_bytes\n"
+            .to_string();
     for (i, t) in f.timing.iter().enumerate() {
         let _ = writeln!(
             s,
@@ -330,8 +331,10 @@ pub fn record_failure(cell: &Cell, root: &Path, reason: &str, details: &str) {
 /// The cell's checkpoint, if one is there and belongs to this run; any
 /// other is named with the reason and left for the run to replace.
 fn read_checkpoint(cell: &Cell, dir: &Path, libtorch: &str) -> Option<Resume> {
-    let read = checkpoint::read(dir)
-        .and_then(|l| l.map(|l| train_checkpoint::parse(l, &cell.id, libtorch)).transpose());
+    let read = checkpoint::read(dir).and_then(|l| {
+        l.map(|l| train_checkpoint::parse(l, &cell.id, libtorch))
+            .transpose()
+    });
     match read {
         Ok(r) => r,
         Err(e) => {

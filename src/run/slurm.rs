@@ -198,7 +198,6 @@ fi
 exit "$rc"
 "#;
 
-
 /// The report job script; submitted with `--dependency=afterany:<array>`.
 pub fn report_script(plan: &JobPlan) -> String {
     let mut s = String::from("#!/bin/bash\n");

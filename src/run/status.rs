@@ -72,11 +72,8 @@ pub fn classify(e: &Evidence, queue: Option<Option<&Queued>>) -> CellStatus {
     match (&e.summary, e.checkpoint) {
         (Some((status, _)), _) if status == "complete" => return CellStatus::Complete,
         (_, Some(epoch)) => return CellStatus::Interrupted(epoch),
-        _ => {}
-    }
-    match &e.summary {
-        Some((_, reason)) => return CellStatus::Failed(reason.clone()),
-        None => {}
+        (Some((_, reason)), None) => return CellStatus::Failed(reason.clone()),
+        (None, None) => {}
     }
     if e.listed && queue.is_none() {
         return CellStatus::Pending("listed in the latest submission".into());
@@ -277,7 +274,10 @@ mod tests {
         write("exp/.a=3.lock", "999999");
         write("exp/.a=4.partial-999999/config.toml", "");
         write("exp/.a=6.checkpoint/state.json", "{\"epoch\": 3}");
-        write("exp/a=6/summary.toml", "status = \"failed\"\nreason = \"killed\"\n");
+        write(
+            "exp/a=6/summary.toml",
+            "status = \"failed\"\nreason = \"killed\"\n",
+        );
         write(".slurm/20260101-000000/cells", "exp/a=1\nexp/a=5\n");
         let cells: BTreeMap<String, CellStatus> = collect(root).into_iter().collect();
         assert_eq!(cells["exp/a=1"], CellStatus::Complete);

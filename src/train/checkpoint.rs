@@ -148,7 +148,10 @@ pub fn parse(
     }
     let seqlab = env!("CARGO_PKG_VERSION");
     if meta.seqlab != seqlab {
-        bail!("it was made by seqlab {}, this is seqlab {seqlab}", meta.seqlab);
+        bail!(
+            "it was made by seqlab {}, this is seqlab {seqlab}",
+            meta.seqlab
+        );
     }
     if meta.libtorch != libtorch {
         bail!(

@@ -2,17 +2,17 @@
 //! training batches, then `val_steps` validation batches in evaluation mode
 //! (no dropout); at the end the test split, optionally with the best epoch's
 //! weights. A non-finite loss fails the run with the epoch and step.
+use super::checkpoint::{draws_random, step_seed, Meta, Resume, RngState};
 use super::loss::{loss, metric_value};
 use super::optim;
-use super::checkpoint::{draws_random, step_seed, Meta, Resume, RngState};
 use super::progress::Progress;
 use crate::config::{Config, Loss, Metric};
 use crate::data::{Batcher, Prepared, TargetUnit};
 use crate::model::Model;
 use crate::results::weights::Stored;
-use std::collections::BTreeMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::Tensor;
@@ -324,7 +324,12 @@ fn test_hook_signal(global_step: u64, stop: &AtomicBool) {
 fn parent_of(pid: libc::pid_t) -> Option<libc::pid_t> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn lower_is_better(monitor: &str) -> bool {
@@ -340,8 +345,7 @@ pub struct BadCheckpoint(pub String);
 /// Called at the end of every epoch with the state to save: the numbers
 /// (`content_id`, `seqlab` and `libtorch` left for the caller to fill) and
 /// the tensors; returns the bytes written. An error stops the run.
-pub type SaveCheckpoint<'a> =
-    &'a mut dyn FnMut(Meta, Vec<(String, Tensor)>) -> anyhow::Result<u64>;
+pub type SaveCheckpoint<'a> = &'a mut dyn FnMut(Meta, Vec<(String, Tensor)>) -> anyhow::Result<u64>;
 
 /// Trains `model` on `data` as `config` says. `stop` is polled at every step.
 pub fn fit(
@@ -376,7 +380,9 @@ fn copy_checked(
         }
     }
     if let Some(extra) = stored.keys().find(|k| !vars.contains_key(*k)) {
-        return Err(BadCheckpoint(format!("{what} tensor {extra} is not in the model")));
+        return Err(BadCheckpoint(format!(
+            "{what} tensor {extra} is not in the model"
+        )));
     }
     if apply {
         tch::no_grad(|| {
@@ -470,7 +476,10 @@ pub fn fit_from(
         let m = &r.meta;
         let bad = |why: String| -> anyhow::Error { BadCheckpoint(why).into() };
         if m.columns != fitted.columns {
-            return Err(bad(format!("its metrics columns {:?} are not this run's", m.columns)));
+            return Err(bad(format!(
+                "its metrics columns {:?} are not this run's",
+                m.columns
+            )));
         }
         if m.epochs != t.epochs || m.global_step != (m.epoch * steps) as u64 {
             return Err(bad(format!(
@@ -490,7 +499,11 @@ pub fn fit_from(
                 .import(&r.parts.optim, &m.optimizer_steps)
                 .map_err(|e| bad(format!("{e:#}")))?,
             None if r.parts.optim.is_empty() => {}
-            None => return Err(bad("it holds optimizer state for a model without weights to train".into())),
+            None => {
+                return Err(bad(
+                    "it holds optimizer state for a model without weights to train".into(),
+                ))
+            }
         }
         data.train
             .restore_sampler(&m.sampler)
@@ -650,7 +663,12 @@ pub fn fit_from(
                 None => (vec![], BTreeMap::new()),
             };
             let cpu = |name: String, t: &Tensor| {
-                (name, t.detach().to_kind(tch::Kind::Float).to_device(tch::Device::Cpu))
+                (
+                    name,
+                    t.detach()
+                        .to_kind(tch::Kind::Float)
+                        .to_device(tch::Device::Cpu),
+                )
             };
             let mut tensors: Vec<(String, Tensor)> = model
                 .vs
@@ -658,7 +676,11 @@ pub fn fit_from(
                 .iter()
                 .map(|(k, v)| cpu(format!("model/{k}"), v))
                 .collect();
-            tensors.extend(optim_tensors.into_iter().map(|(k, v)| (format!("optim/{k}"), v)));
+            tensors.extend(
+                optim_tensors
+                    .into_iter()
+                    .map(|(k, v)| (format!("optim/{k}"), v)),
+            );
             if let Some(best) = &best_weights {
                 tensors.extend(best.iter().map(|(k, v)| cpu(format!("best/{k}"), v)));
             }

@@ -200,7 +200,10 @@ impl Optimizer {
         let mut steps = BTreeMap::new();
         for ((name, _), state) in self.params.iter().zip(&self.state) {
             for (buf, t) in &state.buffers {
-                tensors.push((format!("{name}/{buf}"), t.to_kind(Kind::Float).to_device(tch::Device::Cpu)));
+                tensors.push((
+                    format!("{name}/{buf}"),
+                    t.to_kind(Kind::Float).to_device(tch::Device::Cpu),
+                ));
             }
             if state.step > 0 || !state.buffers.is_empty() {
                 steps.insert(name.clone(), state.step);
@@ -224,7 +227,9 @@ impl Optimizer {
                 bail!("optimizer tensor {key}: not <parameter>/<buffer>");
             };
             if !known.contains(param) || !names.contains(&buf) {
-                bail!("optimizer tensor {key}: no such parameter or buffer in this model's optimizer");
+                bail!(
+                    "optimizer tensor {key}: no such parameter or buffer in this model's optimizer"
+                );
             }
         }
         if let Some(k) = steps.keys().find(|k| !known.contains(k.as_str())) {
