@@ -25,21 +25,41 @@ struct Case {
     file: PathBuf,
     name: String,
     sets: Vec<String>,
+    /// Training steps per epoch.
+    steps: u64,
 }
 
 impl Case {
     fn new(name: &str, layers: &str, sets: &[&str]) -> Case {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        let file = tiny_jena(&dir, name, layers, "");
+        let file = tiny_jena(tmp.path(), name, layers, "");
+        Case::with_file(tmp, file, name, STEPS, sets)
+    }
+
+    /// An experiment file of its own (`{dir}` in `text`: the test's folder).
+    fn from_text(name: &str, text: &str, steps: u64, sets: &[&str]) -> Case {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&file, text).unwrap();
+        Case::with_file(tmp, file, name, steps, sets)
+    }
+
+    fn with_file(
+        tmp: tempfile::TempDir,
+        file: PathBuf,
+        name: &str,
+        steps: u64,
+        sets: &[&str],
+    ) -> Case {
         let mut all = vec![format!("train.epochs={EPOCHS}")];
         all.extend(sets.iter().map(|s| s.to_string()));
         Case {
+            dir: tmp.path().to_path_buf(),
             _tmp: tmp,
-            dir,
             file,
             name: name.into(),
             sets: all,
+            steps,
         }
     }
 
@@ -118,7 +138,7 @@ fn stop_and_resume(case: &Case, reference: &[(String, Vec<u8>)], signal: &str, s
         !out.status.success(),
         "{signal} at {step} did not stop the run: {msg}"
     );
-    let done = step / STEPS;
+    let done = step / case.steps;
     let ckpt = case.checkpoint(&results);
     if done > 0 {
         assert_eq!(checkpoint_epoch(&ckpt), done, "{signal} at {step}: {msg}");
@@ -163,17 +183,17 @@ fn stop_and_resume(case: &Case, reference: &[(String, Vec<u8>)], signal: &str, s
 
 /// Steps drawn at random (seeded, so a failure can be replayed), plus the
 /// first step of the second epoch.
-fn points(seed: u64) -> Vec<u64> {
+fn points(seed: u64, steps: u64) -> Vec<u64> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut v: Vec<u64> = (0..2).map(|_| rng.gen_range(1..STEPS * EPOCHS)).collect();
-    v.push(STEPS);
+    let mut v: Vec<u64> = (0..2).map(|_| rng.gen_range(1..steps * EPOCHS)).collect();
+    v.push(steps);
     v
 }
 
 fn signals_at_random_steps(case: &Case, seed: u64) {
     let reference = case.reference();
     for (i, signal) in ["INT", "TERM", "KILL"].iter().enumerate() {
-        for step in points(seed + i as u64) {
+        for step in points(seed + i as u64, case.steps) {
             stop_and_resume(case, &reference, signal, step);
         }
     }
@@ -189,6 +209,58 @@ fn signals_at_random_steps_resume_byte_identical_without_dropout() {
 fn signals_at_random_steps_resume_byte_identical_with_dropout() {
     let case = Case::new("drop", DROPOUT_GRU, &["train.restore_best=true"]);
     signals_at_random_steps(&case, 2);
+}
+
+/// A table whose training windows are walked in a shuffled order per pass
+/// (`train_order = "epoch"`), with epochs shorter than a pass: the epoch
+/// ends in the middle of a permutation, which the checkpoint carries.
+#[test]
+fn an_epoch_ordered_sampler_resumes_mid_permutation_byte_identical() {
+    let text = format!(
+        r#"[experiment]
+name = "perm"
+
+[data]
+source = "csv"
+path = "{csv}"
+time_column = "date"
+targets = ["OT"]
+lookback = 24
+batch_size = 16
+train_order = "epoch"
+splits = {{ train = [0, 600], val = [600, 800], test = [800, 1000] }}
+
+[train]
+steps_per_epoch = 7
+val_steps = 3
+test_steps = 3
+seed = 5
+threads = 1
+optimizer = {{ name = "sgd", lr = 0.01, momentum = 0.9, nesterov = true }}
+
+{GRU}"#,
+        csv = fixture("etth1_head.csv").display()
+    );
+    let case = Case::from_text("perm", &text, 7, &[]);
+    let reference = case.reference();
+    for (signal, step) in [("TERM", 10), ("KILL", 22)] {
+        stop_and_resume(&case, &reference, signal, step);
+    }
+}
+
+/// Token batches (IMDB's reader on the tiny archive): the training order is
+/// a permutation per pass, and an epoch of 3 steps ends inside a pass of 4.
+#[test]
+fn token_batches_resume_mid_pass_byte_identical() {
+    let text = format!(
+        "[experiment]\nname = \"tokens\"\n[data]\nsource = \"imdb\"\npath = \"{}\"\nmax_features = 200\nmaxlen = 40\nbatch_size = 4\n[train]\nsteps_per_epoch = 3\nloss = \"binary_crossentropy\"\nmetrics = [\"accuracy\"]\nthreads = 1\nseed = 9\n[[layers]]\ntype = \"embedding\"\ninput_dim = 200\noutput_dim = 8\n[[layers]]\ntype = \"conv1d\"\nfilters = 4\nkernel_size = 3\nactivation = \"relu\"\n[[layers]]\ntype = \"global_max_pool1d\"\n[[layers]]\ntype = \"dense\"\nunits = 1\nactivation = \"sigmoid\"\n",
+        fixture("imdb_tiny.tar.gz").display()
+    );
+    let case = Case::from_text("tokens", &text, 3, &[]);
+    let reference = case.reference();
+    for (signal, step) in [("INT", 4), ("KILL", 8)] {
+        stop_and_resume(&case, &reference, signal, step);
+    }
 }
 
 #[test]
