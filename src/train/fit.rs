@@ -2,6 +2,8 @@
 //! training batches, then `val_steps` validation batches in evaluation mode
 //! (no dropout); at the end the test split, optionally with the best epoch's
 //! weights. A non-finite loss fails the run with the epoch and step.
+//! [`fit_from`] also resumes from a checkpoint and saves one at the end of
+//! every epoch (see `checkpoint`).
 use super::checkpoint::{draws_random, step_seed, Meta, Resume, RngState};
 use super::loss::{loss, metric_value};
 use super::optim;
@@ -272,7 +274,7 @@ fn finish(config: &Config, sums: Vec<f64>, count: f64, units: &[TargetUnit]) -> 
 }
 
 /// Test hook (for tests only, never set it otherwise):
-/// `SEQLAB_TEST_SIGNAL_AT_STEP=<step>:<INT|TERM|KILL>` sends the signal, as
+/// `SEQLAB_TEST_SIGNAL_AT_STEP=<step>:<INT|TERM|KILL|USR1>` sends the signal, as
 /// the training step with that 0-based global index starts, to the
 /// `seqlab run` that started this worker (INT, TERM: a user's Ctrl-C or a
 /// scheduler's stop, which reaches this worker as SIGTERM) or to this
