@@ -9,7 +9,6 @@ use seqlab::config::TextData;
 use seqlab::data::text::encode;
 use std::path::{Path, PathBuf};
 
-
 /// A document of class `c`: words of its own class with a shared filler.
 fn doc(c: usize, i: usize) -> String {
     let w = WORDS[c];

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-
 /// A document of class `c`; every fourth borrows a word of the next class,
 /// so the model is not always right.
 fn doc(c: usize, i: usize) -> String {
