@@ -373,7 +373,7 @@ impl Model {
                 }
                 Op::Dense(d) => d.forward(ins[0]),
                 Op::Flatten => ins[0].flatten(1, -1),
-                Op::Dropout(rate) => ins[0].dropout(*rate, train),
+                Op::Dropout(rate) => super::draws::dropout(ins[0], *rate, train),
                 Op::Activation(a) => activation::apply(*a, ins[0]),
                 Op::Embedding(e) => e.forward(ins[0]),
                 Op::Conv(c) => match self.embedded[i].map(|j| (j, &self.ops[j])) {

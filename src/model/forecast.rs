@@ -169,9 +169,8 @@ impl Attention {
             split(&self.wv, &self.bv),
         );
         let scores = q.matmul(&k.transpose(-2, -1)) / (self.key_dim as f64).sqrt();
-        let weights = scores
-            .softmax(-1, scores.kind())
-            .dropout(self.dropout, train);
+        let weights =
+            super::draws::dropout(&scores.softmax(-1, scores.kind()), self.dropout, train);
         let heads =
             weights
                 .matmul(&v)

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod builder;
 pub mod conv;
 pub mod dense;
+pub mod draws;
 pub mod forecast;
 pub mod graph;
 pub mod init;

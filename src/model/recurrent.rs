@@ -277,7 +277,11 @@ impl RecurrentLayer {
 
 /// An inverted-dropout mask (kept entries scaled by 1/(1 − rate)).
 fn dropout_mask(rows: i64, cols: i64, rate: f64, device: tch::Device) -> Tensor {
-    Tensor::ones([rows, cols], (Kind::Float, device)).dropout(rate, true)
+    super::draws::dropout(
+        &Tensor::ones([rows, cols], (Kind::Float, device)),
+        rate,
+        true,
+    )
 }
 
 /// Keras' Bidirectional: a forward layer and a `go_backwards` copy whose

@@ -5,9 +5,9 @@
 //! seed, stream, word position) and the training sampler's position, the
 //! metrics rows so far, the best epoch and its value, and whether early
 //! stopping ended the loop. The learning-rate schedule depends on the
-//! epoch alone. libtorch's own generator (dropout masks) is reseeded at
-//! every training step from the seed and the step (see `fit`), so it needs
-//! no state.
+//! epoch alone. libtorch's own generator (dropout masks), whose state tch
+//! cannot read, is restored by drawing the logged masks again after the
+//! model's initialisation (`model::draws`); the log is part of the state.
 //!
 //! `state.json` holds the numbers (floats as their bit patterns, so they
 //! come back exactly); `state.safetensors` the tensors, named
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The format of `state.json`; another number is not read.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// The numbers of a checkpoint (`state.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +51,8 @@ pub struct Meta {
     pub best_weights: bool,
     /// Optimizer step counts by variable.
     pub optimizer_steps: BTreeMap<String, i64>,
+    /// The dropout masks drawn so far (replayed on resume).
+    pub draws: crate::model::draws::DrawLog,
 }
 
 /// A ChaCha8 generator's whole state.
@@ -177,50 +179,6 @@ pub fn parse(
     Ok(Resume { meta, parts })
 }
 
-/// `mix(seed, step)`: the seed of libtorch's generator at a training step
-/// (SplitMix64 of the two), for models that draw random numbers in training.
-pub fn step_seed(seed: u64, step: u64) -> i64 {
-    fn splitmix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    (splitmix(seed ^ splitmix(step)) >> 1) as i64
-}
-
-/// Whether a config's model draws random numbers while training (dropout,
-/// recurrent dropout or noise of any layer, at a positive rate): only such
-/// models reseed libtorch's generator at every step.
-pub fn draws_random(config: &crate::config::Config) -> bool {
-    fn random_word(k: &str) -> bool {
-        k.contains("dropout") || k.contains("noise")
-    }
-    fn positive(v: &toml::Value) -> bool {
-        v.as_float().is_some_and(|x| x > 0.0) || v.as_integer().is_some_and(|x| x > 0)
-    }
-    fn draws(v: &toml::Value) -> bool {
-        match v {
-            toml::Value::Table(t) => {
-                let random_type = t
-                    .get("type")
-                    .and_then(|x| x.as_str())
-                    .is_some_and(random_word);
-                t.iter()
-                    .any(|(k, x)| (random_type || random_word(k)) && positive(x))
-                    || t.values().any(draws)
-            }
-            toml::Value::Array(a) => a.iter().any(draws),
-            _ => false,
-        }
-    }
-    // A layer that does not serialise counts as drawing (the safe side).
-    config
-        .layers
-        .iter()
-        .any(|l| toml::Value::try_from(l).map(|v| draws(&v)).unwrap_or(true))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,13 +201,5 @@ mod tests {
         }
         .build()
         .is_err());
-    }
-
-    #[test]
-    fn step_seeds_differ_and_are_non_negative() {
-        let s: std::collections::BTreeSet<i64> = (0..1000).map(|k| step_seed(7, k)).collect();
-        assert_eq!(s.len(), 1000);
-        assert!(s.iter().all(|&v| v >= 0));
-        assert_ne!(step_seed(7, 3), step_seed(8, 3));
     }
 }

@@ -4,7 +4,7 @@
 //! weights. A non-finite loss fails the run with the epoch and step.
 //! [`fit_from`] also resumes from a checkpoint and saves one at the end of
 //! every epoch (see `checkpoint`).
-use super::checkpoint::{draws_random, step_seed, Meta, Resume, RngState};
+use super::checkpoint::{Meta, Resume, RngState};
 use super::loss::{loss, metric_value};
 use super::optim;
 use super::progress::Progress;
@@ -416,10 +416,10 @@ fn stored_tensors(stored: &BTreeMap<String, Stored>, device: tch::Device) -> Vec
 }
 
 /// [`fit`] from a checkpoint (`resume`), saving one at the end of every
-/// epoch through `save`. Training steps of models that draw random numbers
-/// (dropout) first seed libtorch's generator with [`step_seed`]`(seed,
-/// global step)`, so that a resumed run draws the masks an uninterrupted
-/// one draws; other models never touch the generator while training.
+/// epoch through `save`. The dropout masks a run draws are logged
+/// (`model::draws`) into its checkpoints; a resumed run draws them again
+/// after its model's initialisation, so libtorch's generator continues
+/// exactly where the interrupted run's was.
 pub fn fit_from(
     config: &Config,
     model: &Model,
@@ -437,7 +437,8 @@ pub fn fit_from(
     } else {
         None
     };
-    let draws = draws_random(config);
+    // The dropout masks drawn so far, replayed on resume (see `model::draws`).
+    crate::model::draws::reset();
     let mut global_step: u64 = 0;
     let mut first_epoch = 1;
     let mut stopped_early = false;
@@ -511,6 +512,7 @@ pub fn fit_from(
             .restore_sampler(&m.sampler)
             .map_err(|e| bad(format!("{e:#}")))?;
         rng = m.rng.build().map_err(|e| bad(format!("{e:#}")))?;
+        crate::model::draws::replay(&m.draws, model.vs.device());
         copy_checked("model", &r.parts.model, &vars, true)?;
         if m.best_weights {
             best_weights = Some(stored_tensors(&r.parts.best, model.vs.device()));
@@ -557,9 +559,6 @@ pub fn fit_from(
             if stop.load(Ordering::Relaxed) {
                 return Err(Interrupted.into());
             }
-            if draws {
-                tch::manual_seed(step_seed(t.seed, global_step));
-            }
             global_step += 1;
             let (x, y) = data.train.next_batch(&mut rng);
             let n = y.size()[0] as f64;
@@ -596,6 +595,7 @@ pub fn fit_from(
                     (value, ms.into_iter().chain(us).collect())
                 }
             };
+            crate::model::draws::end_step();
             sums[0] += batch_loss * n;
             for (k, v) in metric_values.into_iter().enumerate() {
                 sums[k + 1] += v * n;
@@ -720,6 +720,7 @@ pub fn fit_from(
                 best_value: best_value.to_bits(),
                 best_weights: best_weights.is_some(),
                 optimizer_steps,
+                draws: crate::model::draws::snapshot(),
             };
             let start = Instant::now();
             let bytes = save(meta, tensors)?;
