@@ -127,16 +127,20 @@ pub fn load_into(vs: &VarStore, path: &Path) -> Result<()> {
     }
     tch::no_grad(|| {
         for name in names {
-            let var = &vars[name];
-            let s = &stored[name];
-            let value = Tensor::from_slice(&s.values)
-                .view(s.shape.as_slice())
-                .to_kind(var.kind())
-                .to_device(var.device());
-            var.shallow_clone().copy_(&value);
+            assign(&vars[name], &stored[name]);
         }
     });
     Ok(())
+}
+
+/// Copies a stored tensor into a variable of the same shape (in its kind and
+/// on its device), under `no_grad` by the caller.
+pub fn assign(var: &Tensor, s: &Stored) {
+    let value = Tensor::from_slice(&s.values)
+        .view(s.shape.as_slice())
+        .to_kind(var.kind())
+        .to_device(var.device());
+    var.shallow_clone().copy_(&value);
 }
 
 #[cfg(test)]

@@ -389,12 +389,7 @@ fn copy_checked(
     if apply {
         tch::no_grad(|| {
             for (name, var) in vars {
-                let s = &stored[name];
-                let value = Tensor::from_slice(&s.values)
-                    .view(s.shape.as_slice())
-                    .to_kind(var.kind())
-                    .to_device(var.device());
-                var.shallow_clone().copy_(&value);
+                crate::results::weights::assign(var, &stored[name]);
             }
         });
     }
