@@ -551,3 +551,64 @@ fn the_encoding_cache_gives_identical_arrays_and_follows_the_content() {
     assert_eq!(rebuilt.text, after.text);
     assert!(load(&s, &root, None, &cache).unwrap().from_cache);
 }
+
+/// The IMDB preset is a text collection cut by Keras' rule: the same
+/// experiment written as `source = "text"` settings trains to the same bytes,
+/// reversal included.
+#[test]
+fn the_imdb_preset_and_its_text_settings_train_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let body = |name: &str, data: &str| {
+        format!(
+            "[experiment]\nname = \"{name}\"\n[data]\n{data}\npath = \"{}\"\nmax_features = 200\nmaxlen = 40\nbatch_size = 4\nreverse = true\n\
+             [train]\nepochs = 2\nsteps_per_epoch = 3\nloss = \"binary_crossentropy\"\nmetrics = [\"accuracy\"]\nthreads = 1\nseed = 9\nevaluate_test = true\n\
+             [[layers]]\ntype = \"embedding\"\ninput_dim = 200\noutput_dim = 8\n[[layers]]\ntype = \"global_average_pool1d\"\n\
+             [[layers]]\ntype = \"dense\"\nunits = 1\nactivation = \"sigmoid\"\n",
+            fixture("imdb_tiny.tar.gz").display()
+        )
+    };
+    for (name, data) in [
+        ("preset", "source = \"imdb\""),
+        ("text", "source = \"text\"\nsplit_rule = \"keras_imdb\""),
+    ] {
+        let file = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&file, body(name, data)).unwrap();
+        run_ok(run_cmd(tmp.path(), &file, &results).arg("--no-report"));
+    }
+    for f in ["metrics.csv", "vocab.txt", "text.toml"] {
+        assert_eq!(
+            read(&results.join("preset/default").join(f)),
+            read(&results.join("text/default").join(f)),
+            "{f}"
+        );
+    }
+    assert!(read(&results.join("text/default/text.toml")).contains("reverse = true"));
+    let test = |name: &str| -> toml::Value {
+        toml::from_str::<toml::Table>(&read(&results.join(name).join("default/summary.toml")))
+            .unwrap()["test"]
+            .clone()
+    };
+    assert_eq!(test("preset"), test("text"));
+}
+
+/// `reverse = true` reverses each document's ids before padding.
+#[test]
+fn reverse_flips_each_document_before_padding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = class_folders(&tmp.path().join("c"), 2, 10);
+    let settings = "maxlen = 12\nmax_features = 100\nvalidation_split = 0.25\ntest_split = 0.2";
+    let plain = encode(&spec(settings), &root, None).unwrap();
+    let flipped = encode(&spec(&format!("{settings}\nreverse = true")), &root, None).unwrap();
+    let rows = |x: &[i32]| x.chunks(12).map(<[i32]>::to_vec).collect::<Vec<_>>();
+    for (a, b) in rows(&plain.arrays.train.x)
+        .iter()
+        .zip(rows(&flipped.arrays.train.x))
+    {
+        let ids: Vec<i32> = a.iter().copied().filter(|&i| i != 0).collect();
+        let mut back: Vec<i32> = b.iter().copied().filter(|&i| i != 0).collect();
+        back.reverse();
+        assert_eq!(ids, back, "the same ids, reversed, still padded in front");
+        assert_eq!(b[b.len() - 1], 1, "the start id ends a reversed document");
+    }
+}

@@ -371,6 +371,36 @@ pub struct TextData {
     /// Seed of the shuffle before the splits.
     #[serde(default = "d_shuffle_seed")]
     pub shuffle_seed: u64,
+    /// Reverse each document's ids before padding (the book's reversed IMDB).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
+    /// `shuffle` (default): splits as described above. `keras_imdb`: `path`
+    /// is the Large Movie Review Dataset (`aclImdb/{train,test}/{pos,neg}`,
+    /// its `.tar.gz` or folder) cut as Keras' `imdb.load_data` does — see
+    /// [`TextSplitRule::KerasImdb`].
+    #[serde(default, skip_serializing_if = "TextSplitRule::is_shuffle")]
+    pub split_rule: TextSplitRule,
+}
+
+/// Which documents a text split holds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TextSplitRule {
+    /// One seeded shuffle; the last fractions are test and validation.
+    #[default]
+    Shuffle,
+    /// Keras' `imdb.load_data`: the archive's `train` and `test` reviews (in
+    /// the reader's order: `pos` then `neg`, by id), the vocabulary ranked on
+    /// every training review, one generator shuffling train then test, the
+    /// last `validation_split` of the training reviews held out. The IMDB
+    /// preset is this rule.
+    KerasImdb,
+}
+
+impl TextSplitRule {
+    pub fn is_shuffle(&self) -> bool {
+        *self == TextSplitRule::Shuffle
+    }
 }
 
 /// How text is standardised before splitting into words.

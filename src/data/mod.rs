@@ -226,30 +226,33 @@ pub fn prepare_jena(cfg: &JenaData, table: &JenaTable, device: Device) -> Result
     book::prepare(&csv, &t, device)
 }
 
-/// IMDB batchers from an archive or unpacked folder (through the cache).
+/// The IMDB preset: a text collection cut by Keras' `imdb.load_data` rule
+/// (`split_rule = "keras_imdb"`, see `text`), the archive or folder located
+/// (downloaded if needed) at `source`.
+pub fn imdb_as_text(cfg: &ImdbData, source: &Path) -> TextData {
+    TextData {
+        path: source.display().to_string(),
+        test_path: String::new(),
+        text_column: String::new(),
+        label_column: String::new(),
+        classes: vec![],
+        max_features: cfg.max_features,
+        maxlen: cfg.maxlen,
+        batch_size: cfg.batch_size,
+        validation_split: cfg.validation_split,
+        test_split: 0.2,
+        padding: cfg.padding,
+        truncating: cfg.truncating,
+        standardize: crate::config::Standardize::LowerAndStripPunctuation,
+        shuffle_seed: cfg.shuffle_seed,
+        reverse: cfg.reverse,
+        split_rule: crate::config::TextSplitRule::KerasImdb,
+    }
+}
+
+/// IMDB batchers from an archive or unpacked folder (the preset, through the cache).
 pub fn prepare_imdb(cfg: &ImdbData, source: &Path, device: Device) -> Result<Prepared> {
-    let loaded = imdb::load(cfg, source, &data_dir().join(".cache"))?;
-    let mut state = text_state::TextState::new(
-        vec!["neg".into(), "pos".into()],
-        crate::config::Standardize::LowerAndStripPunctuation,
-        (cfg.max_features, cfg.maxlen),
-    );
-    state.padding = cfg.padding;
-    state.truncating = cfg.truncating;
-    state.reverse = cfg.reverse;
-    let outputs = TextOutputs {
-        classes: state.classes.clone(),
-        vocab_txt: text_state::vocab_txt(&loaded.vocab),
-        text_toml: state.to_toml(),
-        // The book's IMDB cells keep their time: no extra pass over the test reviews.
-        confusion: false,
-    };
-    Ok(token_batches(
-        &loaded.arrays,
-        cfg.batch_size,
-        device,
-        Some(outputs),
-    ))
+    prepare_text(&imdb_as_text(cfg, source), device)
 }
 
 /// Batchers over encoded token ids (IMDB and text collections alike):
@@ -287,7 +290,8 @@ pub fn prepare_text(cfg: &TextData, device: Device) -> Result<Prepared> {
         classes: encoded.classes.clone(),
         vocab_txt: encoded.vocab_txt(),
         text_toml: encoded.text_toml(cfg),
-        confusion: true,
+        // The book's IMDB cells keep their time: no extra pass over the test reviews.
+        confusion: cfg.split_rule != crate::config::TextSplitRule::KerasImdb,
     };
     Ok(token_batches(
         &encoded.arrays,

@@ -13,7 +13,7 @@
 //!
 //! [`load`] goes through the on-disk cache (`text_cache`), keyed by the
 //! collection's content and the settings.
-use crate::config::TextData;
+use crate::config::{Standardize, TextData, TextSplitRule};
 use crate::data::imdb_cache::{ImdbArrays, TokenSplit};
 use crate::data::pad::pad_into;
 use crate::data::text_cache;
@@ -58,6 +58,7 @@ impl TextArrays {
         );
         state.padding = spec.padding;
         state.truncating = spec.truncating;
+        state.reverse = spec.reverse;
         state.to_toml()
     }
 }
@@ -204,6 +205,9 @@ pub fn load(
     cache_dir: &Path,
 ) -> Result<Loaded> {
     check(spec)?;
+    if spec.split_rule == TextSplitRule::KerasImdb {
+        return keras_imdb(spec, path, cache_dir);
+    }
     let cache = text_cache::cache_path(spec, path, test_path, cache_dir)?;
     if let Some(text) = text_cache::load(&cache) {
         if text.lossy > 0 {
@@ -225,6 +229,39 @@ pub fn load(
     Ok(Loaded {
         text,
         from_cache: false,
+    })
+}
+
+/// The IMDB settings of a `keras_imdb` collection.
+pub fn as_imdb(spec: &TextData) -> crate::config::ImdbData {
+    crate::config::ImdbData {
+        path: spec.path.clone(),
+        max_features: spec.max_features,
+        maxlen: spec.maxlen,
+        batch_size: spec.batch_size,
+        validation_split: spec.validation_split,
+        padding: spec.padding,
+        truncating: spec.truncating,
+        reverse: spec.reverse,
+        shuffle_seed: spec.shuffle_seed,
+    }
+}
+
+/// `split_rule = "keras_imdb"`: the Large Movie Review Dataset as Keras'
+/// `imdb.load_data` cuts it (`imdb`, through its cache), classes `neg`, `pos`.
+fn keras_imdb(spec: &TextData, path: &Path, cache_dir: &Path) -> Result<Loaded> {
+    if spec.standardize != Standardize::LowerAndStripPunctuation || !spec.classes.is_empty() {
+        bail!("data.split_rule = \"keras_imdb\" reads the IMDB reviews with their own classes (neg, pos) and tokenizer; leave data.standardize and data.classes unset");
+    }
+    let l = super::imdb::load(&as_imdb(spec), path, cache_dir)?;
+    Ok(Loaded {
+        text: TextArrays {
+            arrays: l.arrays,
+            classes: vec!["neg".into(), "pos".into()],
+            vocab: l.vocab,
+            lossy: 0,
+        },
+        from_cache: l.from_cache,
     })
 }
 
@@ -291,13 +328,11 @@ pub fn encode(spec: &TextData, path: &Path, test_path: Option<&Path>) -> Result<
     let build = |idx: &mut dyn Iterator<Item = usize>, ws: &[String], ds: &[Doc]| {
         let mut s = TokenSplit::default();
         for i in idx {
-            pad_into(
-                &mut s.x,
-                &vocab.encode(&ws[i]),
-                spec.maxlen,
-                spec.padding,
-                spec.truncating,
-            );
+            let mut ids = vocab.encode(&ws[i]);
+            if spec.reverse {
+                ids.reverse();
+            }
+            pad_into(&mut s.x, &ids, spec.maxlen, spec.padding, spec.truncating);
             s.y.push(id_of(&ds[i]));
         }
         s

@@ -85,7 +85,7 @@ pub fn cache_path(
     h.update(
         format!(
             "text-cache v1 tokenizer {TOKENIZER_VERSION} standardize {:?} classes {:?} text_column {:?} label_column {:?} \
-             max_features {} maxlen {} padding {} truncating {} validation_split {} test_split {} shuffle_seed {}\n",
+             max_features {} maxlen {} padding {} truncating {} validation_split {} test_split {} shuffle_seed {} reverse {}\n",
             spec.standardize,
             spec.classes,
             spec.text_column,
@@ -97,6 +97,7 @@ pub fn cache_path(
             spec.validation_split.to_bits(),
             spec.test_split.to_bits(),
             spec.shuffle_seed,
+            spec.reverse,
         )
         .as_bytes(),
     );
