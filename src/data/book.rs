@@ -65,12 +65,11 @@ pub fn prepare(cfg: &CsvData, t: &Table, device: Device) -> Result<Prepared> {
     // The features' columns in order (all of them for the Jena preset: the same matrix).
     let features = cols.features.len();
     let all = t.columns.len();
-    let values: Vec<f32> = if cols.features == (0..all).collect::<Vec<_>>() {
-        t.values.clone()
+    let values: std::borrow::Cow<[f32]> = if cols.features == (0..all).collect::<Vec<_>>() {
+        std::borrow::Cow::Borrowed(&t.values)
     } else {
         (0..t.rows)
-            .flat_map(|r| cols.features.iter().map(move |&c| (r, c)))
-            .map(|(r, c)| t.values[r * all + c])
+            .flat_map(|r| cols.features.iter().map(move |&c| t.values[r * all + c]))
             .collect()
     };
     let norm = Normaliser::fit(&values, features, splits[0][1]);

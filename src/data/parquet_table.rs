@@ -15,7 +15,7 @@
 //! declares is capped at [`MAX_CELLS`] before anything is allocated.
 //! Parquet has no lines: messages name the row, counting data rows from 1,
 //! and [`Table::lines`] holds those row numbers.
-use super::table::{self, suggest, ReadOptions, Table};
+use super::table::{self, roles, suggest, ReadOptions, Roles, Table};
 use super::timestamp;
 use anyhow::{anyhow, bail, Context, Result};
 use parquet::basic::{ConvertedType, LogicalType, TimeUnit, Type as Physical};
@@ -518,12 +518,6 @@ fn read_open(
         })
         .collect();
     let names: Vec<String> = leaves.iter().map(|l| l.0.clone()).collect();
-    let mut seen = std::collections::BTreeSet::new();
-    for n in &names {
-        if !seen.insert(n) {
-            bail!("{file}: the column name {n:?} appears twice; give every column a unique name");
-        }
-    }
     let find = |name: &str, key: &str| -> Result<usize> {
         names.iter().position(|n| n == name).with_context(|| {
             format!(
@@ -533,9 +527,9 @@ fn read_open(
             )
         })
     };
-    let time = (!options.time_column.is_empty())
-        .then(|| find(&options.time_column, "data.time_column"))
-        .transpose()?;
+    let Roles { time, series, keep } = roles(&names, options, file, &find, |i| {
+        leaves[i].1 == Kind::Number
+    })?;
     if let Some(t) = time {
         if !matches!(leaves[t].1, Kind::Time | Kind::Text) {
             bail!(
@@ -545,9 +539,6 @@ fn read_open(
             );
         }
     }
-    let series = (!options.series_column.is_empty())
-        .then(|| find(&options.series_column, "data.series_column"))
-        .transpose()?;
     if let Some(s) = series {
         if !(leaves[s].1 == Kind::Text || leaves[s].2 == "integer") {
             bail!(
@@ -557,32 +548,15 @@ fn read_open(
             );
         }
     }
-    let explicit = !options.columns.is_empty();
-    let keep: Vec<usize> = if explicit {
-        options
-            .columns
-            .iter()
-            .map(|c| find(c, "data.features/data.targets"))
-            .collect::<Result<_>>()?
-    } else {
-        (0..names.len())
-            .filter(|&i| Some(i) != time && Some(i) != series && leaves[i].1 == Kind::Number)
-            .collect()
-    };
-    for &k in &keep {
-        if Some(k) == time || Some(k) == series {
-            bail!(
-                "{file}: column {:?} is the time or series column; it cannot also be a feature or target",
-                names[k]
-            );
-        }
-        if !matches!(leaves[k].1, Kind::Number | Kind::Text) {
-            bail!(
-                "{file}: column {:?} is of type {}, not a number; leave it out of data.features and data.targets",
-                names[k],
-                leaves[k].2
-            );
-        }
+    if let Some(&k) = keep
+        .iter()
+        .find(|&&k| !matches!(leaves[k].1, Kind::Number | Kind::Text))
+    {
+        bail!(
+            "{file}: column {:?} is of type {}, not a number; leave it out of data.features and data.targets",
+            names[k],
+            leaves[k].2
+        );
     }
     if keep.is_empty() {
         bail!("{file}: no numeric column; list the columns to read in data.features");

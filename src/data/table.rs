@@ -263,6 +263,57 @@ fn parse_record(
     Ok((missing, seconds))
 }
 
+/// The columns a table reads, as indices into its column names.
+pub(crate) struct Roles {
+    pub time: Option<usize>,
+    pub series: Option<usize>,
+    /// The columns `options.columns` lists, else every column `default`
+    /// accepts that is neither the time nor the series column.
+    pub keep: Vec<usize>,
+}
+
+/// Finds the time, series and kept columns among `names` (unique names
+/// required); `at` starts every message (`file:1` for a CSV header), `find`
+/// locates a column named by a config key.
+pub(crate) fn roles(
+    names: &[String],
+    options: &ReadOptions,
+    at: &str,
+    find: &dyn Fn(&str, &str) -> Result<usize>,
+    default: impl Fn(usize) -> bool,
+) -> Result<Roles> {
+    let mut seen = std::collections::BTreeSet::new();
+    for n in names {
+        if !seen.insert(n) {
+            bail!("{at}: the column name {n:?} appears twice; give every column a unique name");
+        }
+    }
+    let time = (!options.time_column.is_empty())
+        .then(|| find(&options.time_column, "data.time_column"))
+        .transpose()?;
+    let series = (!options.series_column.is_empty())
+        .then(|| find(&options.series_column, "data.series_column"))
+        .transpose()?;
+    let keep: Vec<usize> = if options.columns.is_empty() {
+        (0..names.len())
+            .filter(|&i| Some(i) != time && Some(i) != series && default(i))
+            .collect()
+    } else {
+        options
+            .columns
+            .iter()
+            .map(|c| find(c, "data.features/data.targets"))
+            .collect::<Result<_>>()?
+    };
+    if let Some(&k) = keep.iter().find(|&&k| Some(k) == time || Some(k) == series) {
+        bail!(
+            "{at}: column {:?} is the time or series column; it cannot also be a feature or target",
+            names[k]
+        );
+    }
+    Ok(Roles { time, series, keep })
+}
+
 /// Reads the table at `path` as `options` say.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Table> {
     if parquet_table::is_parquet(path) {
@@ -279,38 +330,12 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Table> {
             )
         })
     };
-    let mut seen = std::collections::BTreeSet::new();
-    for n in &names {
-        if !seen.insert(n) {
-            bail!("{file}:1: the column name {n:?} appears twice; give every column a unique name");
-        }
-    }
-    let time = (!options.time_column.is_empty())
-        .then(|| find(&options.time_column, "data.time_column"))
-        .transpose()?;
-    let series = (!options.series_column.is_empty())
-        .then(|| find(&options.series_column, "data.series_column"))
-        .transpose()?;
+    let Roles {
+        time,
+        series,
+        mut keep,
+    } = roles(&names, options, &format!("{file}:1"), &find, |_| true)?;
     let explicit = !options.columns.is_empty();
-    let mut keep: Vec<usize> = if explicit {
-        options
-            .columns
-            .iter()
-            .map(|c| find(c, "data.features/data.targets"))
-            .collect::<Result<_>>()?
-    } else {
-        (0..names.len())
-            .filter(|i| Some(*i) != time && Some(*i) != series)
-            .collect()
-    };
-    for &k in &keep {
-        if Some(k) == time || Some(k) == series {
-            bail!(
-                "{file}:1: column {:?} is the time or series column; it cannot also be a feature or target",
-                names[k]
-            );
-        }
-    }
     let mut reader = open(path)?;
     // Skip what `header` read: the csv reader re-reads the header itself.
     let mut csv = csv::ReaderBuilder::new()

@@ -4,7 +4,7 @@
 //! forecast.png). The cell's own files are never touched.
 use super::forecast;
 use super::{rows, Loaded};
-use crate::data::{series, Batcher};
+use crate::data::series;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -94,14 +94,7 @@ pub fn run(loaded: &Loaded, data: &Path, split: Split, name: Option<&str>) -> Re
     // As training cut its validation and test windows: data.stride apart.
     let ends = series::window_ends(&cfg, &rows.table, &[range.clone(), range.clone(), range])?;
     let [_, ends, _] = ends.ends;
-    let mut batcher = Batcher::Series(rows.windows(loaded, ends.clone()));
-    let metrics = crate::train::fit::evaluate_pass(
-        &loaded.model,
-        loaded.config(),
-        &mut batcher,
-        &loaded.units(),
-        split.name(),
-    );
+    let metrics = forecast::metrics_of(loaded, &rows, &ends, split.name());
     let lines = forecast::windows(loaded, &rows, &ends);
     let staging =
         crate::results::store::Staging::new(&loaded.trained.dir, crate::results::EVAL, &name)?;

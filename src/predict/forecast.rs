@@ -87,14 +87,7 @@ pub fn backtest(loaded: &Loaded, rows: &Rows, from: usize, to: usize) -> Result<
         from..(to + c.horizon - 1).min(rows.table.rows),
     )
     .with_context(|| format!("backtest from {} to {}", rows.label(from), rows.label(to)))?;
-    let mut batcher = Batcher::Series(rows.windows(loaded, ends.clone()));
-    let metrics = crate::train::fit::evaluate_pass(
-        &loaded.model,
-        loaded.config(),
-        &mut batcher,
-        &loaded.units(),
-        "backtest",
-    );
+    let metrics = metrics_of(loaded, rows, &ends, "backtest");
     Ok(Backtest {
         lines: windows(loaded, rows, &ends),
         metrics,
@@ -142,6 +135,19 @@ pub fn csv(rows: &Rows, lines: &[Line]) -> String {
         ]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The model's metrics over the windows ending at `ends`, computed as
+/// training's evaluation computes them, named `<name>_<metric>`.
+pub fn metrics_of(loaded: &Loaded, rows: &Rows, ends: &[i64], name: &str) -> Vec<(String, f64)> {
+    let mut batcher = Batcher::Series(rows.windows(loaded, ends.to_vec()));
+    crate::train::fit::evaluate_pass(
+        &loaded.model,
+        loaded.config(),
+        &mut batcher,
+        &loaded.units(),
+        name,
+    )
 }
 
 /// Metrics as TOML lines under a `[name]` table, six decimals as summaries print.

@@ -13,6 +13,7 @@ pub struct Evaluation {
     pub name: String,
     pub data: String,
     pub split: String,
+    /// Windows (tables) or documents (text collections) evaluated.
     pub windows: i64,
     /// The split's metrics, in the summary's order.
     pub metrics: Vec<(String, f64)>,
