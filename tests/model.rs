@@ -99,7 +99,19 @@ fn every_book_model_runs_forward_with_the_right_output_shape() {
 fn embedding_conv_lookups_equal_the_layers() {
     let cell = &cells("experiments/imdb_conv1d.toml", &[])[0];
     let m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
-    let x = Tensor::randint(10_000, [48, 500], (Kind::Int64, Device::Cpu));
+    // Weights and tokens from a generator of the test's own: libtorch's global
+    // one is shared with the tests running beside this one, so its draws here
+    // would change with their timing.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    tch::no_grad(|| {
+        for mut v in m.vs.trainable_variables() {
+            let values: Vec<f32> = (0..v.numel()).map(|_| rng.gen_range(-0.1..0.1)).collect();
+            v.copy_(&Tensor::from_slice(&values).view(v.size().as_slice()));
+        }
+    });
+    let tokens: Vec<i64> = (0..48 * 500).map(|_| rng.gen_range(0..10_000)).collect();
+    let x = Tensor::from_slice(&tokens).view([48, 500]);
     let reviews = || (0..48).map(|i| x.narrow(0, i, 1));
     let batch = m.forward(&x, false);
     let one_by_one = Tensor::cat(
