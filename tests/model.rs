@@ -141,6 +141,62 @@ fn embedding_conv_lookups_equal_the_layers() {
     }
 }
 
+/// The Jena convnet: its three Conv1D layers run the `conv` kernel with the
+/// max pool behind each taken in the same pass (in training, with the tape);
+/// the output and every gradient equal libtorch's convolution and pools
+/// (evaluation mode with gradients recorded, where the kernel stays out).
+#[test]
+fn conv_kernel_with_fused_pools_equals_the_layers() {
+    let cell = &cells("experiments/jena_conv1d.toml", &[])[0];
+    let m = Model::build(&cell.config, Device::Cpu, &[1]).unwrap();
+    assert_eq!(
+        m.kernel_convs(),
+        vec![
+            "conv1d_0 + max_pool1d_1",
+            "conv1d_2 + max_pool1d_3",
+            "conv1d_4 + global_max_pool1d_5"
+        ]
+    );
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+    tch::no_grad(|| {
+        for mut v in m.vs.trainable_variables() {
+            let values: Vec<f32> = (0..v.numel()).map(|_| rng.gen_range(-0.3..0.3)).collect();
+            v.copy_(&Tensor::from_slice(&values).view(v.size().as_slice()));
+        }
+    });
+    let values: Vec<f32> = (0..16 * 240 * 14)
+        .map(|_| rng.gen_range(-2.0..2.0))
+        .collect();
+    let x = Tensor::from_slice(&values).view([16, 240, 14]);
+    let run = |train: bool| {
+        for mut v in m.vs.trainable_variables() {
+            v.zero_grad();
+        }
+        let y = m.forward(&x, train);
+        let loss = y.square().sum(Kind::Float);
+        if train {
+            m.backward(&loss);
+        } else {
+            loss.backward();
+        }
+        let mut out = vec![y.detach()];
+        out.extend(m.vs.trainable_variables().iter().map(|v| v.grad().copy()));
+        out
+    };
+    let kernel = run(true);
+    let layers = run(false);
+    assert_eq!(kernel[0].size(), vec![16, 1]);
+    assert!(kernel[1..]
+        .iter()
+        .all(|g| g.abs().max().double_value(&[]) > 0.0));
+    for (a, b) in kernel.iter().zip(&layers) {
+        let scale = 1.0 + b.abs().max().double_value(&[]);
+        let rel = (a - b).abs().max().double_value(&[]) / scale;
+        assert!(rel < 1e-5, "differs by {rel} (relative)");
+    }
+}
+
 /// The IMDB bidirectional LSTM: both directions run the CPU kernel on the
 /// same embedding output, so both backward passes go through one graph;
 /// gradients equal libtorch's fused LSTM's.

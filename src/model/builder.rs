@@ -7,6 +7,7 @@ use super::conv::{global_pool, Conv1d, Pool1d};
 use super::dense::{Dense, Embedding};
 use super::forecast::{self, Attention, Frame, LayerNorm, PositionalEmbedding};
 use super::graph::Src;
+use super::kernel::conv;
 use super::kernel::tape::Tape;
 use super::recurrent::{Bidirectional, Path, RecurrentLayer};
 use super::shape::{infer, Inferred};
@@ -58,6 +59,9 @@ pub struct Model {
     /// For a Conv1D fed only by an embedding: that embedding's node (the
     /// two run as one, see `embed_conv`; the embedding alone is skipped).
     embedded: Vec<Option<usize>>,
+    /// For a Conv1D feeding only a max pool: that pool's node (taken inside
+    /// the `conv` kernel when it runs; the pool alone is then skipped).
+    pooled: Vec<Option<usize>>,
 }
 
 /// Resolves `auto`, `cpu`, `cuda`, `cuda:N` to a device that exists.
@@ -234,6 +238,7 @@ impl Model {
             });
         }
         let embedded = embedded_convs(&ops, &inferred);
+        let pooled = pooled_convs(&ops, &inferred, &embedded);
         Ok(Model {
             vs,
             ops,
@@ -242,6 +247,7 @@ impl Model {
             frame,
             tape: Tape::default(),
             embedded,
+            pooled,
         })
     }
 
@@ -308,6 +314,30 @@ impl Model {
             .collect()
     }
 
+    /// The Conv1D layers the `conv` kernel runs on this model's device (in
+    /// training, and in evaluation without gradients), each with the max
+    /// pool it takes in the same pass: `conv1d_0 + max_pool1d_1`.
+    pub fn kernel_convs(&self) -> Vec<String> {
+        let names = &self.inferred.layers;
+        self.ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                Op::Conv(c)
+                    if self.embedded[i].is_none()
+                        && self.vs.device() == Device::Cpu
+                        && conv::supports(c.activation, c.dilation) =>
+                {
+                    Some(match self.pooled[i] {
+                        Some(j) => format!("{} + {}", names[i].name, names[j].name),
+                        None => names[i].name.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Paths the recurrent layers take in training (for reports and benches).
     pub fn recurrent_paths(&self, train: bool) -> Vec<Path> {
         self.ops
@@ -350,8 +380,8 @@ impl Model {
         let w = &self.inferred.wiring;
         let mut outs: Vec<Option<Tensor>> = (0..self.ops.len()).map(|_| None).collect();
         for &i in &w.order {
-            if self.embedded.contains(&Some(i)) {
-                continue; // computed inside the Conv1D it feeds
+            if self.embedded.contains(&Some(i)) || outs[i].is_some() {
+                continue; // computed inside the Conv1D it feeds or follows
             }
             let ins: Vec<&Tensor> = w.sources[i]
                 .iter()
@@ -384,7 +414,18 @@ impl Model {
                         };
                         c.forward_embedded(e, tokens, train.then_some(&self.tape))
                     }
-                    _ => c.forward(ins[0], train),
+                    _ => match self.pooled[i].map(|j| (j, &self.ops[j])) {
+                        Some((j, pool)) if c.kernel_path(ins[0], train, true) => {
+                            let pool = match pool {
+                                Op::Pool(p) => p.fused().expect("only fusable pools are listed"),
+                                _ => conv::Pool::GlobalMax,
+                            };
+                            outs[j] =
+                                Some(c.forward_kernel(ins[0], pool, train.then_some(&self.tape)));
+                            continue;
+                        }
+                        _ => c.forward_taped(ins[0], train, Some(&self.tape)),
+                    },
                 },
                 Op::Pool(p) => p.forward(ins[0]),
                 Op::GlobalPool { max } => global_pool(ins[0], *max),
@@ -447,6 +488,31 @@ fn frame(
         targets: Tensor::from_slice(&targets).to_device(device),
         horizon: c.horizon as i64,
     }))
+}
+
+/// Conv1D nodes (not already fed by an embedding lookup) whose output only
+/// feeds a max pool the `conv` kernel can take (valid padding) or a global
+/// max pool: the pool's node.
+fn pooled_convs(ops: &[Op], inferred: &Inferred, embedded: &[Option<usize>]) -> Vec<Option<usize>> {
+    let w = &inferred.wiring;
+    (0..ops.len())
+        .map(|i| {
+            if !matches!(ops[i], Op::Conv(_)) || embedded[i].is_some() || i == w.output {
+                return None;
+            }
+            let consumers: Vec<usize> = (0..ops.len())
+                .filter(|&j| w.sources[j].contains(&Src::Layer(i)))
+                .collect();
+            match consumers.as_slice() {
+                [j] if w.sources[*j].len() == 1 => match &ops[*j] {
+                    Op::Pool(p) if p.fused().is_some() => Some(*j),
+                    Op::GlobalPool { max: true } => Some(*j),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Conv1D nodes whose only input is an embedding that feeds nothing else.

@@ -9,8 +9,8 @@
 use super::activation;
 use super::dense::Embedding;
 use super::init;
-use super::kernel::embed_conv;
 use super::kernel::tape::Tape;
+use super::kernel::{self, conv, embed_conv};
 use crate::config::{Activation, Init, Padding};
 use tch::{nn, Kind, Tensor};
 
@@ -77,12 +77,21 @@ impl Conv1d {
         }
     }
 
-    /// (batch, time, channels) → (batch, time', filters). On the CPU in
-    /// training, one matrix product over unfolded windows in this layout (no
-    /// transposes; as fast as libtorch's convolution or a little faster on
-    /// the book's convnets); else libtorch's convolution (oneDNN on the CPU,
-    /// faster without gradients).
+    /// (batch, time, channels) → (batch, time', filters), without a tape.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_taped(x, train, None)
+    }
+
+    /// (batch, time, channels) → (batch, time', filters). On the CPU, without
+    /// dilation and with a linear or ReLU activation, the `conv` kernel runs
+    /// (in training only with a tape for its backward pass, else only where
+    /// no gradient is recorded); otherwise, in training, one matrix product
+    /// over unfolded windows in this layout, and libtorch's convolution
+    /// (oneDNN on the CPU) everywhere else.
+    pub fn forward_taped(&self, x: &Tensor, train: bool, tape: Option<&Tape>) -> Tensor {
+        if self.kernel_path(x, train, tape.is_some()) {
+            return self.forward_kernel(x, conv::Pool::None, if train { tape } else { None });
+        }
         if train && x.device() == tch::Device::Cpu {
             return self.forward_unfolded(x);
         }
@@ -107,6 +116,37 @@ impl Conv1d {
 }
 
 impl Conv1d {
+    /// Whether `forward_taped` runs the `conv` kernel for this input.
+    pub fn kernel_path(&self, x: &Tensor, train: bool, taped: bool) -> bool {
+        x.device() == tch::Device::Cpu
+            && x.kind() == Kind::Float
+            && conv::supports(self.activation, self.dilation)
+            && if train {
+                taped
+            } else {
+                !kernel::grad_enabled()
+            }
+    }
+
+    /// The `conv` kernel, `pool` fused behind (see `kernel_path`).
+    pub fn forward_kernel(&self, x: &Tensor, pool: conv::Pool, tape: Option<&Tape>) -> Tensor {
+        let (l, r) = pad_amounts(x.size()[1], self.kernel, self.stride, self.padding);
+        let x = if l + r > 0 {
+            x.constant_pad_nd([0, 0, l, r])
+        } else {
+            x.shallow_clone()
+        };
+        conv::forward(
+            &x,
+            &self.w,
+            &self.b,
+            self.stride,
+            self.activation,
+            pool,
+            tape,
+        )
+    }
+
     /// The same convolution as one matrix product over the unfolded windows,
     /// in the (batch, time, channels) layout: no transposes in or out.
     fn forward_unfolded(&self, x: &Tensor) -> Tensor {
@@ -146,7 +186,7 @@ impl Conv1d {
         let (b, t) = (tokens.size()[0], tokens.size()[1]);
         let windows = b * (t - self.dilation * (self.kernel - 1));
         if !(self.fusable_after_embedding() && embed_conv::worthwhile(e.w.size()[0], windows)) {
-            return self.forward(&e.forward(tokens), tape.is_some());
+            return self.forward_taped(&e.forward(tokens), tape.is_some(), tape);
         }
         let y = embed_conv::forward(&e.w, &self.w, tokens, self.dilation, tape) + &self.b;
         activation::apply(self.activation, &y)
@@ -163,6 +203,15 @@ pub struct Pool1d {
 }
 
 impl Pool1d {
+    /// The same pool, taken inside the `conv` kernel of the layer before:
+    /// max pools with valid padding only.
+    pub fn fused(&self) -> Option<conv::Pool> {
+        (self.max && self.padding == Padding::Valid).then_some(conv::Pool::Max {
+            size: self.size as usize,
+            stride: self.stride as usize,
+        })
+    }
+
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let x = x.transpose(1, 2);
         let (l, r) = pad_amounts(x.size()[2], self.size, self.stride, self.padding);

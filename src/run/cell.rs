@@ -444,6 +444,12 @@ fn execute(
             model.recurrent_paths(false)
         );
     }
+    for name in model.kernel_convs() {
+        let _ = writeln!(
+            table,
+            "{name}: runs in the conv kernel (CPU: windows read in place, pool in the same pass, backward through the kept maxima)"
+        );
+    }
     for name in model.lookup_convs() {
         let _ = writeln!(
             table,

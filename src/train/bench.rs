@@ -157,8 +157,18 @@ pub fn bench_cell(
         train,
         val: spread(val),
         batch: spread(batch),
-        paths: format!("{:?}", model.recurrent_paths(true)),
+        paths: bench_paths(&model.recurrent_paths(true), &model.kernel_convs()),
     })
+}
+
+/// The recurrent paths of a model and, after them, its kernel convolutions:
+/// `[Kernel] conv: conv1d_0 + max_pool1d_1`.
+fn bench_paths(recurrent: &[crate::model::recurrent::Path], convs: &[String]) -> String {
+    let mut paths = format!("{recurrent:?}");
+    if !convs.is_empty() {
+        paths.push_str(&format!(" conv: {}", convs.join(", ")));
+    }
+    paths
 }
 
 /// The latest train-step median of every experiment and settings in a

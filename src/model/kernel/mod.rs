@@ -2,10 +2,12 @@
 //! hand-written backward pass replayed from the [`tape::Tape`].
 //!
 //! `rnn` runs the time loop of a GRU (`gru`) or LSTM (`lstm`) cell;
-//! `embed_conv` turns an Embedding feeding a Conv1D into table lookups.
+//! `conv` runs a Conv1D without unfolding its windows; `embed_conv` turns
+//! an Embedding feeding a Conv1D into table lookups.
 //! `small_gemm`, `fastmath` and `team` are their building blocks: register-
 //! blocked small products, vectorisable activations, and libtorch's own
 //! OpenMP threads. This file holds the plain-buffer views they share.
+pub mod conv;
 pub mod embed_conv;
 pub mod fastmath;
 pub mod gru;
@@ -17,6 +19,18 @@ pub mod team;
 
 use std::ops::Range;
 use tch::{Kind, Tensor};
+
+/// Whether autograd records operations on this thread right now (false
+/// inside `tch::no_grad`).
+pub fn grad_enabled() -> bool {
+    // SAFETY: sets this thread's grad mode and at once restores the
+    // previous one, which the first call returns.
+    unsafe {
+        let previous = torch_sys::at_grad_set_enabled(0);
+        torch_sys::at_grad_set_enabled(previous);
+        previous != 0
+    }
+}
 
 /// The floats of a contiguous CPU f32 tensor.
 pub fn floats(t: &Tensor) -> &[f32] {

@@ -7,7 +7,7 @@
 //! back into the graph. Those passes keep the graph's saved tensors: two
 //! entries may read the same upstream graph (a Bidirectional's directions
 //! share their input), which the first pass would otherwise free.
-use super::{embed_conv, rnn};
+use super::{conv, embed_conv, rnn};
 use std::cell::RefCell;
 use std::ffi::CStr;
 use tch::Tensor;
@@ -15,6 +15,7 @@ use tch::Tensor;
 /// One recorded kernel run.
 pub enum Entry {
     Rnn(rnn::Pending),
+    Conv(conv::Pending),
     WindowSum(embed_conv::Pending),
 }
 
@@ -43,6 +44,7 @@ impl Tape {
         for entry in entries.into_iter().rev() {
             match entry {
                 Entry::Rnn(p) => p.backward(),
+                Entry::Conv(p) => p.backward(),
                 Entry::WindowSum(p) => p.backward(),
             }
         }

@@ -109,10 +109,11 @@ unsafe extern "C" fn body<P>(data: *mut c_void) {
     shared.drain();
 }
 
-/// Runs `work` once on every item, on up to `items.len()` threads; returns
-/// after all have finished (a panic in one is raised again here).
+/// Runs `work` once on every item, on up to `items.len()` threads (at most
+/// libtorch's intra-op thread count); returns after all have finished (a
+/// panic in one is raised again here).
 pub fn run<P: Send>(items: Vec<P>, work: &(dyn Fn(P) + Sync)) {
-    let threads = items.len();
+    let threads = items.len().min(tch::get_num_threads().max(1) as usize);
     let shared = Shared {
         items: items.into_iter().map(|p| Mutex::new(Some(p))).collect(),
         next: AtomicUsize::new(0),
