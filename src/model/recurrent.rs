@@ -186,8 +186,8 @@ impl RecurrentLayer {
             recurrent_activation: self.spec.recurrent_activation,
         };
         let (states, saved) = match self.kind {
-            CellKind::Lstm => rnn::forward::<Lstm>(&w, x, u, mask),
-            _ => rnn::forward::<Gru>(&w, x, u, mask),
+            CellKind::Lstm => rnn::forward::<Lstm>(&w, x, u, mask, tape.is_some()),
+            _ => rnn::forward::<Gru>(&w, x, u, mask, tape.is_some()),
         };
         let t = x.size()[1];
         let out = if self.spec.return_sequences {

@@ -319,24 +319,7 @@ fn chunk_body(s: &Shared<'_>, part: Chunk<'_>) {
     }
 }
 
-super::fastmath::avx2_dispatch!(fn run_chunk_avx2(s: &Shared<'_>, part: Chunk<'_>) => chunk_body);
-
-/// `chunk_body` with 16-float vectors where the CPU has them (the same
-/// separate multiplies and adds per element, so the same sums), else AVX2.
-fn run_chunk(s: &Shared<'_>, part: Chunk<'_>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,avx512f")]
-        unsafe fn wide(s: &Shared<'_>, part: Chunk<'_>) {
-            chunk_body(s, part)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe { wide(s, part) };
-        }
-    }
-    run_chunk_avx2(s, part)
-}
+super::fastmath::avx2_dispatch!(fn run_chunk(s: &Shared<'_>, part: Chunk<'_>) => chunk_body);
 
 /// (dW (F, C, K), db (F), dL/dx when `with_input`).
 fn gradients(p: &Pending, dy: &Tensor, with_input: bool) -> (Tensor, Tensor, Option<Tensor>) {

@@ -125,15 +125,25 @@ macro_rules! with_activations {
 }
 pub(crate) use with_activations;
 
-/// Defines `fn $name(args)` running `$inner(args)` compiled for AVX2 when the
-/// CPU has it (checked at run time), portable otherwise. No FMA: both builds
-/// round the same way. `$inner` must be `#[inline(always)]`.
+/// Defines `fn $name(args)` running `$inner(args)` compiled for AVX-512 or
+/// AVX2 when the CPU has them (checked at run time), portable otherwise. No
+/// FMA: every build does the same IEEE operations per element and rounds the
+/// same way, only more elements at a time. `$inner` must be `#[inline(always)]`.
 macro_rules! avx2_dispatch {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $inner:path) => {
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx2,avx512f")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $inner($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
                 #[target_feature(enable = "avx2")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($arg: $ty),*) {

@@ -221,7 +221,13 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
                 prev_c,
                 h: after[0],
                 c: next_c,
-                saved: buffers.iter_mut().map(|b| &mut *b[step]).collect(),
+                saved: buffers
+                    .iter_mut()
+                    .map(|b| {
+                        let kept = step.min(b.len() - 1);
+                        &mut *b[kept]
+                    })
+                    .collect(),
                 units: u,
             },
         );
@@ -230,11 +236,15 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
 
 /// Runs the cell over x (B, T, F); returns all states h (T+1, B, U) and
 /// what backward needs. `mask` (B, U) multiplies h before the recurrent product.
+/// Without `keep` (no backward pass will follow), the cell's buffers hold
+/// one step, overwritten at every step: the same arithmetic without writing
+/// (and first touching) T steps of them.
 pub fn forward<C: Cell>(
     w: &Weights,
     x: &Tensor,
     units: i64,
     mask: Option<&Tensor>,
+    keep: bool,
 ) -> (Tensor, Saved) {
     let _guard = tch::no_grad_guard();
     let (b, t, f) = x.size3().expect("(batch, time, features)");
@@ -255,8 +265,9 @@ pub fn forward<C: Cell>(
     } else {
         h.narrow(0, 0, t)
     };
+    let kept_steps = if keep { t } else { 1 };
     let buffers: Vec<Tensor> = (0..C::SAVED)
-        .map(|_| Tensor::empty([t, b, u], opts))
+        .map(|_| Tensor::empty([kept_steps, b, u], opts))
         .collect();
     let mask = mask.map(|m| m.detach().contiguous());
     let (bs, us) = (b as usize, u as usize);
