@@ -92,8 +92,21 @@ test: $(VENV_OK) ## build, run every test, rustfmt and clippy
 test-slurm: build ## integration test against a real single-node Slurm (needs root)
 	bash tests/slurm/run.sh
 
-bench: build ## throughput benchmarks (see benches/README.md)
-	bash benches/run.sh
+# The Keras reference of `make bench` (benches/keras_reference.py) runs in a
+# TensorFlow venv of its own, installed here only (never by all or test).
+TF_VERSION := 2.21.0
+KERAS_VERSION := 3.15.1
+KERAS_VENV ?= $(HOME)/.cache/seqlab/keras-$(TF_VERSION)
+KERAS_OK := $(KERAS_VENV)/.seqlab-ready
+
+$(KERAS_OK):
+	@echo "seqlab: setting up tensorflow-cpu $(TF_VERSION) / keras $(KERAS_VERSION) in $(KERAS_VENV) (benchmarks only)"
+	$(PYTHON) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check tensorflow-cpu==$(TF_VERSION) keras==$(KERAS_VERSION)
+	touch $@
+
+bench: build $(KERAS_OK) ## throughput benchmarks against Keras and PyTorch references (see benches/README.md)
+	KERAS_PY=$(KERAS_VENV)/bin/python bash benches/run.sh
 
 clean: ## remove build outputs (keeps the shared venv, data and results)
 	cargo clean

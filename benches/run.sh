@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${TORCH_VENV:-$HOME/.cache/seqlab/torch-2.13.0}/bin/python"
+# The Keras reference's own venv (`make bench` installs it and sets this);
+# unset or missing: the Keras columns stay empty.
+KERAS_PY="${KERAS_PY:-}"
 BIN=target/release/seqlab
 STEPS="${STEPS:-50}"
+# One thread count for seqlab and both references, so the ratios compare like with like.
+THREADS="${THREADS:-2}"
 work=target/bench
 mkdir -p "$work"
 jena="$work/jena_synthetic.csv"
@@ -23,21 +28,87 @@ for ext in csv parquet; do
   /usr/bin/time -f "  %e s wall, %M KiB peak" target/release/examples/table_bench read "$work/table_10000000x20.$ext"
 done
 
-echo "== model steps: seqlab (appended to benches/results.csv, figure benches/step_time.png)"
-"$BIN" bench experiments/jena_{dense,gru,gru_dropout,stacked_gru,bidirectional_gru,conv1d,conv_gru}.toml "${JSET[@]}" --steps "$STEPS"
-if [ -f "$imdb" ]; then "$BIN" bench experiments/imdb_{conv1d,lstm,bidirectional_lstm}.toml --steps "$STEPS" --out benches/results.csv; fi
-echo "== model steps: PyTorch eager reference, same machine, same session"
-"$PY" benches/torch_reference.py --steps "$STEPS"
+etth1="${SEQLAB_DATA:-data}/ETTh1.csv"
+# An ETT file's [grid] zips the horizons with its head's units; --sweep with
+# one value for each of its keys picks horizon 96 alone.
+h96() { local key; echo --sweep data.horizon=96; for key in $(grep -o '^"layers\.[0-9]*\.units"' "$1" | tr -d '"'); do echo --sweep "$key=96"; done; }
+ETT_MODELS=(ett_dlinear ett_nlinear ett_gru ett_segrnn ett_patch_transformer)
 
-echo "== scaling: GRU(32) train step against sequence length and batch size (benches/scaling.csv)"
+echo "== model steps: seqlab (appended to benches/results.csv, figure benches/step_time.png)"
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+"$BIN" bench experiments/jena_{dense,gru,gru_dropout,stacked_gru,bidirectional_gru,conv1d,conv_gru}.toml "${JSET[@]}" --steps "$STEPS" --threads "$THREADS"
+if [ -f "$imdb" ]; then "$BIN" bench experiments/imdb_{conv1d,lstm,bidirectional_lstm}.toml --steps "$STEPS" --threads "$THREADS" --out benches/results.csv; fi
+if [ -f "$etth1" ]; then
+  for m in "${ETT_MODELS[@]}"; do
+    "$BIN" bench "experiments/ett/$m.toml" --set "data.path=$PWD/$etth1" $(h96 "experiments/ett/$m.toml") \
+      --steps "$STEPS" --threads "$THREADS" | { [ "$m" = "${ETT_MODELS[0]}" ] && cat || tail -n +2; }
+  done
+else
+  echo "($etth1 is missing: no seqlab ETTh1 figures; see \`make ett\`)"
+fi
+if [ -n "$KERAS_PY" ] && [ -x "$KERAS_PY" ]; then
+  echo "== model steps: Keras reference (benches/keras_reference.csv), same machine, same session"
+  "$KERAS_PY" benches/keras_reference.py --steps "$STEPS" --threads "$THREADS"
+else
+  echo "== model steps: no Keras reference (KERAS_PY unset; \`make bench\` installs it)"
+  rm -f benches/keras_reference.csv
+fi
+echo "== model steps: PyTorch eager reference (benches/torch_reference.csv), same machine, same session"
+"$PY" benches/torch_reference.py --steps "$STEPS" --threads "$THREADS"
+echo "== model steps: side by side (this run's rows)"
+"$PY" benches/ratios.py --since "$since"
+
+echo "== scaling: GRU(32) train step against sequence length, batch size and units; a channel-independent"
+echo "   ETTh1 model against the number of series (benches/scaling.csv, figure benches/scaling.png)"
 rm -f benches/scaling.csv
 for lookback in 360 720 1440 2880; do
-  "$BIN" bench experiments/jena_gru.toml "${JSET[@]}" --set "data.lookback=$lookback" --steps 20 --repeat 1 --out benches/scaling.csv >/dev/null
+  "$BIN" bench experiments/jena_gru.toml "${JSET[@]}" --set "data.lookback=$lookback" --steps 20 --repeat 1 --threads "$THREADS" --out benches/scaling.csv >/dev/null
 done
 for batch in 32 64 128 256 512; do
-  "$BIN" bench experiments/jena_gru.toml "${JSET[@]}" --set "data.batch_size=$batch" --steps 20 --repeat 1 --out benches/scaling.csv >/dev/null
+  "$BIN" bench experiments/jena_gru.toml "${JSET[@]}" --set "data.batch_size=$batch" --steps 20 --repeat 1 --threads "$THREADS" --out benches/scaling.csv >/dev/null
+done
+for units in 16 32 64 128; do
+  "$BIN" bench experiments/jena_gru.toml "${JSET[@]}" --set "layers.0.units=$units" --steps 20 --repeat 1 --threads "$THREADS" --out benches/scaling.csv >/dev/null
+done
+# Series: ett_patch_transformer (horizon 96, batch 32) on tables of n columns,
+# ETTh1's 7 repeated in turn (a synthetic hourly table when ETTh1 is missing);
+# one file per n that extends the experiment (data.path, features, targets).
+series_model=ett_patch_transformer
+for n in 1 2 4 7 14 28; do
+  table="$work/ett_series_$n.csv"
+  [ -f "$table" ] || "$PY" - "$etth1" "$table" "$n" <<'PYTHON'
+import csv, math, os, random, sys
+from datetime import datetime, timedelta
+src, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if os.path.exists(src):
+    with open(src, newline="") as fh:
+        rows = [(r[0], r[1:]) for r in list(csv.reader(fh))[1:]]
+else:  # 17,420 hourly rows of 7 noisy daily cycles
+    rnd, t0 = random.Random(0), datetime(2016, 7, 1)
+    rows = [((t0 + timedelta(hours=i)).strftime("%Y-%m-%d %H:%M:%S"),
+             [f"{math.sin(2 * math.pi * (i / 24 + c / 7)) + rnd.gauss(0, 0.3):.4f}" for c in range(7)])
+            for i in range(17420)]
+with open(out, "w", newline="") as fh:
+    w = csv.writer(fh)
+    w.writerow(["date"] + [f"s{k}" for k in range(n)])
+    for date, values in rows:
+        w.writerow([date] + [values[k % len(values)] for k in range(n)])
+PYTHON
+  cols=$(for ((k = 0; k < n; k++)); do printf '"s%d",' "$k"; done)
+  cat > "$work/${series_model}_series_$n.toml" <<TOML
+extends = "$PWD/experiments/ett/$series_model.toml"
+[experiment]
+name = "${series_model}_series_$n"
+[data]
+path = "$PWD/$table"
+features = [${cols%,}]
+targets = [${cols%,}]
+TOML
+  "$BIN" bench "$work/${series_model}_series_$n.toml" $(h96 "experiments/ett/$series_model.toml") \
+    --steps 20 --repeat 1 --threads "$THREADS" --out benches/scaling.csv >/dev/null
 done
 cat benches/scaling.csv
+"$PY" benches/slopes.py benches/scaling.csv
 
 echo "== scheduler: 8 small GRU cells, --jobs 1 vs --jobs 2"
 grid="$work/grid8.toml"
@@ -78,7 +149,6 @@ cold() { "$@" >/dev/null; for _ in 1 2 3 4 5; do /usr/bin/time -f "%e" "$@" 2>&1
   --set train.val_steps=5 --set train.test_steps=5 --results "$pw" --no-report >/dev/null 2>&1
 echo "process + libtorch start-up (seqlab --version): $(cold "$BIN" --version) s"
 echo "book GRU, one-window forecast from the 420,551-row table: $(cold "$BIN" predict "$pw/jena_gru/default" --data "$jena") s"
-etth1="${SEQLAB_DATA:-data}/ETTh1.csv"
 if [ -f "$etth1" ]; then
   "$BIN" run experiments/ett/ett_gru.toml --set "data.path=$PWD/$etth1" --set train.epochs=1 \
     --only "horizon=96," --results "$pw" --no-report >/dev/null 2>&1
