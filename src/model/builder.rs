@@ -441,7 +441,9 @@ impl Model {
                     .fold(ins[0].shallow_clone(), |acc, t| acc * *t),
                 Op::Reshape(dims) => forecast::reshape(ins[0], dims),
                 Op::Permute(dims) => forecast::permute(ins[0], dims),
-                Op::MovingAverage(k) => forecast::moving_average(ins[0], *k),
+                Op::MovingAverage(k) => {
+                    forecast::moving_average_taped(ins[0], *k, train, Some(&self.tape))
+                }
                 Op::LayerNorm(l) => l.forward(ins[0]),
                 Op::Attention(a) => a.forward(ins[0], train),
                 Op::Positional(p) => p.forward(ins[0]),

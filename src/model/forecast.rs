@@ -15,6 +15,7 @@
 //! own series, (b, L, C) → (b·C, L, 1) → layers → (b, H, C); and the window's
 //! last value (or mean/std) taken off the input and put back on the output.
 use super::init;
+use super::kernel::{self, tape::Tape, window_mean};
 use crate::config::{Init, WindowNorm};
 use tch::{nn, Kind, Tensor};
 
@@ -59,6 +60,13 @@ pub fn permute(x: &Tensor, dims: &[usize]) -> Tensor {
 /// The moving average of (b, T, C) over time, with replicate padding: the
 /// output has T steps, the first averaging x[0] repeated ⌊(k−1)/2⌋ times.
 pub fn moving_average(x: &Tensor, k: usize) -> Tensor {
+    moving_average_taped(x, k, false, None)
+}
+
+/// `moving_average`; on the CPU the window means run in the `window_mean`
+/// kernel (libtorch's bits, much faster for one channel): in training with
+/// a tape for its backward pass, else where no gradient is recorded.
+pub fn moving_average_taped(x: &Tensor, k: usize, train: bool, tape: Option<&Tape>) -> Tensor {
     let front = ((k - 1) / 2) as i64;
     let back = (k - 1) as i64 - front;
     let t = x.size()[1];
@@ -71,6 +79,13 @@ pub fn moving_average(x: &Tensor, k: usize) -> Tensor {
         parts.push(x.narrow(1, t - 1, 1).repeat([1, back, 1]));
     }
     let padded = Tensor::cat(&parts, 1); // (b, T + k − 1, C)
+    let cpu = padded.device() == tch::Device::Cpu && padded.kind() == Kind::Float;
+    if cpu && train && tape.is_some() {
+        return window_mean::forward(&padded, k, tape);
+    }
+    if cpu && !train && !kernel::grad_enabled() {
+        return window_mean::forward(&padded, k, None);
+    }
     padded
         .transpose(1, 2)
         .avg_pool1d([k as i64], [1], [0], false, true)

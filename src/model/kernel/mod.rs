@@ -3,7 +3,8 @@
 //!
 //! `rnn` runs the time loop of a GRU (`gru`) or LSTM (`lstm`) cell;
 //! `conv` runs a Conv1D without unfolding its windows; `embed_conv` turns
-//! an Embedding feeding a Conv1D into table lookups.
+//! an Embedding feeding a Conv1D into table lookups; `window_mean` is the
+//! forecasters' moving average.
 //! `small_gemm`, `fastmath` and `team` are their building blocks: register-
 //! blocked small products, vectorisable activations, and libtorch's own
 //! OpenMP threads. This file holds the plain-buffer views they share.
@@ -16,6 +17,7 @@ pub mod rnn;
 pub mod small_gemm;
 pub mod tape;
 pub mod team;
+pub mod window_mean;
 
 use std::ops::Range;
 use tch::{Kind, Tensor};

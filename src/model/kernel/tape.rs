@@ -7,7 +7,7 @@
 //! back into the graph. Those passes keep the graph's saved tensors: two
 //! entries may read the same upstream graph (a Bidirectional's directions
 //! share their input), which the first pass would otherwise free.
-use super::{conv, embed_conv, rnn};
+use super::{conv, embed_conv, rnn, window_mean};
 use std::cell::RefCell;
 use std::ffi::CStr;
 use tch::Tensor;
@@ -17,6 +17,7 @@ pub enum Entry {
     Rnn(rnn::Pending),
     Conv(conv::Pending),
     WindowSum(embed_conv::Pending),
+    WindowMean(window_mean::Pending),
 }
 
 /// Kernel runs of one training step, in order.
@@ -46,6 +47,7 @@ impl Tape {
                 Entry::Rnn(p) => p.backward(),
                 Entry::Conv(p) => p.backward(),
                 Entry::WindowSum(p) => p.backward(),
+                Entry::WindowMean(p) => p.backward(),
             }
         }
     }
