@@ -103,7 +103,8 @@ pub fn forward(
 fn pooled_len(steps: usize, pool: Pool) -> usize {
     match pool {
         Pool::None => steps,
-        Pool::Max { size, stride } => (steps.saturating_sub(size)) / stride + 1,
+        Pool::Max { size, stride } if steps >= size => (steps - size) / stride + 1,
+        Pool::Max { .. } => 0,
         Pool::GlobalMax => 1,
     }
 }
