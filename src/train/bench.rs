@@ -94,7 +94,7 @@ pub fn bench_cell(
     let device = crate::model::device(&config.train.device)?;
     let mut data = crate::data::prepare(&config.data, device)?;
     let model = Model::build(config, device, &data.target_inputs)?;
-    let opt = std::cell::RefCell::new(optim::build(&config.train.optimizer, &model.vs)?);
+    let mut opt = optim::build(&config.train.optimizer, &model.vs)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     let bce = config.train.loss.from_logits();
     let out = |x: &tch::Tensor, train: bool| {
@@ -108,10 +108,10 @@ pub fn bench_cell(
     // One optimisation step on a batch already in memory, as Keras'
     // `train_on_batch` and the PyTorch reference are timed; gathering the
     // batch is timed on its own ("batch ms").
-    let train_step = |x: &tch::Tensor, y: &tch::Tensor| {
+    let mut train_step = |x: &tch::Tensor, y: &tch::Tensor| {
         if trainable {
             let l = loss(config.train.loss, &out(x, true), y);
-            model.backward_step(&mut opt.borrow_mut(), &l);
+            model.backward_step(&mut opt, &l);
             l.double_value(&[])
         } else {
             0.0
