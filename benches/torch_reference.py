@@ -14,7 +14,11 @@ mean and std (RevIN, patch transformer) taken off the input and put back on
 the forecast. For these the CSV also gets an epoch figure: train ms per step
 x the 265 train steps of an ETTh1 epoch (8,449 windows, batches of 32).
 
-Usage: python benches/torch_reference.py [--steps 50] [--repeat 3] [--threads 2] [--only NAME] [--out benches/torch_reference.csv]
+On a GPU (`--device cuda`, as benches/cuda.sh runs it) every step ends
+with a synchronisation, so a step's time is the GPU's work and not the time
+to queue it; seqlab's steps read their loss back, which synchronises too.
+
+Usage: python benches/torch_reference.py [--steps 50] [--repeat 3] [--threads 2] [--only NAME] [--device cpu] [--out benches/torch_reference.csv]
 """
 import argparse
 import statistics
@@ -242,12 +246,15 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default="")
+    p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="benches/torch_reference.csv")
     a = p.parse_args()
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     rows = []
-    print(f"{'model':<26} {'train ms':>10} {'val ms':>10} {'epoch s':>9}   (PyTorch {torch.__version__} eager, {a.threads} threads)")
+    print(f"{'model':<26} {'train ms':>10} {'val ms':>10} {'epoch s':>9}   (PyTorch {torch.__version__} eager, {a.device}, {a.threads} threads)")
     for name, shape, model in models():
         if a.only and a.only not in name:
             continue
@@ -265,6 +272,7 @@ def main():
             x = torch.randn(128, lookback, shape[1])
             y = torch.randn(128, 1)
             loss = nn.L1Loss()
+        model, x, y = model.to(dev), x.to(dev), y.to(dev)
         if name.startswith("ett"):
             opt = torch.optim.Adam(model.parameters(), lr=ETT_LR[name])
         else:
@@ -275,6 +283,7 @@ def main():
             opt.zero_grad()
             loss(model(x), y).backward()
             opt.step()
+            sync()
 
         def val():
             model.eval()

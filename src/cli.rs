@@ -462,7 +462,7 @@ fn check_memory(cells: &[config::Cell]) -> Vec<String> {
     use crate::model::memory::{self, Pool};
     first_replicates(cells)
         .filter_map(|c| {
-            let pool = Pool::of(&c.config.train.device);
+            let pool = Pool::of_config(&c.config);
             let limit = memory::available(pool)?;
             let estimate = memory::estimate(&c.config).ok()?;
             memory::check_fits(&estimate, limit, pool)

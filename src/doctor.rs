@@ -27,7 +27,12 @@ pub fn report() -> anyhow::Result<String> {
         );
     }
     let version = libtorch_version().unwrap_or_else(|| "unknown".into());
-    let cuda = tch::Cuda::is_available();
+    let missing = crate::runtime::load_cuda();
+    let cuda = match (tch::Cuda::is_available(), missing) {
+        (true, _) => "true".to_string(),
+        (false, Some(why)) => format!("false ({why})"),
+        (false, None) => "false".to_string(),
+    };
     Ok(format!(
         "seqlab {}\nlibtorch {version}\ntorch library: {}\ncuda: {cuda}\ncuda devices: {}\ncudnn: {}\nintra-op threads: {}\nmemory available: {}\n",
         env!("CARGO_PKG_VERSION"),

@@ -66,6 +66,11 @@ pub struct Model {
 
 /// Resolves `auto`, `cpu`, `cuda`, `cuda:N` to a device that exists.
 pub fn device(name: &str) -> anyhow::Result<Device> {
+    let cuda_missing = if name == "cpu" {
+        None
+    } else {
+        crate::runtime::load_cuda()
+    };
     Ok(match name {
         "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,
@@ -76,7 +81,8 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
                 other.trim_start_matches("cuda:").parse()?
             };
             if n >= tch::Cuda::device_count() as usize {
-                anyhow::bail!("train.device = \"{other}\" but this machine has {} CUDA device(s); use \"auto\" or \"cpu\"", tch::Cuda::device_count());
+                let why = cuda_missing.map(|w| format!(" ({w})")).unwrap_or_default();
+                anyhow::bail!("train.device = \"{other}\" but this machine has {} CUDA device(s){why}; use \"auto\" or \"cpu\"", tch::Cuda::device_count());
             }
             Device::Cuda(n)
         }

@@ -183,8 +183,22 @@ impl Pool {
     /// `cuda`, `cuda:N`); a device that does not resolve counts as the host
     /// (the cell then fails with the device error itself).
     pub fn of(device: &str) -> Pool {
-        match super::device(device) {
-            Ok(tch::Device::Cuda(n)) => Pool::Cuda(n),
+        super::device(device)
+            .map(Pool::of_device)
+            .unwrap_or(Pool::Host)
+    }
+
+    /// The pool of a cell, where `auto` places it (see `placement`).
+    pub fn of_config(config: &crate::config::Config) -> Pool {
+        match super::placement::place(config) {
+            Ok(p) => Pool::of_device(p.device),
+            Err(_) => Pool::Host,
+        }
+    }
+
+    fn of_device(device: tch::Device) -> Pool {
+        match device {
+            tch::Device::Cuda(n) => Pool::Cuda(n),
             _ => Pool::Host,
         }
     }

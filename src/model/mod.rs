@@ -12,6 +12,7 @@ pub mod graph;
 pub mod init;
 pub mod kernel;
 pub mod memory;
+pub mod placement;
 pub mod recurrent;
 pub mod shape;
 pub mod summary;

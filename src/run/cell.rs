@@ -360,7 +360,7 @@ fn execute(
     tch::set_num_threads(threads as i32);
     // Record what libtorch really uses in this worker, not what was asked.
     let threads = tch::get_num_threads().max(1) as usize;
-    let device = model::device(&config.train.device)?;
+    let device = model::placement::place(config)?.device;
     let build = || -> anyhow::Result<(crate::data::Prepared, Model)> {
         tch::manual_seed(config.train.seed as i64);
         let data = crate::data::prepare(&config.data, device)?;

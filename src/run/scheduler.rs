@@ -93,6 +93,39 @@ pub fn budget(pending: usize, jobs: Option<usize>, threads: Option<usize>) -> (u
     (jobs, threads)
 }
 
+/// Threads for cells on a GPU and for cells on the CPU, when both run in one
+/// plan: a GPU cell needs one core to feed its device, so the CPU cells
+/// share the cores (a GPU cell's run is short beside theirs, see
+/// `placement`). Otherwise every cell gets the budget's `threads`.
+pub fn split_threads(
+    cores: usize,
+    jobs: usize,
+    threads: usize,
+    gpu_cells: usize,
+    cpu_cells: usize,
+    explicit: bool,
+) -> (usize, usize) {
+    if explicit || gpu_cells == 0 || cpu_cells == 0 {
+        return (threads, threads);
+    }
+    (1, (cores / cpu_cells.min(jobs).max(1)).max(threads))
+}
+
+/// Says once per experiment why `auto` kept it on the CPU beside a GPU.
+fn explain_placements<'a>(cells: impl Iterator<Item = &'a Cell>) {
+    let mut said = std::collections::HashSet::new();
+    for c in cells {
+        if let Ok(crate::model::placement::Placement {
+            why_cpu: Some(why), ..
+        }) = crate::model::placement::place(&c.config)
+        {
+            if said.insert(c.experiment.clone()) {
+                eprintln!("seqlab: {} runs on the CPU: {why}", c.experiment);
+            }
+        }
+    }
+}
+
 /// Runs `cells`; returns the process exit code (130: interrupted).
 pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     let root = &args.results;
@@ -124,6 +157,17 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     let rest: Vec<Cell> = queue.into_iter().map(|(_, c)| c).collect();
     let total = first.len() + rest.len();
     let (jobs, threads) = budget(total, args.jobs, args.threads);
+    let on_gpu = |c: &Cell| matches!(Pool::of_config(&c.config), Pool::Cuda(_));
+    let gpu_cells = first.iter().chain(&rest).filter(|c| on_gpu(c)).count();
+    let (gpu_threads, cpu_threads) = split_threads(
+        crate::runtime::cores(),
+        jobs,
+        threads,
+        gpu_cells,
+        total - gpu_cells,
+        args.threads.is_some(),
+    );
+    explain_placements(first.iter().chain(&rest));
     let stop = stop_flag();
     let failed = AtomicBool::new(false);
     let terminal = std::io::stderr().is_terminal();
@@ -140,13 +184,23 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
         b
     });
     if total > 0 {
-        eprintln!("seqlab: {total} cell(s) to run, {jobs} at a time with {threads} libtorch thread(s) each; {} already complete", outcomes.len());
+        let each = if gpu_threads == cpu_threads {
+            format!("{threads} libtorch thread(s) each")
+        } else {
+            format!(
+                "{gpu_threads} libtorch thread for each of {gpu_cells} on the GPU, {cpu_threads} for each on the CPU"
+            )
+        };
+        eprintln!(
+            "seqlab: {total} cell(s) to run, {jobs} at a time with {each}; {} already complete",
+            outcomes.len()
+        );
     }
     // One budget per memory pool: the host's RAM, and each CUDA device's own.
     let pools: std::collections::HashMap<Pool, MemoryBudget> = first
         .iter()
         .chain(&rest)
-        .map(|c| Pool::of(&c.config.train.device))
+        .map(|c| Pool::of_config(&c.config))
         .collect::<std::collections::HashSet<_>>()
         .into_iter()
         .map(|p| {
@@ -187,13 +241,14 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
                 };
             }
         }
+        let pool = Pool::of_config(&c.config);
         // An explicit --threads wins; then the cell's own `train.threads`; then the budget.
         let threads = match (args.threads, c.config.train.threads) {
             (None, t) if t > 0 => t,
-            _ => threads,
+            _ if matches!(pool, Pool::Cuda(_)) => gpu_threads,
+            _ => cpu_threads,
         };
         let estimate = memory::estimate(&c.config).map(|e| e.total()).unwrap_or(0);
-        let pool = Pool::of(&c.config.train.device);
         let budget = &pools[&pool];
         let _share = budget.take(estimate, || {
             eprintln!(
@@ -401,5 +456,24 @@ pub fn print_table(outcomes: &[Outcome]) {
         if let Status::Failed(r) | Status::Busy(r) = &o.status {
             eprintln!("{}/{}: {r}", o.experiment, o.cell);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_threads;
+
+    #[test]
+    fn gpu_cells_take_a_thread_each_and_cpu_cells_share_the_cores() {
+        // 16 cores, 9 cells at once: 6 on the GPU, 3 kept on the CPU
+        assert_eq!(split_threads(16, 9, 1, 6, 3, false), (1, 5));
+        // more CPU cells than run at once: the cores go to those that run
+        assert_eq!(split_threads(16, 4, 4, 1, 10, false), (1, 4));
+        // never fewer than the budget gave
+        assert_eq!(split_threads(2, 2, 1, 1, 1, false), (1, 2));
+        // one kind only, or --threads: the budget's count for all
+        assert_eq!(split_threads(16, 9, 1, 9, 0, false), (1, 1));
+        assert_eq!(split_threads(2, 2, 1, 0, 13, false), (1, 1));
+        assert_eq!(split_threads(16, 9, 2, 6, 3, true), (2, 2));
     }
 }

@@ -49,6 +49,15 @@ pub fn machine() -> String {
     format!("{cpu} ({} cores)", crate::runtime::cores())
 }
 
+/// The machine column of a row: the CPU, and the GPU when the cell ran on
+/// one (`AMD EPYC (16 cores) + cuda:0`).
+fn on_device(machine: &str, device: tch::Device) -> String {
+    match device {
+        tch::Device::Cuda(n) => format!("{machine} + cuda:{n}"),
+        _ => machine.to_string(),
+    }
+}
+
 /// Peak resident memory of this process in MiB (VmHWM).
 pub fn peak_memory_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -76,6 +85,8 @@ pub struct BenchResult {
     pub batch: Spread,
     pub samples_per_second: f64,
     pub paths: String,
+    /// Where the cell ran.
+    pub device: tch::Device,
 }
 
 /// Times one cell: `steps` train steps, 3/5 as many validation steps and
@@ -91,7 +102,7 @@ pub fn bench_cell(
     let config = &cell.config;
     tch::set_num_threads(threads as i32);
     tch::manual_seed(config.train.seed as i64);
-    let device = crate::model::device(&config.train.device)?;
+    let device = crate::model::placement::place(config)?.device;
     let mut data = crate::data::prepare(&config.data, device)?;
     let model = Model::build(config, device, &data.target_inputs)?;
     let mut opt = optim::build(&config.train.optimizer, &model.vs)?;
@@ -163,6 +174,7 @@ pub fn bench_cell(
         val: spread(val),
         batch: spread(batch),
         paths: bench_paths(&model.recurrent_paths(true), &model.kernel_convs()),
+        device,
     })
 }
 
@@ -267,7 +279,7 @@ pub fn run(cells: &[Cell], args: &BenchOptions) -> anyhow::Result<i32> {
         let r = bench_cell(cell, args.steps, args.repeat, threads)?;
         csv.write_all(&csv_row(&[
             date.clone(),
-            machine.clone(),
+            on_device(&machine, r.device),
             threads.to_string(),
             r.experiment.clone(),
             r.cell.clone(),
