@@ -177,6 +177,23 @@ impl RecurrentLayer {
     }
 
     fn kernel(&self, x: &Tensor, u: i64, mask: Option<&Tensor>, tape: Option<&Tape>) -> Tensor {
+        let run = self.kernel_run(x, u, mask, tape.is_some());
+        let (out, pending) = self.kernel_finish(x, run, tape.is_some());
+        if let (Some(tape), Some(p)) = (tape, pending) {
+            tape.record(Entry::Rnn(p));
+        }
+        out
+    }
+
+    /// The kernel's time loop: all states, and what its backward pass needs
+    /// where `keep`.
+    fn kernel_run(
+        &self,
+        x: &Tensor,
+        u: i64,
+        mask: Option<&Tensor>,
+        keep: bool,
+    ) -> (Tensor, rnn::Saved) {
         let w = Weights {
             w_ih: &self.w_ih,
             w_hh: &self.w_hh,
@@ -185,10 +202,38 @@ impl RecurrentLayer {
             activation: self.spec.activation,
             recurrent_activation: self.spec.recurrent_activation,
         };
-        let (states, saved) = match self.kind {
-            CellKind::Lstm => rnn::forward::<Lstm>(&w, x, u, mask, tape.is_some()),
-            _ => rnn::forward::<Gru>(&w, x, u, mask, tape.is_some()),
-        };
+        match self.kind {
+            CellKind::Lstm => rnn::forward::<Lstm>(&w, x, u, mask, keep),
+            _ => rnn::forward::<Gru>(&w, x, u, mask, keep),
+        }
+    }
+
+    /// This layer's time loop over `x` without a mask, as a job another
+    /// thread can run (it owns its handles to the weights).
+    fn job(&self, x: &Tensor, u: i64, keep: bool) -> KernelJob {
+        KernelJob {
+            layer: RecurrentLayer {
+                w_ih: self.w_ih.shallow_clone(),
+                w_hh: self.w_hh.shallow_clone(),
+                b_ih: self.b_ih.shallow_clone(),
+                b_hh: self.b_hh.shallow_clone(),
+                spec: self.spec.clone(),
+                ..*self
+            },
+            x: x.shallow_clone(),
+            units: u,
+            keep,
+        }
+    }
+
+    /// The layer's output from the kernel's states; where `taped`, a fresh
+    /// leaf in its place and the backward pass that waits for its gradient.
+    fn kernel_finish(
+        &self,
+        x: &Tensor,
+        (states, saved): (Tensor, rnn::Saved),
+        taped: bool,
+    ) -> (Tensor, Option<Pending>) {
         let t = x.size()[1];
         let out = if self.spec.return_sequences {
             // a view: a following kernel reads it time-major without a copy
@@ -196,9 +241,11 @@ impl RecurrentLayer {
         } else {
             states.get(t)
         };
-        let Some(tape) = tape else { return out };
+        if !taped {
+            return (out, None);
+        }
         let leaf = out.detach().set_requires_grad(true);
-        tape.record(Entry::Rnn(Pending {
+        let pending = Pending {
             kind: self.kind,
             w_ih: self.w_ih.shallow_clone(),
             w_hh: self.w_hh.shallow_clone(),
@@ -210,8 +257,8 @@ impl RecurrentLayer {
             saved,
             leaf: leaf.shallow_clone(),
             return_sequences: self.spec.return_sequences,
-        }));
-        leaf
+        };
+        (leaf, Some(pending))
     }
 
     fn fused(&self, x: &Tensor, b: i64, u: i64, train: bool) -> Tensor {
@@ -275,6 +322,20 @@ impl RecurrentLayer {
     }
 }
 
+/// One direction's time loop, run on a thread of its own.
+struct KernelJob {
+    layer: RecurrentLayer,
+    x: Tensor,
+    units: i64,
+    keep: bool,
+}
+
+impl KernelJob {
+    fn run(self) -> (Tensor, rnn::Saved) {
+        self.layer.kernel_run(&self.x, self.units, None, self.keep)
+    }
+}
+
 /// An inverted-dropout mask (kept entries scaled by 1/(1 − rate)).
 fn dropout_mask(rows: i64, cols: i64, rate: f64, device: tch::Device) -> Tensor {
     super::draws::dropout(
@@ -314,8 +375,12 @@ impl Bidirectional {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool, tape: Option<&Tape>) -> Tensor {
-        let y = self.forward.forward_taped(x, train, tape);
-        let mut y_rev = self.backward.forward_taped(x, train, tape);
+        let (y, mut y_rev) = self.both_at_once(x, train, tape).unwrap_or_else(|| {
+            (
+                self.forward.forward_taped(x, train, tape),
+                self.backward.forward_taped(x, train, tape),
+            )
+        });
         if self.backward.spec.return_sequences {
             y_rev = y_rev.flip([1]);
         }
@@ -325,6 +390,66 @@ impl Bidirectional {
             MergeMode::Mul => y * y_rev,
             MergeMode::Ave => (y + y_rev) * 0.5,
         }
+    }
+
+    /// In training, both directions' time loops side by side, one per
+    /// thread, where both run the CPU kernel with two or more threads and
+    /// draw no dropout mask (draws must keep their order); their backward
+    /// passes then run side by side too (`Entry::RnnPair`). Each direction
+    /// computes what it computes alone and the gradients go back into the
+    /// graph in the same order: the same bits as one after the other
+    /// (tested). Measured on 2 threads, in one process, alternating: a
+    /// train step of the book's Bidirectional GRU 40.1 → 37.1 ms, of the
+    /// IMDB Bidirectional LSTM 121.5 → 104.6 ms; an evaluation pass gained
+    /// nothing (10.5 against 11.1 ms), so it keeps the directions in turn.
+    fn both_at_once(
+        &self,
+        x: &Tensor,
+        train: bool,
+        tape: Option<&Tape>,
+    ) -> Option<(Tensor, Tensor)> {
+        let layers = [&self.forward, &self.backward];
+        let drawn =
+            |l: &RecurrentLayer| train && (l.spec.dropout > 0.0 || l.spec.recurrent_dropout > 0.0);
+        let runs = tch::get_num_threads() >= 2
+            && train
+            && tape.is_some()
+            && layers
+                .iter()
+                .all(|l| l.path(train) == Path::Kernel && !drawn(l));
+        if !runs {
+            return None;
+        }
+        let xs: Vec<Tensor> = layers
+            .iter()
+            .map(|l| {
+                if l.spec.go_backwards {
+                    x.flip([1])
+                } else {
+                    x.shallow_clone()
+                }
+            })
+            .collect();
+        let (u, keep) = (self.forward.spec.units as i64, tape.is_some());
+        let slots: [std::sync::Mutex<Option<(Tensor, rnn::Saved)>>; 2] = Default::default();
+        // Tensors may move between threads but not be shared: each job
+        // owns handles to its layer's weights and input.
+        let jobs: Vec<_> = layers
+            .iter()
+            .zip(&xs)
+            .enumerate()
+            .map(|(i, (l, x))| (i, l.job(x, u, keep)))
+            .collect();
+        super::kernel::team::run(jobs, &|(i, job): (usize, KernelJob)| {
+            *slots[i].lock().expect("one writer") = Some(job.run());
+        });
+        let [a, b] = slots.map(|s| s.into_inner().expect("one writer").expect("both ran"));
+        let (y, pa) = self.forward.kernel_finish(&xs[0], a, keep);
+        let (y_rev, pb) = self.backward.kernel_finish(&xs[1], b, keep);
+        if let (Some(tape), Some(pa), Some(pb)) = (tape, pa, pb) {
+            tape.record(Entry::RnnPair(pa, pb));
+        }
+        Some((y, y_rev))
     }
 }
 
@@ -661,5 +786,81 @@ mod tests {
                 max_diff(a, b)
             );
         }
+    }
+
+    /// In training, a Bidirectional's directions run side by side where
+    /// there are two threads: output, every weight gradient and the input
+    /// gradient equal the two layers run one after the other, bit for bit
+    /// (GRU and LSTM, last state and sequences); evaluation runs them in
+    /// turn, to the same output.
+    #[test]
+    fn both_directions_at_once_equal_one_after_the_other() {
+        let _rng = crate::model::rng_lock();
+        let before = tch::get_num_threads();
+        tch::set_num_threads(2);
+        for kind in [CellKind::Gru, CellKind::Lstm] {
+            for seqs in [false, true] {
+                tch::manual_seed(5);
+                let vs = VarStore::new(Device::Cpu);
+                let bi = Bidirectional::new(
+                    &vs.root(),
+                    kind,
+                    &spec(8, seqs),
+                    3,
+                    MergeMode::Concat,
+                    Init::Keras,
+                );
+                let x =
+                    Tensor::randn([40, 7, 3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+                let weight = Tensor::randn(
+                    [40, if seqs { 7 } else { 1 }, 16],
+                    (Kind::Float, Device::Cpu),
+                );
+                let run = |together: bool| {
+                    for v in vs
+                        .trainable_variables()
+                        .iter_mut()
+                        .chain([&mut x.shallow_clone()])
+                    {
+                        let mut g = v.grad();
+                        if g.defined() {
+                            let _ = g.zero_();
+                        }
+                    }
+                    let tape = Tape::default();
+                    let y = if together {
+                        bi.forward(&x, true, Some(&tape))
+                    } else {
+                        let y = bi.forward.forward_taped(&x, true, Some(&tape));
+                        let mut y_rev = bi.backward.forward_taped(&x, true, Some(&tape));
+                        if seqs {
+                            y_rev = y_rev.flip([1]);
+                        }
+                        Tensor::cat(&[y, y_rev], -1)
+                    };
+                    assert_eq!(tape.pairs(), usize::from(together));
+                    let y = if seqs { y } else { y.unsqueeze(1) };
+                    (&y * &weight).sum(Kind::Float).backward();
+                    tape.backward();
+                    let mut out = vec![y.detach(), x.grad().copy()];
+                    out.extend(vs.trainable_variables().iter().map(|v| v.grad().copy()));
+                    out
+                };
+                let together = run(true);
+                let apart = run(false);
+                for (a, b) in together.iter().zip(&apart) {
+                    assert!(a.equal(b), "{kind:?} seqs {seqs}");
+                }
+                let _guard = tch::no_grad_guard();
+                let eval = bi.forward(&x, false, None);
+                let y = bi.forward.forward_taped(&x, false, None);
+                let mut y_rev = bi.backward.forward_taped(&x, false, None);
+                if seqs {
+                    y_rev = y_rev.flip([1]);
+                }
+                assert!(eval.equal(&Tensor::cat(&[y, y_rev], -1)));
+            }
+        }
+        tch::set_num_threads(before);
     }
 }

@@ -477,9 +477,17 @@ impl Pending {
     /// of the weights and the input go back into the graph through one
     /// surrogate `backward` call.
     pub fn backward(self) {
+        if let Some(grads) = self.grads() {
+            self.apply(grads);
+        }
+    }
+
+    /// BPTT: the gradients of the weights and the input, once the loss has
+    /// reached `leaf` (none where it did not).
+    pub fn grads(&self) -> Option<Grads> {
         let g = self.leaf.grad();
         if !g.defined() {
-            return;
+            return None;
         }
         let (t, b, u) = self.saved.steps_batch_units();
         let dstates = {
@@ -501,10 +509,14 @@ impl Pending {
             recurrent_activation: self.recurrent_activation,
         };
         let with_input = self.x.requires_grad();
-        let grads = match self.kind {
+        Some(match self.kind {
             CellKind::Lstm => backward::<super::lstm::Lstm>(&w, &self.saved, &dstates, with_input),
             _ => backward::<super::gru::Gru>(&w, &self.saved, &dstates, with_input),
-        };
+        })
+    }
+
+    /// Feeds `grads` back into the graph through one surrogate `backward`.
+    pub fn apply(self, grads: Grads) {
         let mut surrogate = (&self.w_ih * &grads.w_ih).sum(Kind::Float)
             + (&self.w_hh * &grads.w_hh).sum(Kind::Float)
             + (&self.b_ih * &grads.b_ih).sum(Kind::Float);

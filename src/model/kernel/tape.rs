@@ -10,11 +10,15 @@
 use super::{conv, embed_conv, rnn, window_mean};
 use std::cell::RefCell;
 use std::ffi::CStr;
+use std::sync::Mutex;
 use tch::Tensor;
 
 /// One recorded kernel run.
 pub enum Entry {
     Rnn(rnn::Pending),
+    /// A Bidirectional's two directions, recorded forward first: their
+    /// BPTT runs side by side where there are two threads.
+    RnnPair(rnn::Pending, rnn::Pending),
     Conv(conv::Pending),
     WindowSum(embed_conv::Pending),
     WindowMean(window_mean::Pending),
@@ -39,16 +43,52 @@ impl Tape {
         self.entries.borrow_mut().push(entry);
     }
 
+    /// How many Bidirectional pairs are waiting (tests check the path).
+    #[cfg(test)]
+    pub fn pairs(&self) -> usize {
+        self.entries
+            .borrow()
+            .iter()
+            .filter(|e| matches!(e, Entry::RnnPair(..)))
+            .count()
+    }
+
     /// After `loss.backward()`: every recorded backward pass, last first.
     pub fn backward(&self) {
         let entries: Vec<Entry> = self.entries.borrow_mut().drain(..).collect();
         for entry in entries.into_iter().rev() {
             match entry {
                 Entry::Rnn(p) => p.backward(),
+                Entry::RnnPair(first, second) => pair_backward(first, second),
                 Entry::Conv(p) => p.backward(),
                 Entry::WindowSum(p) => p.backward(),
                 Entry::WindowMean(p) => p.backward(),
             }
+        }
+    }
+}
+
+/// The backward passes of a pair, the second (recorded last) first as the
+/// tape's order has it; their BPTT side by side, one thread each.
+fn pair_backward(first: rnn::Pending, second: rnn::Pending) {
+    if tch::get_num_threads() < 2 {
+        second.backward();
+        first.backward();
+        return;
+    }
+    type Slot = Mutex<Option<(rnn::Pending, Option<rnn::Grads>)>>;
+    let slots: [Slot; 2] = Default::default();
+    super::team::run(vec![(0usize, first), (1, second)], &|(i, p): (
+        usize,
+        rnn::Pending,
+    )| {
+        let grads = p.grads();
+        *slots[i].lock().expect("one writer") = Some((p, grads));
+    });
+    let [first, second] = slots.map(|s| s.into_inner().expect("one writer").expect("both ran"));
+    for (p, grads) in [second, first] {
+        if let Some(g) = grads {
+            p.apply(g);
         }
     }
 }
