@@ -18,7 +18,7 @@ export SEQLAB_DATA
 VENV_OK := $(TORCH_VENV)/.seqlab-ready
 BIN := target/release/seqlab
 
-.PHONY: all quick replicates figures data synthetic-jena ett test test-slurm bench build clean help venv
+.PHONY: all quick replicates figures data synthetic-jena ett test test-slurm bench bench-cuda build clean help venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -107,6 +107,9 @@ $(KERAS_OK):
 
 bench: build $(KERAS_OK) ## throughput benchmarks against Keras and PyTorch references (see benches/README.md)
 	KERAS_PY=$(KERAS_VENV)/bin/python bash benches/run.sh
+
+bench-cuda: build data ## on a machine with an NVIDIA GPU: every model's step on the GPU beside PyTorch's, one epoch of the book where auto places it (target/cuda/)
+	BIN=$(BIN) PY=$(TORCH_VENV)/bin/python bash benches/cuda.sh target/cuda
 
 clean: ## remove build outputs (keeps the shared venv, data and results)
 	cargo clean
