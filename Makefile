@@ -108,7 +108,8 @@ $(KERAS_OK):
 bench: build $(KERAS_OK) ## throughput benchmarks against Keras and PyTorch references (see benches/README.md)
 	KERAS_PY=$(KERAS_VENV)/bin/python bash benches/run.sh
 
-bench-cuda: build data ## on a machine with an NVIDIA GPU: every model's step on the GPU beside PyTorch's, one epoch of the book where auto places it (target/cuda/)
+bench-cuda: build ## on a machine with an NVIDIA GPU: every model's step on the GPU beside PyTorch's, one epoch of the book where auto places it (target/cuda/)
+	$(BIN) data fetch --skip-jena
 	BIN=$(BIN) PY=$(TORCH_VENV)/bin/python bash benches/cuda.sh target/cuda
 
 clean: ## remove build outputs (keeps the shared venv, data and results)
