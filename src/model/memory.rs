@@ -179,16 +179,9 @@ pub enum Pool {
 }
 
 impl Pool {
-    /// The pool of a cell whose `train.device` is `device` (`auto`, `cpu`,
-    /// `cuda`, `cuda:N`); a device that does not resolve counts as the host
-    /// (the cell then fails with the device error itself).
-    pub fn of(device: &str) -> Pool {
-        super::device(device)
-            .map(Pool::of_device)
-            .unwrap_or(Pool::Host)
-    }
-
-    /// The pool of a cell, where `auto` places it (see `placement`).
+    /// The pool of a cell, where `auto` places it (see `placement`); a
+    /// device that does not resolve counts as the host (the cell then fails
+    /// with the device error itself).
     pub fn of_config(config: &crate::config::Config) -> Pool {
         match super::placement::place(config) {
             Ok(p) => Pool::of_device(p.device),
@@ -316,7 +309,8 @@ mod tests {
         if nvml_wrapper::Nvml::init().is_err() {
             assert_eq!(cuda_free(0), None);
         }
-        assert_eq!(Pool::of("cpu"), Pool::Host);
+        assert_eq!(Pool::of_device(tch::Device::Cpu), Pool::Host);
+        assert_eq!(Pool::of_device(tch::Device::Cuda(2)), Pool::Cuda(2));
         assert_eq!(Pool::Cuda(2).name(), "cuda:2 memory");
     }
 

@@ -208,9 +208,9 @@ impl RecurrentLayer {
         }
     }
 
-    /// This layer's time loop over `x` without a mask, as a job another
-    /// thread can run (it owns its handles to the weights).
-    fn job(&self, x: &Tensor, u: i64, keep: bool) -> KernelJob {
+    /// This layer's training time loop over `x` without a mask, as a job
+    /// another thread can run (it owns its handles to the weights).
+    fn job(&self, x: &Tensor, u: i64) -> KernelJob {
         KernelJob {
             layer: RecurrentLayer {
                 w_ih: self.w_ih.shallow_clone(),
@@ -222,7 +222,6 @@ impl RecurrentLayer {
             },
             x: x.shallow_clone(),
             units: u,
-            keep,
         }
     }
 
@@ -322,17 +321,17 @@ impl RecurrentLayer {
     }
 }
 
-/// One direction's time loop, run on a thread of its own.
+/// One direction's training time loop, run on a thread of its own (it
+/// keeps what the backward pass needs).
 struct KernelJob {
     layer: RecurrentLayer,
     x: Tensor,
     units: i64,
-    keep: bool,
 }
 
 impl KernelJob {
     fn run(self) -> (Tensor, rnn::Saved) {
-        self.layer.kernel_run(&self.x, self.units, None, self.keep)
+        self.layer.kernel_run(&self.x, self.units, None, true)
     }
 }
 
@@ -408,15 +407,13 @@ impl Bidirectional {
         train: bool,
         tape: Option<&Tape>,
     ) -> Option<(Tensor, Tensor)> {
+        let tape = tape.filter(|_| train)?;
         let layers = [&self.forward, &self.backward];
-        let drawn =
-            |l: &RecurrentLayer| train && (l.spec.dropout > 0.0 || l.spec.recurrent_dropout > 0.0);
+        let drawn = |l: &RecurrentLayer| l.spec.dropout > 0.0 || l.spec.recurrent_dropout > 0.0;
         let runs = tch::get_num_threads() >= 2
-            && train
-            && tape.is_some()
             && layers
                 .iter()
-                .all(|l| l.path(train) == Path::Kernel && !drawn(l));
+                .all(|l| l.path(true) == Path::Kernel && !drawn(l));
         if !runs {
             return None;
         }
@@ -430,7 +427,7 @@ impl Bidirectional {
                 }
             })
             .collect();
-        let (u, keep) = (self.forward.spec.units as i64, tape.is_some());
+        let u = self.forward.spec.units as i64;
         let slots: [std::sync::Mutex<Option<(Tensor, rnn::Saved)>>; 2] = Default::default();
         // Tensors may move between threads but not be shared: each job
         // owns handles to its layer's weights and input.
@@ -438,15 +435,15 @@ impl Bidirectional {
             .iter()
             .zip(&xs)
             .enumerate()
-            .map(|(i, (l, x))| (i, l.job(x, u, keep)))
+            .map(|(i, (l, x))| (i, l.job(x, u)))
             .collect();
         super::kernel::team::run(jobs, &|(i, job): (usize, KernelJob)| {
             *slots[i].lock().expect("one writer") = Some(job.run());
         });
         let [a, b] = slots.map(|s| s.into_inner().expect("one writer").expect("both ran"));
-        let (y, pa) = self.forward.kernel_finish(&xs[0], a, keep);
-        let (y_rev, pb) = self.backward.kernel_finish(&xs[1], b, keep);
-        if let (Some(tape), Some(pa), Some(pb)) = (tape, pa, pb) {
+        let (y, pa) = self.forward.kernel_finish(&xs[0], a, true);
+        let (y_rev, pb) = self.backward.kernel_finish(&xs[1], b, true);
+        if let (Some(pa), Some(pb)) = (pa, pb) {
             tape.record(Entry::RnnPair(pa, pb));
         }
         Some((y, y_rev))

@@ -111,19 +111,23 @@ pub fn split_threads(
     (1, (cores / cpu_cells.min(jobs).max(1)).max(threads))
 }
 
-/// Says once per experiment why `auto` kept it on the CPU beside a GPU.
-fn explain_placements<'a>(cells: impl Iterator<Item = &'a Cell>) {
+/// How many of `cells` run on a GPU; says once per experiment why `auto`
+/// kept one on the CPU beside a GPU.
+fn place_cells<'a>(cells: impl Iterator<Item = &'a Cell>) -> usize {
     let mut said = std::collections::HashSet::new();
+    let mut gpu = 0;
     for c in cells {
-        if let Ok(crate::model::placement::Placement {
-            why_cpu: Some(why), ..
-        }) = crate::model::placement::place(&c.config)
-        {
+        let Ok(p) = crate::model::placement::place(&c.config) else {
+            continue;
+        };
+        gpu += usize::from(matches!(p.device, tch::Device::Cuda(_)));
+        if let Some(why) = p.why_cpu {
             if said.insert(c.experiment.clone()) {
                 eprintln!("seqlab: {} runs on the CPU: {why}", c.experiment);
             }
         }
     }
+    gpu
 }
 
 /// Runs `cells`; returns the process exit code (130: interrupted).
@@ -157,8 +161,7 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
     let rest: Vec<Cell> = queue.into_iter().map(|(_, c)| c).collect();
     let total = first.len() + rest.len();
     let (jobs, threads) = budget(total, args.jobs, args.threads);
-    let on_gpu = |c: &Cell| matches!(Pool::of_config(&c.config), Pool::Cuda(_));
-    let gpu_cells = first.iter().chain(&rest).filter(|c| on_gpu(c)).count();
+    let gpu_cells = place_cells(first.iter().chain(&rest));
     let (gpu_threads, cpu_threads) = split_threads(
         crate::runtime::cores(),
         jobs,
@@ -167,7 +170,6 @@ pub fn run(cells: Vec<Cell>, args: &RunOptions) -> anyhow::Result<i32> {
         total - gpu_cells,
         args.threads.is_some(),
     );
-    explain_placements(first.iter().chain(&rest));
     let stop = stop_flag();
     let failed = AtomicBool::new(false);
     let terminal = std::io::stderr().is_terminal();
