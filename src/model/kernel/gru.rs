@@ -6,31 +6,15 @@
 //! da_z = dh ⊙ (h − n) ⊙ σ'(z), da_r = da_n ⊙ gₕₙ ⊙ σ'(r); dgᵢ = [da_r, da_z,
 //! da_n], dgₕ = [da_r, da_z, da_n ⊙ r], and dh ⊙ z flows to h directly.
 use super::rnn::{impl_cell, BackwardStep, ForwardStep};
-use tch::{Kind, Tensor};
 
 pub struct Gru;
 
-impl_cell!(
-    Gru {
-        GATES: 3,
-        SAVED: 4,
-        CARRY: false,
-        SEPARATE_DGH: true
-    },
-    bias_hh_grad
-);
-
-/// dgₕ equals dgᵢ in the r and z blocks: only the n block needs its own sum.
-fn bias_hh_grad(b_ih: &Tensor, dgh: &Tensor, u: i64) -> Tensor {
-    Tensor::cat(
-        &[
-            b_ih.narrow(0, 0, 2 * u),
-            dgh.narrow(1, 2 * u, u)
-                .sum_dim_intlist(0, false, Kind::Float),
-        ],
-        0,
-    )
-}
+impl_cell!(Gru {
+    GATES: 3,
+    SAVED: 4,
+    CARRY: false,
+    SEPARATE_DGH: true
+});
 
 /// Every row of one step; gate blocks as their own slices (no index
 /// arithmetic, so no bounds checks) and one simple pass per quantity, each

@@ -8,25 +8,15 @@
 //! the previous step. dgₕ = dgᵢ; h reaches the previous step only through
 //! the recurrent product.
 use super::rnn::{impl_cell, BackwardStep, ForwardStep};
-use tch::Tensor;
 
 pub struct Lstm;
 
-impl_cell!(
-    Lstm {
-        GATES: 4,
-        SAVED: 5,
-        CARRY: true,
-        SEPARATE_DGH: false
-    },
-    bias_hh_grad
-);
-
-/// dgₕ = dgᵢ, so the recurrent bias's gradient is the input bias's (libtorch's
-/// second LSTM bias is a constant here, as Keras has one).
-fn bias_hh_grad(b_ih: &Tensor, _: &Tensor, _: i64) -> Tensor {
-    b_ih.shallow_clone()
-}
+impl_cell!(Lstm {
+    GATES: 4,
+    SAVED: 5,
+    CARRY: true,
+    SEPARATE_DGH: false
+});
 
 /// Every row of one step, one simple pass per quantity (each vectorises).
 #[inline(always)]

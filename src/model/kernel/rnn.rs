@@ -73,16 +73,14 @@ pub trait Cell {
     const SEPARATE_DGH: bool;
     fn forward(act: Activation, ract: Activation, step: ForwardStep<'_>);
     fn backward(act: Activation, ract: Activation, step: BackwardStep<'_>);
-    /// dL/dbₕₕ from dL/dbᵢₕ and dL/dgₕ over all steps, (T·B, GATES·U).
-    fn bias_hh_grad(b_ih: &Tensor, dgh: &Tensor, units: i64) -> Tensor;
 }
 
 /// `impl Cell for $cell` from a cell module's `forward_body` and
-/// `backward_body` (generic over the activation functions) and its bias rule:
+/// `backward_body` (generic over the activation functions):
 /// one copy of each body per activation pair, each compiled with AVX2 when
 /// the CPU has it.
 macro_rules! impl_cell {
-    ($cell:ty { GATES: $gates:expr, SAVED: $saved:expr, CARRY: $carry:expr, SEPARATE_DGH: $sep:expr }, $bias:path) => {
+    ($cell:ty { GATES: $gates:expr, SAVED: $saved:expr, CARRY: $carry:expr, SEPARATE_DGH: $sep:expr }) => {
         impl $crate::model::kernel::rnn::Cell for $cell {
             const GATES: usize = $gates;
             const SAVED: usize = $saved;
@@ -103,10 +101,6 @@ macro_rules! impl_cell {
                 step: $crate::model::kernel::rnn::BackwardStep<'_>,
             ) {
                 backward_step(act, ract, step)
-            }
-
-            fn bias_hh_grad(b_ih: &tch::Tensor, dgh: &tch::Tensor, units: i64) -> tch::Tensor {
-                $bias(b_ih, dgh, units)
             }
         }
 
@@ -174,7 +168,11 @@ struct ForwardRows<'a> {
 
 /// What every forward thread reads.
 struct ForwardShared<'a> {
-    gi: &'a [f32],
+    /// The inputs, time-major (T, B, F), and Wᵢₕᵀ (F, GATES·U).
+    xt: &'a [f32],
+    features: usize,
+    wih_t: &'a [f32],
+    b_ih: &'a [f32],
     mask: Option<&'a [f32]>,
     whh_t: &'a [f32],
     b_hh: &'a [f32],
@@ -187,7 +185,9 @@ struct ForwardShared<'a> {
 fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
     let (u, gu) = (s.units, C::GATES * s.units);
     let rows = p.rows;
+    let f = s.features;
     let mut gh = vec![0f32; rows.len() * gu];
+    let mut gi = vec![0f32; rows.len() * gu];
     let mask = s.mask.map(|m| &m[rows.start * u..rows.end * u]);
     let (mut h, mut c, mut hm, mut buffers) = (p.h, p.c, p.hm, p.buffers);
     for step in 0..h.len() - 1 {
@@ -204,6 +204,15 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
         };
         small_gemm::gemm(input, u, s.whh_t, gu, Some(s.b_hh), &mut gh);
         let at = step * s.batch;
+        // gᵢ = x Wᵢₕᵀ + bᵢₕ for this step's rows, summed from zero and the
+        // bias added last, as a BLAS product with a bias does
+        let x = &s.xt[(at + rows.start) * f..(at + rows.end) * f];
+        small_gemm::gemm(x, f, s.wih_t, gu, None, &mut gi);
+        for row in gi.chunks_exact_mut(gu) {
+            for (g, &b) in row.iter_mut().zip(s.b_ih) {
+                *g += b;
+            }
+        }
         let (prev_c, next_c): (&[f32], &mut [f32]) = match c.as_mut() {
             Some(c) => {
                 let (before, after) = c.split_at_mut(step + 1);
@@ -215,7 +224,7 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
             s.activation,
             s.recurrent_activation,
             ForwardStep {
-                gi: &s.gi[(at + rows.start) * gu..(at + rows.end) * gu],
+                gi: &gi,
                 gh: &gh,
                 prev,
                 prev_c,
@@ -250,11 +259,8 @@ pub fn forward<C: Cell>(
     let (b, t, f) = x.size3().expect("(batch, time, features)");
     let u = units;
     let xt = x.detach().transpose(0, 1).contiguous();
-    let gi = w
-        .b_ih
-        .detach()
-        .addmm(&xt.view([t * b, f]), &w.w_ih.detach().tr())
-        .contiguous();
+    let wih_t = w.w_ih.detach().tr().contiguous();
+    let b_ih = w.b_ih.detach().contiguous();
     let whh_t = w.w_hh.detach().tr().contiguous();
     let b_hh = w.b_hh.detach().contiguous();
     let opts = (Kind::Float, x.device());
@@ -300,7 +306,10 @@ pub fn forward<C: Cell>(
         .collect();
     parts.reverse();
     let shared = ForwardShared {
-        gi: floats(&gi),
+        xt: floats(&xt),
+        features: f as usize,
+        wih_t: floats(&wih_t),
+        b_ih: floats(&b_ih),
         mask: mask.as_ref().map(floats),
         whh_t: floats(&whh_t),
         b_hh: floats(&b_hh),
@@ -336,32 +345,99 @@ struct BackwardShared<'a> {
     h: &'a [f32],
     c: Option<&'a [f32]>,
     buffers: Vec<&'a [f32]>,
+    /// The inputs (T, B, F) and the states entering the recurrent product
+    /// (T, B, U), for the weight gradients.
+    xt: &'a [f32],
+    hm: &'a [f32],
     dout: &'a [f32],
     mask: Option<&'a [f32]>,
     w_hh: &'a [f32],
+    /// Wᵢₕ (GATES·U, F), for dL/dx.
+    w_ih: &'a [f32],
     batch: usize,
     units: usize,
+    features: usize,
     activation: Activation,
     recurrent_activation: Activation,
 }
 
-/// One thread's rows of the gate gradients, per step.
+/// Rows whose weight-gradient sums run together: every group's sum is the
+/// same whichever thread runs it, and the groups' sums are added in order,
+/// so the gradients do not depend on the thread count.
+const GROUP: usize = 16;
+
+/// One thread's rows (whole groups): where its share of dL/dx goes (per
+/// step), and the slot for its groups' sums.
 struct BackwardRows<'a> {
     rows: Range<usize>,
-    dgi: Vec<&'a mut [f32]>,
-    dgh: Option<Vec<&'a mut [f32]>>,
+    dx: Option<Vec<&'a mut [f32]>>,
+    sums: &'a std::sync::Mutex<Vec<Sums>>,
+}
+
+/// One group's sums over its rows and every step: the weight gradients
+/// transposed, Wᵢₕᵀ (F, GATES·U) and Wₕₕᵀ (U, GATES·U), and both biases'.
+#[derive(Default)]
+struct Sums {
+    w_ih_t: Vec<f32>,
+    w_hh_t: Vec<f32>,
+    b_ih: Vec<f32>,
+    b_hh: Vec<f32>,
+}
+
+impl Sums {
+    fn zeros(f: usize, u: usize, gu: usize) -> Self {
+        Self {
+            w_ih_t: vec![0.0; f * gu],
+            w_hh_t: vec![0.0; u * gu],
+            b_ih: vec![0.0; gu],
+            b_hh: vec![0.0; gu],
+        }
+    }
+
+    fn add(&mut self, other: &Sums) {
+        for (mine, theirs) in [
+            (&mut self.w_ih_t, &other.w_ih_t),
+            (&mut self.w_hh_t, &other.w_hh_t),
+            (&mut self.b_ih, &other.b_ih),
+            (&mut self.b_hh, &other.b_hh),
+        ] {
+            for (a, &b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+    }
+}
+
+/// Adds every row of `rows` (each `out.len()` wide) to `out`.
+fn add_rows(out: &mut [f32], rows: &[f32]) {
+    for row in rows.chunks_exact(out.len()) {
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o += x;
+        }
+    }
 }
 
 fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
-    let (u, gu) = (s.units, C::GATES * s.units);
+    let (u, gu, f) = (s.units, C::GATES * s.units, s.features);
     let rows = p.rows;
-    let len = rows.len() * u;
+    let n = rows.len();
+    let len = n * u;
     let (mut dh, mut direct, mut dhm) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
     let mut dc = vec![0f32; if C::CARRY { len } else { 0 }];
+    let (mut dgi, mut dgh) = (
+        vec![0f32; n * gu],
+        vec![0f32; if C::SEPARATE_DGH { n * gu } else { 0 }],
+    );
+    let groups: Vec<Range<usize>> = (0..n)
+        .step_by(GROUP)
+        .map(|g| g..(g + GROUP).min(n))
+        .collect();
+    let mut sums: Vec<Sums> = groups.iter().map(|_| Sums::zeros(f, u, gu)).collect();
     let mask = s.mask.map(|m| &m[rows.start * u..rows.end * u]);
-    let (mut dgi, mut dgh) = (p.dgi, p.dgh);
-    for step in (0..dgi.len()).rev() {
-        let o = (step * s.batch + rows.start) * u..(step * s.batch + rows.end) * u;
+    let mut dx = p.dx;
+    for step in (0..s.hm.len() / (s.batch * u)).rev() {
+        let first = step * s.batch + rows.start;
+        let o = first * u..(first + n) * u;
         for (d, &g) in dh.iter_mut().zip(&s.dout[o.clone()]) {
             *d += g;
         }
@@ -374,16 +450,13 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
                 prev_c: s.c.map_or(&[], |c| &c[o.clone()]),
                 dh: &dh,
                 dc: &mut dc,
-                dgi: dgi[step],
-                dgh: dgh.as_mut().map(|d| &mut *d[step]),
+                dgi: &mut dgi,
+                dgh: C::SEPARATE_DGH.then_some(&mut dgh[..]),
                 direct: &mut direct,
                 units: u,
             },
         );
-        let recurrent: &[f32] = match &dgh {
-            Some(d) => d[step],
-            None => dgi[step],
-        };
+        let recurrent: &[f32] = if C::SEPARATE_DGH { &dgh } else { &dgi };
         small_gemm::gemm(recurrent, gu, s.w_hh, u, None, &mut dhm);
         match mask {
             Some(m) => {
@@ -397,34 +470,63 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
                 }
             }
         }
+        // this step's share of the weight and bias gradients, while its
+        // gate gradients are in cache
+        for (g, sums) in groups.iter().zip(sums.iter_mut()) {
+            let (k, at) = (g.len(), first + g.start);
+            let (dgi, rec) = (
+                &dgi[g.start * gu..g.end * gu],
+                &recurrent[g.start * gu..g.end * gu],
+            );
+            small_gemm::gemm_tn_acc(&s.xt[at * f..], f, f, k, dgi, gu, &mut sums.w_ih_t);
+            small_gemm::gemm_tn_acc(&s.hm[at * u..], u, u, k, rec, gu, &mut sums.w_hh_t);
+            add_rows(&mut sums.b_ih, dgi);
+            if C::SEPARATE_DGH {
+                add_rows(&mut sums.b_hh, rec);
+            }
+        }
+        if let Some(dx) = dx.as_mut() {
+            small_gemm::gemm(&dgi, gu, s.w_ih, f, None, dx[step]);
+        }
     }
+    if !C::SEPARATE_DGH {
+        for sums in &mut sums {
+            sums.b_hh.clone_from(&sums.b_ih);
+        }
+    }
+    *p.sums.lock().expect("sums slot") = sums;
 }
 
 /// BPTT: `dstates` is dL/dh for h₁ … h_T, (T, B, U) (zeros where nothing
-/// flows in); dL/dx only `with_input_grad`.
+/// flows in); dL/dx only `with_input_grad`. The weight gradients are
+/// summed step by step per group of rows, the groups' sums added in the
+/// order of their rows: the same result with any thread count.
 pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_grad: bool) -> Grads {
     let _guard = tch::no_grad_guard();
     let (t, b, u) = s.steps_batch_units();
     let f = s.xt.size()[2];
     let gu = C::GATES as i64 * u;
     let opts = (Kind::Float, s.hm.device());
-    let dgi = Tensor::empty([t, b, gu], opts);
-    let dgh = C::SEPARATE_DGH.then(|| Tensor::empty([t, b, gu], opts));
     let w_hh = w.w_hh.detach().contiguous();
+    let w_ih = w.w_ih.detach().contiguous();
+    let hm = s.hm.contiguous();
     let dout = dstates.contiguous();
-    let (bs, us) = (b as usize, u as usize);
-    let chunks = team::split(bs, 16);
-    let mut dgi_parts = split_rows(floats_mut(&dgi), bs, gu as usize, &chunks);
-    let mut dgh_parts = dgh
+    let dx = with_input_grad.then(|| Tensor::empty([t, b, f], opts));
+    let (bs, us, fs, gus) = (b as usize, u as usize, f as usize, gu as usize);
+    let chunks = team::split_groups(bs, GROUP);
+    let slots: Vec<std::sync::Mutex<Vec<Sums>>> =
+        chunks.iter().map(|_| Default::default()).collect();
+    let mut dx_parts = dx
         .as_ref()
-        .map(|d| split_rows(floats_mut(d), bs, gu as usize, &chunks));
+        .map(|d| split_rows(floats_mut(d), bs, fs, &chunks));
     let mut parts: Vec<BackwardRows> = chunks
         .iter()
+        .zip(&slots)
         .rev()
-        .map(|rows| BackwardRows {
+        .map(|(rows, sums)| BackwardRows {
             rows: rows.clone(),
-            dgi: dgi_parts.pop().expect("one part per chunk"),
-            dgh: dgh_parts.as_mut().and_then(Vec::pop),
+            dx: dx_parts.as_mut().and_then(Vec::pop),
+            sums,
         })
         .collect();
     parts.reverse();
@@ -432,26 +534,34 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_gr
         h: floats(&s.h),
         c: s.c.as_ref().map(floats),
         buffers: s.buffers.iter().map(floats).collect(),
+        xt: floats(&s.xt),
+        hm: floats(&hm),
         dout: floats(&dout),
         mask: s.mask.as_ref().map(floats),
         w_hh: floats(&w_hh),
+        w_ih: floats(&w_ih),
         batch: bs,
         units: us,
+        features: fs,
         activation: w.activation,
         recurrent_activation: w.recurrent_activation,
     };
     team::run(parts, &|p| backward_rows::<C>(p, &shared));
-    let dgi2 = dgi.view([t * b, gu]);
-    let dgh2 = dgh
-        .as_ref()
-        .map_or(dgi2.shallow_clone(), |d| d.view([t * b, gu]));
-    let b_ih = dgi2.sum_dim_intlist(0, false, Kind::Float);
+    let mut total = Sums::zeros(fs, us, gus);
+    for sums in slots
+        .into_iter()
+        .flat_map(|s| s.into_inner().expect("sums slot"))
+    {
+        total.add(&sums);
+    }
+    let transposed =
+        |v: &[f32], rows: i64| Tensor::from_slice(v).view([rows, gu]).tr().contiguous();
     Grads {
-        w_ih: dgi2.tr().mm(&s.xt.view([t * b, f])),
-        w_hh: dgh2.tr().mm(&s.hm.contiguous().view([t * b, u])),
-        b_hh: C::bias_hh_grad(&b_ih, &dgh2, u),
-        b_ih,
-        x: with_input_grad.then(|| dgi2.mm(&w.w_ih.detach()).view([t, b, f]).transpose(0, 1)),
+        w_ih: transposed(&total.w_ih_t, f),
+        w_hh: transposed(&total.w_hh_t, u),
+        b_ih: Tensor::from_slice(&total.b_ih),
+        b_hh: Tensor::from_slice(&total.b_hh),
+        x: dx.map(|d| d.transpose(0, 1)),
     }
 }
 

@@ -13,6 +13,30 @@
 //! loops. The rows of `a` may overlap (`gemm_strided`): a convolution's
 //! windows are read in place.
 
+/// Where a block's sums start: at zero, at the bias (one value per
+/// column), or at what `out` already holds (accumulating).
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Zero,
+    Bias(&'a [f32]),
+    Out,
+}
+
+impl<'a> Start<'a> {
+    fn of(bias: Option<&'a [f32]>) -> Self {
+        bias.map_or(Start::Zero, Start::Bias)
+    }
+
+    /// The starting value of output element (row, col) in a portable loop.
+    fn value(self, out: &[f32], n: usize, row: usize, col: usize) -> f32 {
+        match self {
+            Start::Zero => 0.0,
+            Start::Bias(b) => b[col],
+            Start::Out => out[row * n + col],
+        }
+    }
+}
+
 /// `out = a · w + bias` (bias of length n, or none).
 pub fn gemm(a: &[f32], k: usize, w: &[f32], n: usize, bias: Option<&[f32]>, out: &mut [f32]) {
     debug_assert_eq!(a.len() % k, 0);
@@ -39,149 +63,215 @@ pub fn gemm_strided(
     assert!(a.len() >= (rows - 1) * lda + k, "a holds {rows} rows");
     assert!(w.len() >= k * n && out.len() >= rows * n);
     assert!(bias.is_none_or(|b| b.len() >= n));
+    dispatch(a, (lda, 1), rows, k, w, n, Start::of(bias), out)
+}
+
+/// `out += aᵀ · b` where `a` is k × m with rows `lda` apart and `b` is
+/// k × n (row-major), `out` m × n: out[i][j] += Σ a[kk][i] · b[kk][j], kk
+/// in order, one fused multiply-add chain per element starting from what
+/// `out` holds. A weight gradient summed step by step (`a` the inputs of
+/// one step's rows, `b` their gate gradients), while both are in cache.
+pub fn gemm_tn_acc(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: &[f32],
+    n: usize,
+    out: &mut [f32],
+) {
+    if k == 0 || m == 0 {
+        return;
+    }
+    assert!(
+        lda >= m && a.len() >= (k - 1) * lda + m,
+        "a holds {k} rows of {m}"
+    );
+    assert!(b.len() >= k * n && out.len() >= m * n);
+    dispatch(a, (1, lda), m, k, b, n, Start::Out, out)
+}
+
+/// The fastest implementation this CPU has; element (i, kk) of the left
+/// operand is `a[i·strides.0 + kk·strides.1]`.
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    a: &[f32],
+    strides: (usize, usize),
+    rows: usize,
+    k: usize,
+    w: &[f32],
+    n: usize,
+    start: Start,
+    out: &mut [f32],
+) {
     #[cfg(target_arch = "x86_64")]
     if n.is_multiple_of(16) && std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU supports AVX-512F (checked just above); the
-        // lengths were asserted just above.
-        return unsafe { avx512::gemm(a, lda, rows, k, w, n, bias, out) };
+        // callers asserted the lengths.
+        return unsafe { avx512::gemm(a, strides, rows, k, w, n, start, out) };
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA (checked just above); the
-        // lengths were asserted just above.
-        return unsafe { avx2::gemm(a, lda, rows, k, w, n, bias, out) };
+        // callers asserted the lengths.
+        return unsafe { avx2::gemm(a, strides, rows, k, w, n, start, out) };
     }
-    portable(a, lda, rows, k, w, n, bias, out)
+    portable(a, strides, rows, k, w, n, start, out)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn portable(
     a: &[f32],
-    lda: usize,
+    (sa, ska): (usize, usize),
     rows: usize,
     k: usize,
     w: &[f32],
     n: usize,
-    bias: Option<&[f32]>,
+    start: Start,
     out: &mut [f32],
 ) {
-    for (i, or) in out.chunks_exact_mut(n).take(rows).enumerate() {
-        let ar = &a[i * lda..i * lda + k];
-        match bias {
-            Some(b) => or.copy_from_slice(b),
-            None => or.fill(0.0),
-        }
-        for (&s, wr) in ar.iter().zip(w.chunks_exact(n)) {
-            for (o, &x) in or.iter_mut().zip(wr) {
-                *o += s * x;
+    for i in 0..rows {
+        for c in 0..n {
+            let mut s = start.value(out, n, i, c);
+            for kk in 0..k {
+                s = a[i * sa + kk * ska].mul_add(w[kk * n + c], s);
             }
+            out[i * n + c] = s;
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::Start;
     use std::arch::x86_64::*;
 
     /// Columns `col .. col + 8·NV` of MR consecutive output rows, held in
     /// MR × NV registers: each loaded vector of `w` serves MR rows.
+    /// Element (i, kk) of the left operand is `a[i·sa + kk·ska]`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn block<const MR: usize, const NV: usize>(
-        a: &[f32],
-        lda: usize,
+        a: *const f32,
+        (sa, ska): (usize, usize),
         k: usize,
         w: &[f32],
         n: usize,
         col: usize,
-        bias: Option<&[f32]>,
-        out: &mut [f32],
+        start: Start,
+        out: *mut f32,
     ) {
         let mut acc = [[_mm256_setzero_ps(); NV]; MR];
-        if let Some(b) = bias {
-            for row in acc.iter_mut() {
-                for (v, a) in row.iter_mut().enumerate() {
-                    *a = _mm256_loadu_ps(b.as_ptr().add(col + 8 * v));
+        for (i, row) in acc.iter_mut().enumerate() {
+            for (v, x) in row.iter_mut().enumerate() {
+                match start {
+                    Start::Zero => {}
+                    Start::Bias(b) => *x = _mm256_loadu_ps(b.as_ptr().add(col + 8 * v)),
+                    Start::Out => *x = _mm256_loadu_ps(out.add(i * n + col + 8 * v)),
                 }
             }
         }
-        let (ap, wp) = (a.as_ptr(), w.as_ptr().add(col));
+        let wp = w.as_ptr().add(col);
         for kk in 0..k {
             let wr = wp.add(kk * n);
             let mut wv = [_mm256_setzero_ps(); NV];
             for (v, x) in wv.iter_mut().enumerate() {
                 *x = _mm256_loadu_ps(wr.add(8 * v));
             }
+            let ak = a.add(kk * ska);
             for (i, row) in acc.iter_mut().enumerate() {
-                let s = _mm256_broadcast_ss(&*ap.add(i * lda + kk));
-                for (a, &x) in row.iter_mut().zip(&wv) {
-                    *a = _mm256_fmadd_ps(s, x, *a);
+                let s = _mm256_broadcast_ss(&*ak.add(i * sa));
+                for (x, &y) in row.iter_mut().zip(&wv) {
+                    *x = _mm256_fmadd_ps(s, y, *x);
                 }
             }
         }
-        let op = out.as_mut_ptr().add(col);
         for (i, row) in acc.iter().enumerate() {
-            for (v, a) in row.iter().enumerate() {
-                _mm256_storeu_ps(op.add(i * n + 8 * v), *a);
+            for (v, x) in row.iter().enumerate() {
+                _mm256_storeu_ps(out.add(i * n + col + 8 * v), *x);
             }
         }
     }
 
-    /// All column blocks of MR rows (`a`: MR rows `lda` apart, `out`: MR × n).
+    /// All column blocks of MR rows (`a` at their first row, `out`: MR × n).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn rows<const MR: usize>(
-        a: &[f32],
-        lda: usize,
+        a: *const f32,
+        strides: (usize, usize),
         k: usize,
         w: &[f32],
         n: usize,
-        bias: Option<&[f32]>,
-        out: &mut [f32],
+        start: Start,
+        out: *mut f32,
     ) {
         let mut col = 0;
         while col + 24 <= n {
-            block::<MR, 3>(a, lda, k, w, n, col, bias, out);
+            block::<MR, 3>(a, strides, k, w, n, col, start, out);
             col += 24;
         }
         while col + 8 <= n {
-            block::<MR, 1>(a, lda, k, w, n, col, bias, out);
+            block::<MR, 1>(a, strides, k, w, n, col, start, out);
             col += 8;
         }
+        let (sa, ska) = strides;
         for c in col..n {
             for i in 0..MR {
-                let mut s = bias.map_or(0.0, |b| b[c]);
+                let o = out.add(i * n + c);
+                let mut s = match start {
+                    Start::Zero => 0.0,
+                    Start::Bias(b) => b[c],
+                    Start::Out => *o,
+                };
                 for kk in 0..k {
-                    s = a[i * lda + kk].mul_add(w[kk * n + c], s);
+                    s = (*a.add(i * sa + kk * ska)).mul_add(w[kk * n + c], s);
                 }
-                out[i * n + c] = s;
+                *o = s;
             }
         }
     }
 
-    /// The caller has checked that `a` holds `rows` rows `lda` apart, `w`
-    /// k × n values, `out` rows × n and `bias` n.
+    /// The caller has checked that `a` holds `rows_total` rows of k values
+    /// (element (i, kk) at `i·strides.0 + kk·strides.1`), `w` k × n values,
+    /// `out` rows × n and a bias n.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gemm(
         a: &[f32],
-        lda: usize,
+        strides: (usize, usize),
         rows_total: usize,
         k: usize,
         w: &[f32],
         n: usize,
-        bias: Option<&[f32]>,
+        start: Start,
         out: &mut [f32],
     ) {
         const MR: usize = 4;
+        let (ap, op) = (a.as_ptr(), out.as_mut_ptr());
         let mut i = 0;
         while i + MR <= rows_total {
-            rows::<MR>(&a[i * lda..], lda, k, w, n, bias, &mut out[i * n..]);
+            rows::<MR>(
+                ap.add(i * strides.0),
+                strides,
+                k,
+                w,
+                n,
+                start,
+                op.add(i * n),
+            );
             i += MR;
         }
         while i < rows_total {
-            rows::<1>(&a[i * lda..], lda, k, w, n, bias, &mut out[i * n..]);
+            rows::<1>(
+                ap.add(i * strides.0),
+                strides,
+                k,
+                w,
+                n,
+                start,
+                op.add(i * n),
+            );
             i += 1;
         }
     }
@@ -192,84 +282,115 @@ mod avx2 {
 /// instructions.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::Start;
     use std::arch::x86_64::*;
 
     #[inline]
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn block<const MR: usize, const NV: usize>(
-        a: &[f32],
-        lda: usize,
+        a: *const f32,
+        (sa, ska): (usize, usize),
         k: usize,
         w: &[f32],
         n: usize,
         col: usize,
-        bias: Option<&[f32]>,
-        out: &mut [f32],
+        start: Start,
+        out: *mut f32,
     ) {
         let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-        if let Some(b) = bias {
-            for row in acc.iter_mut() {
-                for (v, a) in row.iter_mut().enumerate() {
-                    *a = _mm512_loadu_ps(b.as_ptr().add(col + 16 * v));
+        for (i, row) in acc.iter_mut().enumerate() {
+            for (v, x) in row.iter_mut().enumerate() {
+                match start {
+                    Start::Zero => {}
+                    Start::Bias(b) => *x = _mm512_loadu_ps(b.as_ptr().add(col + 16 * v)),
+                    Start::Out => *x = _mm512_loadu_ps(out.add(i * n + col + 16 * v)),
                 }
             }
         }
-        let (ap, wp) = (a.as_ptr(), w.as_ptr().add(col));
+        let wp = w.as_ptr().add(col);
         for kk in 0..k {
             let wr = wp.add(kk * n);
             let mut wv = [_mm512_setzero_ps(); NV];
             for (v, x) in wv.iter_mut().enumerate() {
                 *x = _mm512_loadu_ps(wr.add(16 * v));
             }
+            let ak = a.add(kk * ska);
             for (i, row) in acc.iter_mut().enumerate() {
-                let s = _mm512_set1_ps(*ap.add(i * lda + kk));
-                for (a, &x) in row.iter_mut().zip(&wv) {
-                    *a = _mm512_fmadd_ps(s, x, *a);
+                let s = _mm512_set1_ps(*ak.add(i * sa));
+                for (x, &y) in row.iter_mut().zip(&wv) {
+                    *x = _mm512_fmadd_ps(s, y, *x);
                 }
             }
         }
-        let op = out.as_mut_ptr().add(col);
         for (i, row) in acc.iter().enumerate() {
-            for (v, a) in row.iter().enumerate() {
-                _mm512_storeu_ps(op.add(i * n + 16 * v), *a);
+            for (v, x) in row.iter().enumerate() {
+                _mm512_storeu_ps(out.add(i * n + col + 16 * v), *x);
             }
         }
     }
 
-    /// As `avx2::gemm`, for n a multiple of 16.
+    /// All column blocks of MR rows (`a` at their first row, `out`: MR × n).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows<const MR: usize>(
+        a: *const f32,
+        strides: (usize, usize),
+        k: usize,
+        w: &[f32],
+        n: usize,
+        start: Start,
+        out: *mut f32,
+    ) {
+        let mut col = 0;
+        while col + 32 <= n {
+            block::<MR, 2>(a, strides, k, w, n, col, start, out);
+            col += 32;
+        }
+        if col < n {
+            block::<MR, 1>(a, strides, k, w, n, col, start, out);
+        }
+    }
+
+    /// As `avx2::gemm`, for n a multiple of 16; the rows left over after
+    /// the 8-row blocks go as one narrower block.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn gemm(
         a: &[f32],
-        lda: usize,
-        rows: usize,
+        strides: (usize, usize),
+        rows_total: usize,
         k: usize,
         w: &[f32],
         n: usize,
-        bias: Option<&[f32]>,
+        start: Start,
         out: &mut [f32],
     ) {
         const MR: usize = 8;
+        let (ap, op) = (a.as_ptr(), out.as_mut_ptr());
         let mut i = 0;
-        while i + MR <= rows {
-            let (a, out) = (&a[i * lda..], &mut out[i * n..]);
-            let mut col = 0;
-            while col + 32 <= n {
-                block::<MR, 2>(a, lda, k, w, n, col, bias, out);
-                col += 32;
-            }
-            if col < n {
-                block::<MR, 1>(a, lda, k, w, n, col, bias, out);
-            }
+        while i + MR <= rows_total {
+            rows::<MR>(
+                ap.add(i * strides.0),
+                strides,
+                k,
+                w,
+                n,
+                start,
+                op.add(i * n),
+            );
             i += MR;
         }
-        while i < rows {
-            let (a, out) = (&a[i * lda..], &mut out[i * n..]);
-            for col in (0..n).step_by(16) {
-                block::<1, 1>(a, lda, k, w, n, col, bias, out);
-            }
-            i += 1;
+        let (a, out) = (ap.add(i * strides.0), op.add(i * n));
+        match rows_total - i {
+            0 => {}
+            1 => rows::<1>(a, strides, k, w, n, start, out),
+            2 => rows::<2>(a, strides, k, w, n, start, out),
+            3 => rows::<3>(a, strides, k, w, n, start, out),
+            4 => rows::<4>(a, strides, k, w, n, start, out),
+            5 => rows::<5>(a, strides, k, w, n, start, out),
+            6 => rows::<6>(a, strides, k, w, n, start, out),
+            _ => rows::<7>(a, strides, k, w, n, start, out),
         }
     }
 }
@@ -327,7 +448,7 @@ mod tests {
                 let mut fast = vec![f32::NAN; rows * n];
                 gemm(&a, k, &w, n, bias, &mut fast);
                 let mut slow = vec![f32::NAN; rows * n];
-                portable(&a, k, rows, k, &w, n, bias, &mut slow);
+                portable(&a, (k, 1), rows, k, &w, n, Start::of(bias), &mut slow);
                 for ((f, s), r) in fast.iter().zip(&slow).zip(&want) {
                     assert!((*f as f64 - r).abs() < 1e-5, "{rows}x{k}x{n}: {f} vs {r}");
                     assert!((*s as f64 - r).abs() < 1e-5, "{rows}x{k}x{n}: {s} vs {r}");
@@ -368,8 +489,8 @@ mod tests {
                 // SAFETY: the features were checked above; the buffers have
                 // the sizes the functions read and write.
                 unsafe {
-                    avx2::gemm(&a, k, rows, k, &w, n, bias, &mut narrow);
-                    avx512::gemm(&a, k, rows, k, &w, n, bias, &mut wide);
+                    avx2::gemm(&a, (k, 1), rows, k, &w, n, Start::of(bias), &mut narrow);
+                    avx512::gemm(&a, (k, 1), rows, k, &w, n, Start::of(bias), &mut wide);
                 }
                 assert_eq!(narrow, wide, "{rows}x{k}x{n}");
             }
@@ -400,6 +521,58 @@ mod tests {
             let exact = reference_strided(&a, lda, rows, k, &w, n, Some(&b));
             for (g, r) in got.iter().zip(&exact) {
                 assert!((*g as f64 - r).abs() < 1e-5);
+            }
+        }
+    }
+
+    /// `out += aᵀ · b` (weight gradients step by step): a double-precision
+    /// sum for every block shape (8-row blocks and 1–7 rows left over,
+    /// AVX-512 and AVX2 widths), rows of `a` spaced wider than m, and the
+    /// AVX-512 and AVX2 paths give the same bits.
+    #[test]
+    fn transposed_products_accumulate() {
+        let mut seed = 11u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for &(k, lda, m, n) in &[
+            (16, 14, 14, 96),
+            (128, 32, 32, 192),
+            (37, 40, 13, 128),
+            (9, 5, 5, 24),
+            (3, 7, 7, 20),
+        ] {
+            let a: Vec<f32> = (0..(k - 1) * lda + m).map(|_| next()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
+            let before: Vec<f32> = (0..m * n).map(|_| next()).collect();
+            let mut got = before.clone();
+            gemm_tn_acc(&a, lda, m, k, &b, n, &mut got);
+            for i in 0..m {
+                for j in 0..n {
+                    let mut want = before[i * n + j] as f64;
+                    for kk in 0..k {
+                        want += a[kk * lda + i] as f64 * b[kk * n + j] as f64;
+                    }
+                    let g = got[i * n + j] as f64;
+                    assert!(
+                        (g - want).abs() < 1e-5,
+                        "{k}x{m}x{n} [{i}][{j}]: {g} vs {want}"
+                    );
+                }
+            }
+            let mut slow = before.clone();
+            portable(&a, (1, lda), m, k, &b, n, Start::Out, &mut slow);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                let mut narrow = before.clone();
+                // SAFETY: the features were checked just above; the buffers
+                // have the sizes the function reads and writes.
+                unsafe { avx2::gemm(&a, (1, lda), m, k, &b, n, Start::Out, &mut narrow) };
+                assert_eq!(narrow, got, "{k}x{m}x{n}: AVX2 and the dispatched path");
+                assert_eq!(slow, got, "{k}x{m}x{n}: portable and the dispatched path");
             }
         }
     }

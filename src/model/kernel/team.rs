@@ -42,6 +42,20 @@ pub fn split(len: usize, min_len: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// Splits `0..len` into one contiguous range per libtorch intra-op thread
+/// (at most one per group), every boundary on a multiple of `group`: each
+/// group of rows lies within one range, whatever the thread count.
+pub fn split_groups(len: usize, group: usize) -> Vec<Range<usize>> {
+    let group = group.max(1);
+    let groups = len.div_ceil(group);
+    let workers = (tch::get_num_threads().max(1) as usize).min(groups).max(1);
+    (0..workers)
+        .map(|i| {
+            (groups * i / workers * group).min(len)..(groups * (i + 1) / workers * group).min(len)
+        })
+        .collect()
+}
+
 /// Flush-to-zero and denormals-are-zero on this thread while alive; the
 /// previous mode comes back on drop.
 struct FlushDenormals {
@@ -156,6 +170,26 @@ mod tests {
                 "n = {n}"
             );
         }
+    }
+
+    #[test]
+    fn groups_never_straddle_two_ranges() {
+        let threads = tch::get_num_threads();
+        for n in [1, 2, 3, 5] {
+            tch::set_num_threads(n);
+            for (len, group) in [(128, 16), (70, 16), (10, 16), (0, 16), (33, 8)] {
+                let ranges = super::split_groups(len, group);
+                assert_eq!(ranges.first().map_or(0, |r| r.start), 0);
+                assert_eq!(ranges.last().map_or(0, |r| r.end), len);
+                assert!(ranges.len() <= n.max(1) as usize);
+                for pair in ranges.windows(2) {
+                    assert_eq!(pair[0].end, pair[1].start);
+                    assert!(pair[0].end % group == 0, "{len}/{group} on {n}: {ranges:?}");
+                    assert!(!pair[0].is_empty());
+                }
+            }
+        }
+        tch::set_num_threads(threads);
     }
 
     #[test]
