@@ -6,14 +6,18 @@
 //! back-propagated to it, [`Pending::backward`] runs BPTT and feeds the
 //! gradients back through one surrogate `backward` call.
 //!
-//! The input projections of all steps, gᵢ = x Wᵢₕᵀ + bᵢₕ, and the weight
-//! gradients are single libtorch products; per step, the recurrent product
-//! gₕ = (h ⊙ m) Wₕₕᵀ + bₕₕ runs in `small_gemm` and the cell's arithmetic
-//! over contiguous buffers. The batch's rows are split between libtorch's
-//! threads, each running its own time loop (rows never interact), and every
-//! row is computed the same way whichever thread runs it. The cells equal
-//! libtorch's fused kernels and the unrolled autograd path (tests in
-//! `recurrent.rs`, forward and gradients).
+//! Everything runs per step, on the rows of one thread, while the step's
+//! values are in cache: the input projection gᵢ = x Wᵢₕᵀ + bᵢₕ and the
+//! recurrent product gₕ = (h ⊙ m) Wₕₕᵀ + bₕₕ in `small_gemm`, the cell's
+//! arithmetic over contiguous buffers; backward, the gate gradients, dL/dx
+//! and the step's share of the weight and bias gradients. No product over
+//! all T·B rows is ever formed (those were memory-bound BLAS calls). The
+//! batch's rows are split between libtorch's threads, each running its own
+//! time loop (rows never interact); every row is computed the same way
+//! whichever thread runs it, and the weight gradients are summed per group
+//! of 16 rows, the groups added in order, so a layer gives the same bits
+//! with any thread count. The cells equal libtorch's fused kernels and the
+//! unrolled autograd path (tests in `recurrent.rs`, forward and gradients).
 use super::{floats, floats_mut, small_gemm, split_rows, team};
 use crate::config::{Activation, CellKind};
 use std::ops::Range;

@@ -11,7 +11,9 @@
 //! without AVX-512, never changes a result. AVX-512 where the CPU has it and
 //! n is a multiple of 16, else AVX2+FMA (checked at run time), else portable
 //! loops. The rows of `a` may overlap (`gemm_strided`): a convolution's
-//! windows are read in place.
+//! windows are read in place. `gemm_tn_acc` adds `aᵀ · b` to what `out`
+//! holds (a step's share of a weight gradient) with the same blocks,
+//! reading `a` down its columns.
 
 /// Where a block's sums start: at zero, at the bias (one value per
 /// column), or at what `out` already holds (accumulating).
