@@ -140,7 +140,12 @@ impl RecurrentLayer {
 
     /// Forward; in training, kernel runs are recorded on `tape` for their backward pass.
     pub fn forward_taped(&self, x: &Tensor, train: bool, tape: Option<&Tape>) -> Tensor {
-        let x = if self.spec.go_backwards {
+        let path = match self.path(train) {
+            Path::Kernel if train && tape.is_none() => Path::Unrolled,
+            p => p,
+        };
+        // the kernel reads a go_backwards layer's steps from the end itself
+        let x = if self.spec.go_backwards && path != Path::Kernel {
             x.flip([1])
         } else {
             x.shallow_clone()
@@ -151,10 +156,6 @@ impl RecurrentLayer {
             &x * dropout_mask(b, f, self.spec.dropout, x.device()).unsqueeze(1)
         } else {
             x
-        };
-        let path = match self.path(train) {
-            Path::Kernel if train && tape.is_none() => Path::Unrolled,
-            p => p,
         };
         let seq = match path {
             Path::Kernel => {
@@ -202,9 +203,14 @@ impl RecurrentLayer {
             activation: self.spec.activation,
             recurrent_activation: self.spec.recurrent_activation,
         };
+        let run = rnn::Run {
+            keep,
+            reversed: self.spec.go_backwards,
+            all_states: self.spec.return_sequences,
+        };
         match self.kind {
-            CellKind::Lstm => rnn::forward::<Lstm>(&w, x, u, mask, keep),
-            _ => rnn::forward::<Gru>(&w, x, u, mask, keep),
+            CellKind::Lstm => rnn::forward::<Lstm>(&w, x, u, mask, run),
+            _ => rnn::forward::<Gru>(&w, x, u, mask, run),
         }
     }
 
@@ -238,7 +244,8 @@ impl RecurrentLayer {
             // a view: a following kernel reads it time-major without a copy
             states.narrow(0, 1, t).transpose(0, 1)
         } else {
-            states.get(t)
+            // the last of T + 1 states, or of two used in turn
+            states.get(t % states.size()[0])
         };
         if !taped {
             return (out, None);
@@ -417,16 +424,8 @@ impl Bidirectional {
         if !runs {
             return None;
         }
-        let xs: Vec<Tensor> = layers
-            .iter()
-            .map(|l| {
-                if l.spec.go_backwards {
-                    x.flip([1])
-                } else {
-                    x.shallow_clone()
-                }
-            })
-            .collect();
+        // each kernel reads its own direction's steps from x
+        let xs: Vec<Tensor> = layers.iter().map(|_| x.shallow_clone()).collect();
         let u = self.forward.spec.units as i64;
         let slots: [std::sync::Mutex<Option<(Tensor, rnn::Saved)>>; 2] = Default::default();
         // Tensors may move between threads but not be shared: each job
@@ -637,19 +636,23 @@ mod tests {
 
     /// The CPU kernel (GRU and LSTM cells) equals the fused kernel (no
     /// masks) and the unrolled autograd path (with dropout masks, relu and
-    /// hard_sigmoid): forward, weight gradients and input gradients.
+    /// hard_sigmoid): forward, weight gradients and input gradients, in
+    /// training and in evaluation (where a last-state layer keeps two
+    /// states), forwards and `go_backwards` (read from the end, no copy),
+    /// with the input batch-major or a time-major view.
     #[test]
     fn kernel_equals_fused_and_unrolled() {
         let _rng = crate::model::rng_lock();
         let cases = [
-            (false, 0.0, Activation::Tanh, Activation::Sigmoid),
-            (true, 0.0, Activation::Tanh, Activation::Sigmoid),
-            (false, 0.4, Activation::Relu, Activation::HardSigmoid),
-            (true, 0.3, Activation::Tanh, Activation::Sigmoid),
-            (true, 0.2, Activation::Linear, Activation::Sigmoid),
+            (false, 0.0, Activation::Tanh, Activation::Sigmoid, false),
+            (true, 0.0, Activation::Tanh, Activation::Sigmoid, true),
+            (false, 0.4, Activation::Relu, Activation::HardSigmoid, true),
+            (true, 0.3, Activation::Tanh, Activation::Sigmoid, false),
+            (true, 0.2, Activation::Linear, Activation::Sigmoid, true),
+            (false, 0.0, Activation::Tanh, Activation::Sigmoid, true),
         ];
         for kind in [CellKind::Gru, CellKind::Lstm] {
-            for (seqs, dropout, act, ract) in cases {
+            for (i, (seqs, dropout, act, ract, backwards)) in cases.into_iter().enumerate() {
                 tch::manual_seed(11);
                 let vs = VarStore::new(Device::Cpu);
                 let mut s = spec(6, seqs);
@@ -657,11 +660,23 @@ mod tests {
                 s.recurrent_dropout = dropout;
                 s.activation = act;
                 s.recurrent_activation = ract;
+                s.go_backwards = backwards;
                 let mut layer = RecurrentLayer::new(&vs.root(), kind, &s, 4, Init::Torch);
-                let x = Tensor::randn([5, 9, 4], (Kind::Float, Device::Cpu));
+                let x = if i % 2 == 0 {
+                    Tensor::randn([5, 9, 4], (Kind::Float, Device::Cpu))
+                } else {
+                    Tensor::randn([9, 5, 4], (Kind::Float, Device::Cpu)).transpose(0, 1)
+                };
                 assert_eq!(layer.path(true), Path::Kernel);
                 let (yk, gk, xk) = pass(&layer, &vs, &x, 3);
+                let eval_k = tch::no_grad(|| layer.forward(&x, false));
                 layer.allow_kernel = false;
+                let eval_r = tch::no_grad(|| layer.forward(&x, false));
+                assert!(
+                    max_diff(&eval_k, &eval_r) < 1e-5,
+                    "{kind:?} case {i}: evaluation differs by {}",
+                    max_diff(&eval_k, &eval_r)
+                );
                 let reference = if dropout == 0.0 && act == Activation::Tanh {
                     Path::Fused
                 } else {
@@ -670,7 +685,7 @@ mod tests {
                 assert_eq!(layer.path(true), reference);
                 let (yr, gr, xr) = pass(&layer, &vs, &x, 3);
                 let case = format!(
-                    "{kind:?} seqs={seqs} dropout={dropout} {act:?}/{ract:?} vs {reference:?}"
+                    "{kind:?} seqs={seqs} dropout={dropout} {act:?}/{ract:?} backwards={backwards} vs {reference:?}"
                 );
                 assert!(
                     max_diff(&yk, &yr) < 1e-5,

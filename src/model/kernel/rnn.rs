@@ -140,10 +140,60 @@ macro_rules! impl_cell {
 }
 pub(crate) use impl_cell;
 
+/// Where the rows of each step lie in the input's buffer, whichever of
+/// batch-major (B, T, F) or time-major (T, B, F) it is: no copy to put it
+/// in one order, and a `go_backwards` layer reads its steps from the end
+/// instead of a flipped copy.
+#[derive(Clone, Copy)]
+struct Layout {
+    steps: usize,
+    /// Distance between consecutive time steps, and between batch rows.
+    step_stride: usize,
+    row_stride: usize,
+    reversed: bool,
+}
+
+impl Layout {
+    /// The input's buffer (contiguous in one of the two orders) and where
+    /// its rows are.
+    fn of(x: &Tensor, reversed: bool) -> (Tensor, Layout) {
+        let (b, t, f) = x.size3().expect("(batch, time, features)");
+        let (b, t, f) = (b as usize, t as usize, f as usize);
+        let batch_major = Layout {
+            steps: t,
+            step_stride: f,
+            row_stride: t * f,
+            reversed,
+        };
+        let time_major = Layout {
+            step_stride: b * f,
+            row_stride: f,
+            ..batch_major
+        };
+        let x = x.detach();
+        if x.is_contiguous() {
+            (x, batch_major)
+        } else {
+            (x.transpose(0, 1).contiguous(), time_major)
+        }
+    }
+
+    /// Offset of batch row `row` at processing step `step`.
+    fn at(&self, step: usize, row: usize) -> usize {
+        let t = if self.reversed {
+            self.steps - 1 - step
+        } else {
+            step
+        };
+        t * self.step_stride + row * self.row_stride
+    }
+}
+
 /// What the backward pass needs from the forward pass.
 pub struct Saved {
-    /// Inputs, time-major (T, B, F).
-    xt: Tensor,
+    /// The input's buffer and where its rows are.
+    x: Tensor,
+    layout: Layout,
     /// States h₀ … h_T, (T+1, B, U), and c₀ … c_T for a carrying cell.
     h: Tensor,
     c: Option<Tensor>,
@@ -172,18 +222,31 @@ struct ForwardRows<'a> {
 
 /// What every forward thread reads.
 struct ForwardShared<'a> {
-    /// The inputs, time-major (T, B, F), and Wᵢₕᵀ (F, GATES·U).
-    xt: &'a [f32],
+    /// The input's buffer and where its rows are, and Wᵢₕᵀ (F, GATES·U).
+    x: &'a [f32],
+    layout: Layout,
     features: usize,
     wih_t: &'a [f32],
     b_ih: &'a [f32],
     mask: Option<&'a [f32]>,
     whh_t: &'a [f32],
     b_hh: &'a [f32],
-    batch: usize,
     units: usize,
     activation: Activation,
     recurrent_activation: Activation,
+}
+
+/// The state before `step` and the one it writes: steps `step` and
+/// `step + 1` of all T + 1, or of two reused in turn.
+fn adjacent<'a>(states: &'a mut [&mut [f32]], step: usize) -> (&'a [f32], &'a mut [f32]) {
+    let (from, to) = (step % states.len(), (step + 1) % states.len());
+    if from < to {
+        let (before, after) = states.split_at_mut(to);
+        (&*before[from], &mut *after[0])
+    } else {
+        let (before, after) = states.split_at_mut(from);
+        (&*after[0], &mut *before[to])
+    }
 }
 
 fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
@@ -194,9 +257,8 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
     let mut gi = vec![0f32; rows.len() * gu];
     let mask = s.mask.map(|m| &m[rows.start * u..rows.end * u]);
     let (mut h, mut c, mut hm, mut buffers) = (p.h, p.c, p.hm, p.buffers);
-    for step in 0..h.len() - 1 {
-        let (before, after) = h.split_at_mut(step + 1);
-        let prev: &[f32] = before[step];
+    for step in 0..s.layout.steps {
+        let (prev, next) = adjacent(&mut h, step);
         if let (Some(hm), Some(m)) = (hm.as_mut(), mask) {
             for ((d, &x), &k) in hm[step].iter_mut().zip(prev).zip(m) {
                 *d = x * k;
@@ -207,21 +269,18 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
             None => prev,
         };
         small_gemm::gemm(input, u, s.whh_t, gu, Some(s.b_hh), &mut gh);
-        let at = step * s.batch;
         // gᵢ = x Wᵢₕᵀ + bᵢₕ for this step's rows, summed from zero and the
         // bias added last, as a BLAS product with a bias does
-        let x = &s.xt[(at + rows.start) * f..(at + rows.end) * f];
-        small_gemm::gemm(x, f, s.wih_t, gu, None, &mut gi);
+        let x = &s.x[s.layout.at(step, rows.start)..];
+        let lda = s.layout.row_stride;
+        small_gemm::gemm_strided(x, lda, rows.len(), f, s.wih_t, gu, None, &mut gi);
         for row in gi.chunks_exact_mut(gu) {
             for (g, &b) in row.iter_mut().zip(s.b_ih) {
                 *g += b;
             }
         }
         let (prev_c, next_c): (&[f32], &mut [f32]) = match c.as_mut() {
-            Some(c) => {
-                let (before, after) = c.split_at_mut(step + 1);
-                (before[step], after[0])
-            }
+            Some(c) => adjacent(c, step),
             None => (&[], &mut []),
         };
         C::forward(
@@ -232,7 +291,7 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
                 gh: &gh,
                 prev,
                 prev_c,
-                h: after[0],
+                h: next,
                 c: next_c,
                 saved: buffers
                     .iter_mut()
@@ -247,33 +306,54 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
     }
 }
 
-/// Runs the cell over x (B, T, F); returns all states h (T+1, B, U) and
-/// what backward needs. `mask` (B, U) multiplies h before the recurrent product.
-/// Without `keep` (no backward pass will follow), the cell's buffers hold
-/// one step, overwritten at every step: the same arithmetic without writing
-/// (and first touching) T steps of them.
+/// How a forward run goes.
+#[derive(Clone, Copy)]
+pub struct Run {
+    /// A backward pass will follow: keep everything it needs.
+    pub keep: bool,
+    /// Steps from the last to the first (`go_backwards`), without a
+    /// flipped copy of the input; states come in processing order.
+    pub reversed: bool,
+    /// Return every state; without it (and without `keep`) two state
+    /// buffers are used in turn and only the last state is meaningful.
+    pub all_states: bool,
+}
+
+/// Runs the cell over x (B, T, F); returns the states h (T+1, B, U) (or
+/// two, the last at index T mod 2) and what backward needs. `mask` (B, U)
+/// multiplies h before the recurrent product. Without `keep` (no backward
+/// pass will follow), the cell's buffers hold one step, overwritten at
+/// every step: the same arithmetic without writing (and first touching) T
+/// steps of them.
 pub fn forward<C: Cell>(
     w: &Weights,
     x: &Tensor,
     units: i64,
     mask: Option<&Tensor>,
-    keep: bool,
+    run: Run,
 ) -> (Tensor, Saved) {
     let _guard = tch::no_grad_guard();
     let (b, t, f) = x.size3().expect("(batch, time, features)");
     let u = units;
-    let xt = x.detach().transpose(0, 1).contiguous();
+    let keep = run.keep;
+    let (xs, layout) = Layout::of(x, run.reversed);
     let wih_t = w.w_ih.detach().tr().contiguous();
     let b_ih = w.b_ih.detach().contiguous();
     let whh_t = w.w_hh.detach().tr().contiguous();
     let b_hh = w.b_hh.detach().contiguous();
     let opts = (Kind::Float, x.device());
-    let h = Tensor::zeros([t + 1, b, u], opts);
-    let c = C::CARRY.then(|| Tensor::zeros([t + 1, b, u], opts));
+    let kept_states = if keep || run.all_states { t + 1 } else { 2 };
+    let zero_start = || {
+        let s = Tensor::empty([kept_states, b, u], opts);
+        let _ = s.get(0).zero_();
+        s
+    };
+    let h = zero_start();
+    let c = C::CARRY.then(zero_start);
     let hm = if mask.is_some() {
         Tensor::empty([t, b, u], opts)
     } else {
-        h.narrow(0, 0, t)
+        h.narrow(0, 0, kept_states - 1)
     };
     let kept_steps = if keep { t } else { 1 };
     let buffers: Vec<Tensor> = (0..C::SAVED)
@@ -310,21 +390,22 @@ pub fn forward<C: Cell>(
         .collect();
     parts.reverse();
     let shared = ForwardShared {
-        xt: floats(&xt),
+        x: floats(&xs),
+        layout,
         features: f as usize,
         wih_t: floats(&wih_t),
         b_ih: floats(&b_ih),
         mask: mask.as_ref().map(floats),
         whh_t: floats(&whh_t),
         b_hh: floats(&b_hh),
-        batch: bs,
         units: us,
         activation: w.activation,
         recurrent_activation: w.recurrent_activation,
     };
     team::run(parts, &|p| forward_rows::<C>(p, &shared));
     let saved = Saved {
-        xt,
+        x: xs,
+        layout,
         h: h.shallow_clone(),
         c,
         hm,
@@ -349,9 +430,10 @@ struct BackwardShared<'a> {
     h: &'a [f32],
     c: Option<&'a [f32]>,
     buffers: Vec<&'a [f32]>,
-    /// The inputs (T, B, F) and the states entering the recurrent product
-    /// (T, B, U), for the weight gradients.
-    xt: &'a [f32],
+    /// The input's buffer and where its rows are, and the states entering
+    /// the recurrent product (T, B, U), for the weight gradients.
+    x: &'a [f32],
+    layout: Layout,
     hm: &'a [f32],
     dout: &'a [f32],
     mask: Option<&'a [f32]>,
@@ -370,11 +452,11 @@ struct BackwardShared<'a> {
 /// so the gradients do not depend on the thread count.
 const GROUP: usize = 16;
 
-/// One thread's rows (whole groups): where its share of dL/dx goes (per
-/// step), and the slot for its groups' sums.
+/// One thread's rows (whole groups): its rows of dL/dx (B, T, F), and the
+/// slot for its groups' sums.
 struct BackwardRows<'a> {
     rows: Range<usize>,
-    dx: Option<Vec<&'a mut [f32]>>,
+    dx: Option<&'a mut [f32]>,
     sums: &'a std::sync::Mutex<Vec<Sums>>,
 }
 
@@ -439,7 +521,9 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
     let mut sums: Vec<Sums> = groups.iter().map(|_| Sums::zeros(f, u, gu)).collect();
     let mask = s.mask.map(|m| &m[rows.start * u..rows.end * u]);
     let mut dx = p.dx;
-    for step in (0..s.hm.len() / (s.batch * u)).rev() {
+    let mut dx_step = vec![0f32; if dx.is_some() { n * f } else { 0 }];
+    let steps = s.layout.steps;
+    for step in (0..steps).rev() {
         let first = step * s.batch + rows.start;
         let o = first * u..(first + n) * u;
         for (d, &g) in dh.iter_mut().zip(&s.dout[o.clone()]) {
@@ -482,7 +566,9 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
                 &dgi[g.start * gu..g.end * gu],
                 &recurrent[g.start * gu..g.end * gu],
             );
-            small_gemm::gemm_tn_acc(&s.xt[at * f..], f, f, k, dgi, gu, &mut sums.w_ih_t);
+            let x = &s.x[s.layout.at(step, rows.start + g.start)..];
+            let lda = s.layout.row_stride;
+            small_gemm::gemm_tn_acc(x, lda, f, k, dgi, gu, &mut sums.w_ih_t);
             small_gemm::gemm_tn_acc(&s.hm[at * u..], u, u, k, rec, gu, &mut sums.w_hh_t);
             add_rows(&mut sums.b_ih, dgi);
             if C::SEPARATE_DGH {
@@ -490,7 +576,16 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
             }
         }
         if let Some(dx) = dx.as_mut() {
-            small_gemm::gemm(&dgi, gu, s.w_ih, f, None, dx[step]);
+            // dL/dx of this step's rows, into their places in (B, T, F)
+            small_gemm::gemm(&dgi, gu, s.w_ih, f, None, &mut dx_step);
+            let t = if s.layout.reversed {
+                steps - 1 - step
+            } else {
+                step
+            };
+            for (i, row) in dx_step.chunks_exact(f).enumerate() {
+                dx[(i * steps + t) * f..][..f].copy_from_slice(row);
+            }
         }
     }
     if !C::SEPARATE_DGH {
@@ -508,21 +603,31 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
 pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_grad: bool) -> Grads {
     let _guard = tch::no_grad_guard();
     let (t, b, u) = s.steps_batch_units();
-    let f = s.xt.size()[2];
+    let f = s.x.size()[2];
     let gu = C::GATES as i64 * u;
     let opts = (Kind::Float, s.hm.device());
     let w_hh = w.w_hh.detach().contiguous();
     let w_ih = w.w_ih.detach().contiguous();
     let hm = s.hm.contiguous();
     let dout = dstates.contiguous();
-    let dx = with_input_grad.then(|| Tensor::empty([t, b, f], opts));
+    let dx = with_input_grad.then(|| Tensor::empty([b, t, f], opts));
     let (bs, us, fs, gus) = (b as usize, u as usize, f as usize, gu as usize);
     let chunks = team::split_groups(bs, GROUP);
     let slots: Vec<std::sync::Mutex<Vec<Sums>>> =
         chunks.iter().map(|_| Default::default()).collect();
-    let mut dx_parts = dx
-        .as_ref()
-        .map(|d| split_rows(floats_mut(d), bs, fs, &chunks));
+    // each thread's rows of dL/dx, (rows, T, F) each
+    let mut dx_parts: Option<Vec<&mut [f32]>> = dx.as_ref().map(|d| {
+        let mut rest = floats_mut(d);
+        chunks
+            .iter()
+            .map(|rows| {
+                let (head, tail) =
+                    std::mem::take(&mut rest).split_at_mut(rows.len() * t as usize * fs);
+                rest = tail;
+                head
+            })
+            .collect()
+    });
     let mut parts: Vec<BackwardRows> = chunks
         .iter()
         .zip(&slots)
@@ -538,7 +643,8 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_gr
         h: floats(&s.h),
         c: s.c.as_ref().map(floats),
         buffers: s.buffers.iter().map(floats).collect(),
-        xt: floats(&s.xt),
+        x: floats(&s.x),
+        layout: s.layout,
         hm: floats(&hm),
         dout: floats(&dout),
         mask: s.mask.as_ref().map(floats),
@@ -565,7 +671,7 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_gr
         w_hh: transposed(&total.w_hh_t, u),
         b_ih: Tensor::from_slice(&total.b_ih),
         b_hh: Tensor::from_slice(&total.b_hh),
-        x: dx.map(|d| d.transpose(0, 1)),
+        x: dx,
     }
 }
 
