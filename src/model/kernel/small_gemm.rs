@@ -143,259 +143,185 @@ fn portable(
     }
 }
 
+/// One module of register-blocked products for one vector width: `$w`
+/// floats a vector, blocks of `$mr` rows × `$wide` vectors, then one
+/// vector, then scalar columns. Every element is the same chain of fused
+/// multiply-adds over k in order, whatever the width, so the AVX2 and the
+/// AVX-512 modules give the same bits.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::Start;
-    use std::arch::x86_64::*;
+macro_rules! simd_gemm {
+    ($module:ident, $feature:literal, $vec:ty, $w:literal, $wide:literal, $mr:literal,
+     $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident) => {
+        mod $module {
+            use super::Start;
+            use std::arch::x86_64::*;
 
-    /// Columns `col .. col + 8·NV` of MR consecutive output rows, held in
-    /// MR × NV registers: each loaded vector of `w` serves MR rows.
-    /// Element (i, kk) of the left operand is `a[i·sa + kk·ska]`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const MR: usize, const NV: usize>(
-        a: *const f32,
-        (sa, ska): (usize, usize),
-        k: usize,
-        w: &[f32],
-        n: usize,
-        col: usize,
-        start: Start,
-        out: *mut f32,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); NV]; MR];
-        for (i, row) in acc.iter_mut().enumerate() {
-            for (v, x) in row.iter_mut().enumerate() {
-                match start {
-                    Start::Zero => {}
-                    Start::Bias(b) => *x = _mm256_loadu_ps(b.as_ptr().add(col + 8 * v)),
-                    Start::Out => *x = _mm256_loadu_ps(out.add(i * n + col + 8 * v)),
+            /// Columns `col .. col + $w·NV` of MR consecutive output rows,
+            /// held in MR × NV registers: each loaded vector of `w` serves
+            /// MR rows. Element (i, kk) of the left operand is
+            /// `a[i·sa + kk·ska]`.
+            #[inline]
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn block<const MR: usize, const NV: usize>(
+                a: *const f32,
+                (sa, ska): (usize, usize),
+                k: usize,
+                w: &[f32],
+                n: usize,
+                col: usize,
+                start: Start,
+                out: *mut f32,
+            ) {
+                let mut acc = [[$zero(); NV]; MR];
+                for (i, row) in acc.iter_mut().enumerate() {
+                    for (v, x) in row.iter_mut().enumerate() {
+                        match start {
+                            Start::Zero => {}
+                            Start::Bias(b) => *x = $load(b.as_ptr().add(col + $w * v)),
+                            Start::Out => *x = $load(out.add(i * n + col + $w * v)),
+                        }
+                    }
                 }
-            }
-        }
-        let wp = w.as_ptr().add(col);
-        for kk in 0..k {
-            let wr = wp.add(kk * n);
-            let mut wv = [_mm256_setzero_ps(); NV];
-            for (v, x) in wv.iter_mut().enumerate() {
-                *x = _mm256_loadu_ps(wr.add(8 * v));
-            }
-            let ak = a.add(kk * ska);
-            for (i, row) in acc.iter_mut().enumerate() {
-                let s = _mm256_broadcast_ss(&*ak.add(i * sa));
-                for (x, &y) in row.iter_mut().zip(&wv) {
-                    *x = _mm256_fmadd_ps(s, y, *x);
-                }
-            }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, x) in row.iter().enumerate() {
-                _mm256_storeu_ps(out.add(i * n + col + 8 * v), *x);
-            }
-        }
-    }
-
-    /// All column blocks of MR rows (`a` at their first row, `out`: MR × n).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn rows<const MR: usize>(
-        a: *const f32,
-        strides: (usize, usize),
-        k: usize,
-        w: &[f32],
-        n: usize,
-        start: Start,
-        out: *mut f32,
-    ) {
-        let mut col = 0;
-        while col + 24 <= n {
-            block::<MR, 3>(a, strides, k, w, n, col, start, out);
-            col += 24;
-        }
-        while col + 8 <= n {
-            block::<MR, 1>(a, strides, k, w, n, col, start, out);
-            col += 8;
-        }
-        let (sa, ska) = strides;
-        for c in col..n {
-            for i in 0..MR {
-                let o = out.add(i * n + c);
-                let mut s = match start {
-                    Start::Zero => 0.0,
-                    Start::Bias(b) => b[c],
-                    Start::Out => *o,
-                };
+                let wp = w.as_ptr().add(col);
                 for kk in 0..k {
-                    s = (*a.add(i * sa + kk * ska)).mul_add(w[kk * n + c], s);
+                    let wr = wp.add(kk * n);
+                    let mut wv = [$zero(); NV];
+                    for (v, x) in wv.iter_mut().enumerate() {
+                        *x = $load(wr.add($w * v));
+                    }
+                    let ak = a.add(kk * ska);
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let s: $vec = $set1(*ak.add(i * sa));
+                        for (x, &y) in row.iter_mut().zip(&wv) {
+                            *x = $fmadd(s, y, *x);
+                        }
+                    }
                 }
-                *o = s;
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, x) in row.iter().enumerate() {
+                        $store(out.add(i * n + col + $w * v), *x);
+                    }
+                }
+            }
+
+            /// All columns of MR rows (`a` at their first row, `out`: MR × n).
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn rows<const MR: usize>(
+                a: *const f32,
+                strides: (usize, usize),
+                k: usize,
+                w: &[f32],
+                n: usize,
+                start: Start,
+                out: *mut f32,
+            ) {
+                let mut col = 0;
+                while col + $w * $wide <= n {
+                    block::<MR, $wide>(a, strides, k, w, n, col, start, out);
+                    col += $w * $wide;
+                }
+                while col + $w <= n {
+                    block::<MR, 1>(a, strides, k, w, n, col, start, out);
+                    col += $w;
+                }
+                let (sa, ska) = strides;
+                for c in col..n {
+                    for i in 0..MR {
+                        let o = out.add(i * n + c);
+                        let mut s = match start {
+                            Start::Zero => 0.0,
+                            Start::Bias(b) => b[c],
+                            Start::Out => *o,
+                        };
+                        for kk in 0..k {
+                            s = (*a.add(i * sa + kk * ska)).mul_add(w[kk * n + c], s);
+                        }
+                        *o = s;
+                    }
+                }
+            }
+
+            /// The caller has checked that `a` holds `rows_total` rows of k
+            /// values (element (i, kk) at `i·strides.0 + kk·strides.1`), `w`
+            /// k × n values, `out` rows × n and a bias n. The rows left over
+            /// after the full blocks go as one narrower block.
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $feature)]
+            pub unsafe fn gemm(
+                a: &[f32],
+                strides: (usize, usize),
+                rows_total: usize,
+                k: usize,
+                w: &[f32],
+                n: usize,
+                start: Start,
+                out: &mut [f32],
+            ) {
+                const MR: usize = $mr;
+                let (ap, op) = (a.as_ptr(), out.as_mut_ptr());
+                let mut i = 0;
+                while i + MR <= rows_total {
+                    rows::<MR>(
+                        ap.add(i * strides.0),
+                        strides,
+                        k,
+                        w,
+                        n,
+                        start,
+                        op.add(i * n),
+                    );
+                    i += MR;
+                }
+                let (a, out) = (ap.add(i * strides.0), op.add(i * n));
+                match rows_total - i {
+                    0 => {}
+                    1 => rows::<1>(a, strides, k, w, n, start, out),
+                    2 => rows::<2>(a, strides, k, w, n, start, out),
+                    3 => rows::<3>(a, strides, k, w, n, start, out),
+                    4 => rows::<4>(a, strides, k, w, n, start, out),
+                    5 => rows::<5>(a, strides, k, w, n, start, out),
+                    6 => rows::<6>(a, strides, k, w, n, start, out),
+                    _ => rows::<7>(a, strides, k, w, n, start, out),
+                }
             }
         }
-    }
-
-    /// The caller has checked that `a` holds `rows_total` rows of k values
-    /// (element (i, kk) at `i·strides.0 + kk·strides.1`), `w` k × n values,
-    /// `out` rows × n and a bias n.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn gemm(
-        a: &[f32],
-        strides: (usize, usize),
-        rows_total: usize,
-        k: usize,
-        w: &[f32],
-        n: usize,
-        start: Start,
-        out: &mut [f32],
-    ) {
-        const MR: usize = 4;
-        let (ap, op) = (a.as_ptr(), out.as_mut_ptr());
-        let mut i = 0;
-        while i + MR <= rows_total {
-            rows::<MR>(
-                ap.add(i * strides.0),
-                strides,
-                k,
-                w,
-                n,
-                start,
-                op.add(i * n),
-            );
-            i += MR;
-        }
-        while i < rows_total {
-            rows::<1>(
-                ap.add(i * strides.0),
-                strides,
-                k,
-                w,
-                n,
-                start,
-                op.add(i * n),
-            );
-            i += 1;
-        }
-    }
+    };
 }
 
-/// 16-float vectors where the CPU has them: the same multiply-adds in the
-/// same order per element as the AVX2 path (so the same results), fewer
-/// instructions.
+// 8-float vectors, 4 rows × 24 columns a block.
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::Start;
-    use std::arch::x86_64::*;
+simd_gemm!(
+    avx2,
+    "avx2,fma",
+    __m256,
+    8,
+    3,
+    4,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps
+);
 
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const MR: usize, const NV: usize>(
-        a: *const f32,
-        (sa, ska): (usize, usize),
-        k: usize,
-        w: &[f32],
-        n: usize,
-        col: usize,
-        start: Start,
-        out: *mut f32,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-        for (i, row) in acc.iter_mut().enumerate() {
-            for (v, x) in row.iter_mut().enumerate() {
-                match start {
-                    Start::Zero => {}
-                    Start::Bias(b) => *x = _mm512_loadu_ps(b.as_ptr().add(col + 16 * v)),
-                    Start::Out => *x = _mm512_loadu_ps(out.add(i * n + col + 16 * v)),
-                }
-            }
-        }
-        let wp = w.as_ptr().add(col);
-        for kk in 0..k {
-            let wr = wp.add(kk * n);
-            let mut wv = [_mm512_setzero_ps(); NV];
-            for (v, x) in wv.iter_mut().enumerate() {
-                *x = _mm512_loadu_ps(wr.add(16 * v));
-            }
-            let ak = a.add(kk * ska);
-            for (i, row) in acc.iter_mut().enumerate() {
-                let s = _mm512_set1_ps(*ak.add(i * sa));
-                for (x, &y) in row.iter_mut().zip(&wv) {
-                    *x = _mm512_fmadd_ps(s, y, *x);
-                }
-            }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, x) in row.iter().enumerate() {
-                _mm512_storeu_ps(out.add(i * n + col + 16 * v), *x);
-            }
-        }
-    }
-
-    /// All column blocks of MR rows (`a` at their first row, `out`: MR × n).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn rows<const MR: usize>(
-        a: *const f32,
-        strides: (usize, usize),
-        k: usize,
-        w: &[f32],
-        n: usize,
-        start: Start,
-        out: *mut f32,
-    ) {
-        let mut col = 0;
-        while col + 32 <= n {
-            block::<MR, 2>(a, strides, k, w, n, col, start, out);
-            col += 32;
-        }
-        if col < n {
-            block::<MR, 1>(a, strides, k, w, n, col, start, out);
-        }
-    }
-
-    /// As `avx2::gemm`, for n a multiple of 16; the rows left over after
-    /// the 8-row blocks go as one narrower block.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn gemm(
-        a: &[f32],
-        strides: (usize, usize),
-        rows_total: usize,
-        k: usize,
-        w: &[f32],
-        n: usize,
-        start: Start,
-        out: &mut [f32],
-    ) {
-        const MR: usize = 8;
-        let (ap, op) = (a.as_ptr(), out.as_mut_ptr());
-        let mut i = 0;
-        while i + MR <= rows_total {
-            rows::<MR>(
-                ap.add(i * strides.0),
-                strides,
-                k,
-                w,
-                n,
-                start,
-                op.add(i * n),
-            );
-            i += MR;
-        }
-        let (a, out) = (ap.add(i * strides.0), op.add(i * n));
-        match rows_total - i {
-            0 => {}
-            1 => rows::<1>(a, strides, k, w, n, start, out),
-            2 => rows::<2>(a, strides, k, w, n, start, out),
-            3 => rows::<3>(a, strides, k, w, n, start, out),
-            4 => rows::<4>(a, strides, k, w, n, start, out),
-            5 => rows::<5>(a, strides, k, w, n, start, out),
-            6 => rows::<6>(a, strides, k, w, n, start, out),
-            _ => rows::<7>(a, strides, k, w, n, start, out),
-        }
-    }
-}
+// 16-float vectors where the CPU has them (n a multiple of 16), 8 rows ×
+// 32 columns a block: the same multiply-adds per element, fewer instructions.
+#[cfg(target_arch = "x86_64")]
+simd_gemm!(
+    avx512,
+    "avx512f",
+    __m512,
+    16,
+    2,
+    8,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps
+);
 
 #[cfg(test)]
 mod tests {
