@@ -5,7 +5,8 @@
 //! layer runs on the GPU one time step at a time, dozens of tiny kernels per
 //! step; seqlab's CPU kernel is several times faster (measured on an H200:
 //! a Jena GRU with recurrent dropout takes 123 ms a train step on the GPU,
-//! 16 ms on two CPU cores; `benches/cuda.sh`). An explicit `cuda` is obeyed.
+//! 8 ms on two CPU cores; `benches/cuda.sh`, `make bench`). An explicit
+//! `cuda` is obeyed.
 
 use crate::config::Config;
 use crate::config::{CellKind, LayerSpec, Recurrent};
