@@ -424,24 +424,22 @@ impl Bidirectional {
         if !runs {
             return None;
         }
-        // each kernel reads its own direction's steps from x
-        let xs: Vec<Tensor> = layers.iter().map(|_| x.shallow_clone()).collect();
         let u = self.forward.spec.units as i64;
         let slots: [std::sync::Mutex<Option<(Tensor, rnn::Saved)>>; 2] = Default::default();
         // Tensors may move between threads but not be shared: each job
-        // owns handles to its layer's weights and input.
+        // owns handles to its layer's weights and input (both read x, each
+        // kernel its own direction's steps).
         let jobs: Vec<_> = layers
             .iter()
-            .zip(&xs)
             .enumerate()
-            .map(|(i, (l, x))| (i, l.job(x, u)))
+            .map(|(i, l)| (i, l.job(x, u)))
             .collect();
         super::kernel::team::run(jobs, &|(i, job): (usize, KernelJob)| {
             *slots[i].lock().expect("one writer") = Some(job.run());
         });
         let [a, b] = slots.map(|s| s.into_inner().expect("one writer").expect("both ran"));
-        let (y, pa) = self.forward.kernel_finish(&xs[0], a, true);
-        let (y_rev, pb) = self.backward.kernel_finish(&xs[1], b, true);
+        let (y, pa) = self.forward.kernel_finish(x, a, true);
+        let (y_rev, pb) = self.backward.kernel_finish(x, b, true);
         if let (Some(pa), Some(pb)) = (pa, pb) {
             tape.record(Entry::RnnPair(pa, pb));
         }

@@ -178,14 +178,18 @@ impl Layout {
         }
     }
 
-    /// Offset of batch row `row` at processing step `step`.
-    fn at(&self, step: usize, row: usize) -> usize {
-        let t = if self.reversed {
+    /// The time step that processing step `step` reads.
+    fn time(&self, step: usize) -> usize {
+        if self.reversed {
             self.steps - 1 - step
         } else {
             step
-        };
-        t * self.step_stride + row * self.row_stride
+        }
+    }
+
+    /// Offset of batch row `row` at processing step `step`.
+    fn at(&self, step: usize, row: usize) -> usize {
+        self.time(step) * self.step_stride + row * self.row_stride
     }
 }
 
@@ -578,11 +582,7 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
         if let Some(dx) = dx.as_mut() {
             // dL/dx of this step's rows, into their places in (B, T, F)
             small_gemm::gemm(&dgi, gu, s.w_ih, f, None, &mut dx_step);
-            let t = if s.layout.reversed {
-                steps - 1 - step
-            } else {
-                step
-            };
+            let t = s.layout.time(step);
             for (i, row) in dx_step.chunks_exact(f).enumerate() {
                 dx[(i * steps + t) * f..][..f].copy_from_slice(row);
             }
@@ -615,17 +615,12 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_gr
     let chunks = team::split_groups(bs, GROUP);
     let slots: Vec<std::sync::Mutex<Vec<Sums>>> =
         chunks.iter().map(|_| Default::default()).collect();
-    // each thread's rows of dL/dx, (rows, T, F) each
+    // each thread's rows of dL/dx, (rows, T, F) each: one "step" of B
+    // rows, T·F wide
     let mut dx_parts: Option<Vec<&mut [f32]>> = dx.as_ref().map(|d| {
-        let mut rest = floats_mut(d);
-        chunks
-            .iter()
-            .map(|rows| {
-                let (head, tail) =
-                    std::mem::take(&mut rest).split_at_mut(rows.len() * t as usize * fs);
-                rest = tail;
-                head
-            })
+        split_rows(floats_mut(d), bs, t as usize * fs, &chunks)
+            .into_iter()
+            .flatten()
             .collect()
     });
     let mut parts: Vec<BackwardRows> = chunks
