@@ -9,7 +9,7 @@ use super::forecast::{self, Attention, Frame, LayerNorm, PositionalEmbedding};
 use super::graph::Src;
 use super::kernel::conv;
 use super::kernel::tape::Tape;
-use super::recurrent::{Bidirectional, Path, RecurrentLayer};
+use super::recurrent::{Bidirectional, Embedded, Path, RecurrentLayer};
 use super::shape::{infer, Inferred};
 use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind, WindowNorm};
 use tch::{nn, Device, Tensor};
@@ -56,8 +56,9 @@ pub struct Model {
     frame: Option<Frame>,
     /// Kernel runs of the current training step, awaiting their backward pass.
     tape: Tape,
-    /// For a Conv1D fed only by an embedding: that embedding's node (the
-    /// two run as one, see `embed_conv`; the embedding alone is skipped).
+    /// For a Conv1D or recurrent layer fed only by an embedding: that
+    /// embedding's node (the two run as one, see `embed_conv` and
+    /// `rnn::Lookup`; the embedding alone is skipped).
     embedded: Vec<Option<usize>>,
     /// For a Conv1D feeding only a max pool: that pool's node (taken inside
     /// the `conv` kernel when it runs; the pool alone is then skipped).
@@ -243,7 +244,7 @@ impl Model {
                 )),
             });
         }
-        let embedded = embedded_convs(&ops, &inferred);
+        let embedded = embedded_layers(&ops, &inferred);
         let pooled = pooled_convs(&ops, &inferred, &embedded);
         Ok(Model {
             vs,
@@ -312,12 +313,47 @@ impl Model {
     /// Names of the Conv1D layers that run as table lookups over the
     /// embedding feeding them (see `kernel::embed_conv`).
     pub fn lookup_convs(&self) -> Vec<String> {
+        self.embedded_of(|op| matches!(op, Op::Conv(_)))
+    }
+
+    /// Names of the recurrent layers (on the CPU kernel) that look their
+    /// input projections up over the embedding feeding them (see
+    /// `kernel::rnn::Lookup`).
+    pub fn lookup_recurrents(&self) -> Vec<String> {
+        let on_kernel = |r: &super::recurrent::RecurrentLayer| r.path(false) == Path::Kernel;
+        self.embedded_of(|op| match op {
+            Op::Recurrent(r) => on_kernel(r),
+            Op::Bidirectional(b) => on_kernel(&b.forward) && on_kernel(&b.backward),
+            _ => false,
+        })
+    }
+
+    /// Names of the layers fed by an embedding they run with, among `ops`.
+    fn embedded_of(&self, ops: impl Fn(&Op) -> bool) -> Vec<String> {
         self.embedded
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.is_some())
+            .filter(|(i, e)| e.is_some() && ops(&self.ops[*i]))
             .map(|(i, _)| self.inferred.layers[i].name.clone())
             .collect()
+    }
+
+    /// The embedding feeding node `i` and its tokens, where the two run as one.
+    fn embedded_input<'a>(
+        &'a self,
+        i: usize,
+        x: &'a Tensor,
+        outs: &'a [Option<Tensor>],
+    ) -> Option<Embedded<'a>> {
+        let j = self.embedded[i]?;
+        let Op::Embedding(embedding) = &self.ops[j] else {
+            return None;
+        };
+        let tokens = match self.inferred.wiring.sources[j][0] {
+            Src::Input => x,
+            Src::Layer(k) => outs[k].as_ref().expect("topological order"),
+        };
+        Some(Embedded { embedding, tokens })
     }
 
     /// The Conv1D layers the `conv` kernel runs on this model's device (in
@@ -412,15 +448,11 @@ impl Model {
                 Op::Dropout(rate) => super::draws::dropout(ins[0], *rate, train),
                 Op::Activation(a) => activation::apply(*a, ins[0]),
                 Op::Embedding(e) => e.forward(ins[0]),
-                Op::Conv(c) => match self.embedded[i].map(|j| (j, &self.ops[j])) {
-                    Some((j, Op::Embedding(e))) => {
-                        let tokens = match w.sources[j][0] {
-                            Src::Input => x,
-                            Src::Layer(k) => outs[k].as_ref().expect("topological order"),
-                        };
-                        c.forward_embedded(e, tokens, train.then_some(&self.tape))
+                Op::Conv(c) => match self.embedded_input(i, x, &outs) {
+                    Some(src) => {
+                        c.forward_embedded(src.embedding, src.tokens, train.then_some(&self.tape))
                     }
-                    _ => match self.pooled[i].map(|j| (j, &self.ops[j])) {
+                    None => match self.pooled[i].map(|j| (j, &self.ops[j])) {
                         Some((j, pool)) if c.kernel_path(ins[0], train, true) => {
                             let pool = match pool {
                                 Op::Pool(p) => p.fused().expect("only fusable pools are listed"),
@@ -435,8 +467,14 @@ impl Model {
                 },
                 Op::Pool(p) => p.forward(ins[0]),
                 Op::GlobalPool { max } => global_pool(ins[0], *max),
-                Op::Recurrent(r) => r.forward_taped(ins[0], train, Some(&self.tape)),
-                Op::Bidirectional(b) => b.forward(ins[0], train, Some(&self.tape)),
+                Op::Recurrent(r) => match self.embedded_input(i, x, &outs) {
+                    Some(src) => r.forward_embedded(&src, train, Some(&self.tape)),
+                    None => r.forward_taped(ins[0], train, Some(&self.tape)),
+                },
+                Op::Bidirectional(b) => match self.embedded_input(i, x, &outs) {
+                    Some(src) => b.forward_embedded(&src, train, Some(&self.tape)),
+                    None => b.forward(ins[0], train, Some(&self.tape)),
+                },
                 Op::Concatenate(dim) => Tensor::cat(&ins, *dim),
                 Op::Add => ins[1..]
                     .iter()
@@ -523,8 +561,9 @@ fn pooled_convs(ops: &[Op], inferred: &Inferred, embedded: &[Option<usize>]) -> 
         .collect()
 }
 
-/// Conv1D nodes whose only input is an embedding that feeds nothing else.
-fn embedded_convs(ops: &[Op], inferred: &Inferred) -> Vec<Option<usize>> {
+/// Conv1D and recurrent nodes whose only input is an embedding that feeds
+/// nothing else.
+fn embedded_layers(ops: &[Op], inferred: &Inferred) -> Vec<Option<usize>> {
     let w = &inferred.wiring;
     let mut consumers = vec![0usize; ops.len()];
     for src in w.sources.iter().flatten() {
@@ -534,13 +573,14 @@ fn embedded_convs(ops: &[Op], inferred: &Inferred) -> Vec<Option<usize>> {
     }
     (0..ops.len())
         .map(|i| match (&ops[i], w.sources[i].as_slice()) {
-            (Op::Conv(c), [Src::Layer(j)])
-                if matches!(ops[*j], Op::Embedding(_))
-                    && consumers[*j] == 1
-                    && *j != w.output
-                    && c.fusable_after_embedding() =>
+            (op, [Src::Layer(j)])
+                if matches!(ops[*j], Op::Embedding(_)) && consumers[*j] == 1 && *j != w.output =>
             {
-                Some(*j)
+                match op {
+                    Op::Conv(c) if c.fusable_after_embedding() => Some(*j),
+                    Op::Recurrent(_) | Op::Bidirectional(_) => Some(*j),
+                    _ => None,
+                }
             }
             _ => None,
         })

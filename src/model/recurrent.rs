@@ -18,12 +18,68 @@
 //! default activations); otherwise the input projections of all steps are one
 //! matrix product and only the recurrent part is unrolled.
 use super::activation;
+use super::dense::Embedding;
 use super::init;
 use super::kernel::rnn::{self, Pending, Weights};
 use super::kernel::tape::{Entry, Tape};
-use super::kernel::{fastmath, gru::Gru, lstm::Lstm};
+use super::kernel::{embed_conv, fastmath, gru::Gru, lstm::Lstm, token_rows};
 use crate::config::{Activation, CellKind, Init, MergeMode, Recurrent};
+use std::sync::Arc;
 use tch::{nn, Kind, Tensor};
+
+/// An Embedding's tokens (batch, time) as a recurrent layer's input: the
+/// kernel then looks each step's input projections up in a table over the
+/// vocabulary (`rnn::Lookup`) instead of multiplying the embedded values.
+pub struct Embedded<'a> {
+    pub embedding: &'a Embedding,
+    pub tokens: &'a Tensor,
+}
+
+impl Embedded<'_> {
+    /// The embedding's output, as the layer would read it written apart.
+    fn values(&self) -> Tensor {
+        self.embedding.forward(self.tokens)
+    }
+
+    /// Whether the batch repays a table over the vocabulary: at least
+    /// twice as many tokens as the vocabulary has rows.
+    fn worthwhile(&self) -> bool {
+        let vocab = self.embedding.w.size()[0];
+        self.tokens.dim() == 2 && embed_conv::worthwhile(vocab, self.tokens.numel() as i64)
+    }
+
+    /// The tokens as checked row numbers, shared by every table built on them.
+    fn rows(&self) -> Tokens<'_> {
+        let (b, t) = self.tokens.size2().expect("(batch, time) token ids");
+        Tokens {
+            embeddings: &self.embedding.w,
+            rows: token_rows(self.tokens, self.embedding.w.size()[0]).into(),
+            batch: b as usize,
+            steps: t as usize,
+        }
+    }
+}
+
+/// An Embedding's weights and a batch's tokens as row numbers.
+struct Tokens<'a> {
+    embeddings: &'a Tensor,
+    rows: Arc<[usize]>,
+    batch: usize,
+    steps: usize,
+}
+
+impl Tokens<'_> {
+    /// The table of `layer`'s input projections over the vocabulary.
+    fn lookup(&self, layer: &RecurrentLayer) -> rnn::Lookup {
+        rnn::Lookup::new(
+            self.embeddings,
+            &layer.weights(),
+            self.rows.clone(),
+            self.batch,
+            self.steps,
+        )
+    }
+}
 
 /// Which code path a forward pass takes (reported in model.txt and benches).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,46 +234,106 @@ impl RecurrentLayer {
     }
 
     fn kernel(&self, x: &Tensor, u: i64, mask: Option<&Tensor>, tape: Option<&Tape>) -> Tensor {
-        let run = self.kernel_run(x, u, mask, tape.is_some());
-        let (out, pending) = self.kernel_finish(x, run, tape.is_some());
+        let run = self.kernel_run(rnn::Input::Values(x), u, mask, tape.is_some());
+        self.kernel_record(x.size()[1], Some(x), run, tape)
+    }
+
+    /// The kernel's output, its backward pass recorded on `tape` if any.
+    fn kernel_record(
+        &self,
+        t: i64,
+        x: Option<&Tensor>,
+        run: (Tensor, rnn::Saved),
+        tape: Option<&Tape>,
+    ) -> Tensor {
+        let (out, pending) = self.kernel_finish(t, x, run, tape.is_some());
         if let (Some(tape), Some(p)) = (tape, pending) {
             tape.record(Entry::Rnn(p));
         }
         out
     }
 
-    /// The kernel's time loop: all states, and what its backward pass needs
-    /// where `keep`.
-    fn kernel_run(
-        &self,
-        x: &Tensor,
-        u: i64,
-        mask: Option<&Tensor>,
-        keep: bool,
-    ) -> (Tensor, rnn::Saved) {
-        let w = Weights {
+    /// Whether this layer, in this mode, may look its input projections up
+    /// over an embedding: the kernel runs and no input dropout is drawn.
+    fn looks_up(&self, train: bool, taped: bool) -> bool {
+        self.path(train) == Path::Kernel && !(train && (!taped || self.spec.dropout > 0.0))
+    }
+
+    /// Whether `forward_embedded` looks the input projections up for this batch.
+    pub fn looks_up_over(&self, src: &Embedded, train: bool, taped: bool) -> bool {
+        src.worthwhile() && self.looks_up(train, taped)
+    }
+
+    /// This layer over `embedding(tokens)`: the input projections looked up
+    /// (`rnn::Lookup`) where the kernel runs, no input dropout is drawn and
+    /// the batch repays the table; otherwise the two layers as written. The
+    /// same bits either way (tested). Pass the tape in training.
+    pub fn forward_embedded(&self, src: &Embedded, train: bool, tape: Option<&Tape>) -> Tensor {
+        if !self.looks_up_over(src, train, tape.is_some()) {
+            return self.forward_taped(&src.values(), train, tape);
+        }
+        // the backward pass reads the embedded values, as for any input
+        let values = train.then(|| src.values());
+        self.kernel_looked_up(
+            &src.rows(),
+            values.as_ref(),
+            if train { tape } else { None },
+        )
+    }
+
+    fn kernel_looked_up(&self, tokens: &Tokens, x: Option<&Tensor>, tape: Option<&Tape>) -> Tensor {
+        let u = self.spec.units as i64;
+        let mask = (tape.is_some() && self.spec.recurrent_dropout > 0.0).then(|| {
+            let device = self.w_ih.device();
+            dropout_mask(tokens.batch as i64, u, self.spec.recurrent_dropout, device)
+        });
+        let lookup = tokens.lookup(self);
+        let input = rnn::Input::Tokens {
+            lookup: &lookup,
+            values: x,
+        };
+        let run = self.kernel_run(input, u, mask.as_ref(), tape.is_some());
+        self.kernel_record(tokens.steps as i64, x, run, tape)
+    }
+
+    fn weights(&self) -> Weights<'_> {
+        Weights {
             w_ih: &self.w_ih,
             w_hh: &self.w_hh,
             b_ih: &self.b_ih,
             b_hh: &self.b_hh,
             activation: self.spec.activation,
             recurrent_activation: self.spec.recurrent_activation,
-        };
+        }
+    }
+
+    /// The kernel's time loop: all states, and what its backward pass needs
+    /// where `keep`.
+    fn kernel_run(
+        &self,
+        input: rnn::Input,
+        u: i64,
+        mask: Option<&Tensor>,
+        keep: bool,
+    ) -> (Tensor, rnn::Saved) {
+        let w = self.weights();
         let run = rnn::Run {
             keep,
             reversed: self.spec.go_backwards,
             all_states: self.spec.return_sequences,
         };
         match self.kind {
-            CellKind::Lstm => rnn::forward::<Lstm>(&w, x, u, mask, run),
-            _ => rnn::forward::<Gru>(&w, x, u, mask, run),
+            CellKind::Lstm => rnn::forward::<Lstm>(&w, input, u, mask, run),
+            _ => rnn::forward::<Gru>(&w, input, u, mask, run),
         }
     }
 
-    /// This layer's training time loop over `x` without a mask, as a job
-    /// another thread can run (it owns its handles to the weights).
-    fn job(&self, x: &Tensor, u: i64) -> KernelJob {
+    /// This layer's training time loop over `x` (its input projections
+    /// looked up where `lookup` is given) without a mask, as a job another
+    /// thread can run (it owns its handles to the weights).
+    fn job(&self, x: &Tensor, u: i64, lookup: Option<rnn::Lookup>) -> KernelJob {
         KernelJob {
+            lookup,
             layer: RecurrentLayer {
                 w_ih: self.w_ih.shallow_clone(),
                 w_hh: self.w_hh.shallow_clone(),
@@ -235,11 +351,11 @@ impl RecurrentLayer {
     /// leaf in its place and the backward pass that waits for its gradient.
     fn kernel_finish(
         &self,
-        x: &Tensor,
+        t: i64,
+        x: Option<&Tensor>,
         (states, saved): (Tensor, rnn::Saved),
         taped: bool,
     ) -> (Tensor, Option<Pending>) {
-        let t = x.size()[1];
         let out = if self.spec.return_sequences {
             // a view: a following kernel reads it time-major without a copy
             states.narrow(0, 1, t).transpose(0, 1)
@@ -247,9 +363,9 @@ impl RecurrentLayer {
             // the last of T + 1 states, or of two used in turn
             states.get(t % states.size()[0])
         };
-        if !taped {
+        let Some(x) = x.filter(|_| taped) else {
             return (out, None);
-        }
+        };
         let leaf = out.detach().set_requires_grad(true);
         let pending = Pending {
             kind: self.kind,
@@ -333,12 +449,20 @@ impl RecurrentLayer {
 struct KernelJob {
     layer: RecurrentLayer,
     x: Tensor,
+    lookup: Option<rnn::Lookup>,
     units: i64,
 }
 
 impl KernelJob {
     fn run(self) -> (Tensor, rnn::Saved) {
-        self.layer.kernel_run(&self.x, self.units, None, true)
+        let input = match &self.lookup {
+            Some(lookup) => rnn::Input::Tokens {
+                lookup,
+                values: Some(&self.x),
+            },
+            None => rnn::Input::Values(&self.x),
+        };
+        self.layer.kernel_run(input, self.units, None, true)
     }
 }
 
@@ -381,12 +505,45 @@ impl Bidirectional {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool, tape: Option<&Tape>) -> Tensor {
-        let (y, mut y_rev) = self.both_at_once(x, train, tape).unwrap_or_else(|| {
+        let (y, y_rev) = self.both_at_once(x, None, train, tape).unwrap_or_else(|| {
             (
                 self.forward.forward_taped(x, train, tape),
                 self.backward.forward_taped(x, train, tape),
             )
         });
+        self.merged(y, y_rev)
+    }
+
+    /// Both directions over `embedding(tokens)`, each looking its input
+    /// projections up where `RecurrentLayer::forward_embedded` would.
+    pub fn forward_embedded(&self, src: &Embedded, train: bool, tape: Option<&Tape>) -> Tensor {
+        let taped = tape.is_some();
+        let looks_up = [&self.forward, &self.backward]
+            .iter()
+            .all(|l| l.looks_up_over(src, train, taped));
+        if !looks_up {
+            return self.forward(&src.values(), train, tape);
+        }
+        let values = train.then(|| src.values());
+        let tokens = src.rows();
+        let pair = values
+            .as_ref()
+            .and_then(|x| self.both_at_once(x, Some(&tokens), train, tape));
+        let (y, y_rev) = pair.unwrap_or_else(|| {
+            let tape = if train { tape } else { None };
+            (
+                self.forward
+                    .kernel_looked_up(&tokens, values.as_ref(), tape),
+                self.backward
+                    .kernel_looked_up(&tokens, values.as_ref(), tape),
+            )
+        });
+        self.merged(y, y_rev)
+    }
+
+    /// The two directions' outputs merged (the backward one's sequence
+    /// flipped back to forward time).
+    fn merged(&self, y: Tensor, mut y_rev: Tensor) -> Tensor {
         if self.backward.spec.return_sequences {
             y_rev = y_rev.flip([1]);
         }
@@ -411,6 +568,7 @@ impl Bidirectional {
     fn both_at_once(
         &self,
         x: &Tensor,
+        tokens: Option<&Tokens>,
         train: bool,
         tape: Option<&Tape>,
     ) -> Option<(Tensor, Tensor)> {
@@ -432,14 +590,15 @@ impl Bidirectional {
         let jobs: Vec<_> = layers
             .iter()
             .enumerate()
-            .map(|(i, l)| (i, l.job(x, u)))
+            .map(|(i, l)| (i, l.job(x, u, tokens.map(|t| t.lookup(l)))))
             .collect();
         super::kernel::team::run(jobs, &|(i, job): (usize, KernelJob)| {
             *slots[i].lock().expect("one writer") = Some(job.run());
         });
         let [a, b] = slots.map(|s| s.into_inner().expect("one writer").expect("both ran"));
-        let (y, pa) = self.forward.kernel_finish(x, a, true);
-        let (y_rev, pb) = self.backward.kernel_finish(x, b, true);
+        let t = x.size()[1];
+        let (y, pa) = self.forward.kernel_finish(t, Some(x), a, true);
+        let (y_rev, pb) = self.backward.kernel_finish(t, Some(x), b, true);
         if let (Some(pa), Some(pb)) = (pa, pb) {
             tape.record(Entry::RnnPair(pa, pb));
         }
@@ -872,5 +1031,103 @@ mod tests {
             }
         }
         tch::set_num_threads(before);
+    }
+
+    /// A layer fed by an Embedding looks its input projections up
+    /// (`rnn::Lookup`) and computes the same bits as over the embedded
+    /// values: output in evaluation, and in training the output and every
+    /// gradient (embedding included), for GRU and LSTM, last state or
+    /// sequences, forwards or `go_backwards`, with a recurrent dropout mask,
+    /// alone and as a Bidirectional (both directions side by side), with
+    /// one and two threads.
+    #[test]
+    fn embedding_lookup_equals_embedded_values() {
+        let _rng = crate::model::rng_lock();
+        let threads = tch::get_num_threads();
+        let cases = [(false, false, 0.0), (true, true, 0.0), (false, true, 0.3)];
+        for n in [1, 2] {
+            tch::set_num_threads(n);
+            for kind in [CellKind::Gru, CellKind::Lstm] {
+                for (seqs, backwards, rec_drop) in cases {
+                    tch::manual_seed(11);
+                    let vs = VarStore::new(Device::Cpu);
+                    let embedding = Embedding::new(&(vs.root() / "e"), 20, 5, Init::Keras);
+                    let mut sp = spec(8, seqs);
+                    sp.go_backwards = backwards;
+                    sp.recurrent_dropout = rec_drop;
+                    let layer = RecurrentLayer::new(&(vs.root() / "r"), kind, &sp, 5, Init::Keras);
+                    let bi = Bidirectional::new(
+                        &(vs.root() / "b"),
+                        kind,
+                        &spec(8, seqs),
+                        5,
+                        MergeMode::Concat,
+                        Init::Keras,
+                    );
+                    // 21 rows × 6 steps: 126 tokens, more than twice the vocabulary
+                    let tokens = Tensor::randint(20, [21, 6], (Kind::Int64, Device::Cpu));
+                    let src = Embedded {
+                        embedding: &embedding,
+                        tokens: &tokens,
+                    };
+                    let what = format!("{kind:?} seqs {seqs} backwards {backwards} threads {n}");
+                    assert!(layer.looks_up_over(&src, false, false), "{what}");
+                    assert!(layer.looks_up_over(&src, true, true), "{what}");
+                    let eval = |looked_up: bool, bidirectional: bool| {
+                        tch::no_grad(|| match (looked_up, bidirectional) {
+                            (true, false) => layer.forward_embedded(&src, false, None),
+                            (false, false) => layer.forward_taped(&src.values(), false, None),
+                            (true, true) => bi.forward_embedded(&src, false, None),
+                            (false, true) => bi.forward(&src.values(), false, None),
+                        })
+                    };
+                    for bidirectional in [false, true] {
+                        assert!(
+                            eval(true, bidirectional).equal(&eval(false, bidirectional)),
+                            "evaluation, {what}, bidirectional {bidirectional}"
+                        );
+                    }
+                    let train = |looked_up: bool, bidirectional: bool| {
+                        for mut v in vs.trainable_variables() {
+                            v.zero_grad();
+                        }
+                        tch::manual_seed(3);
+                        let tape = Tape::default();
+                        let y = match (looked_up, bidirectional) {
+                            (true, false) => layer.forward_embedded(&src, true, Some(&tape)),
+                            (false, false) => layer.forward_taped(&src.values(), true, Some(&tape)),
+                            (true, true) => bi.forward_embedded(&src, true, Some(&tape)),
+                            (false, true) => bi.forward(&src.values(), true, Some(&tape)),
+                        };
+                        if bidirectional {
+                            assert_eq!(tape.pairs(), usize::from(n >= 2), "{what}");
+                        }
+                        (y.square().sum(Kind::Float) + y.sum(Kind::Float)).backward();
+                        tape.backward();
+                        let mut out = vec![y.detach()];
+                        out.extend(vs.trainable_variables().iter().map(|v| {
+                            let g = v.grad();
+                            if g.defined() {
+                                g.copy()
+                            } else {
+                                Tensor::zeros([0], (Kind::Float, Device::Cpu))
+                            }
+                        }));
+                        out
+                    };
+                    for bidirectional in [false, true] {
+                        let (a, b) = (train(true, bidirectional), train(false, bidirectional));
+                        assert!(a[0].abs().sum(Kind::Float).double_value(&[]) > 0.0);
+                        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                            assert!(
+                                a.equal(b),
+                                "training, {what}, bidirectional {bidirectional}, tensor {i}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        tch::set_num_threads(threads);
     }
 }

@@ -456,6 +456,12 @@ fn execute(
             "{name}: runs as table lookups over its embedding (CPU, batches with twice the vocabulary in windows)"
         );
     }
+    for name in model.lookup_recurrents() {
+        let _ = writeln!(
+            table,
+            "{name}: looks its input projections up in a table over its embedding's vocabulary (CPU kernel, batches with twice the vocabulary in tokens)"
+        );
+    }
     staging.write("model.txt", table.as_bytes())?;
     if !fitted.forecasts.is_empty() {
         staging.write("forecasts.csv", forecasts_csv(&fitted).as_bytes())?;

@@ -173,17 +173,28 @@ pub fn bench_cell(
         train,
         val: spread(val),
         batch: spread(batch),
-        paths: bench_paths(&model.recurrent_paths(true), &model.kernel_convs()),
+        paths: bench_paths(
+            &model.recurrent_paths(true),
+            &model.kernel_convs(),
+            &model.lookup_recurrents(),
+        ),
         device,
     })
 }
 
 /// The recurrent paths of a model and, after them, its kernel convolutions:
 /// `[Kernel] conv: conv1d_0 + max_pool1d_1`.
-fn bench_paths(recurrent: &[crate::model::recurrent::Path], convs: &[String]) -> String {
+fn bench_paths(
+    recurrent: &[crate::model::recurrent::Path],
+    convs: &[String],
+    lookups: &[String],
+) -> String {
     let mut paths = format!("{recurrent:?}");
     if !convs.is_empty() {
         paths.push_str(&format!(" conv: {}", convs.join(", ")));
+    }
+    if !lookups.is_empty() {
+        paths.push_str(&format!(" lookup: {}", lookups.join(", ")));
     }
     paths
 }

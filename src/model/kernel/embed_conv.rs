@@ -12,7 +12,7 @@
 //! order however the work is split. Used when the vocabulary is at most half
 //! the windows of a batch; otherwise the layers run as written.
 use super::tape::{Entry, Tape};
-use super::{floats, floats_mut, team};
+use super::{floats, floats_mut, team, token_rows};
 use tch::{Kind, Tensor};
 
 /// Whether `windows` output positions a batch repay tables of `vocab` rows.
@@ -30,21 +30,6 @@ pub struct Pending {
     dilation: i64,
     /// The output the rest of the graph consumed (bias not included).
     leaf: Tensor,
-}
-
-/// Token ids as row numbers, each checked against the vocabulary.
-fn token_rows(tokens: &Tensor, vocab: i64) -> Vec<usize> {
-    let ids = Vec::<i64>::try_from(tokens.flatten(0, -1)).expect("int64 token ids");
-    ids.into_iter()
-        .map(|id| {
-            assert!(
-                (0..vocab).contains(&id),
-                "token id {id} outside the embedding's input_dim {vocab}; \
-                 raise input_dim to the data's max_features"
-            );
-            id as usize
-        })
-        .collect()
 }
 
 /// Conv1D(Embedding(tokens)) without the bias: tokens (batch, time) →

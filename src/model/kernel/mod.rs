@@ -3,7 +3,8 @@
 //!
 //! `rnn` runs the time loop of a GRU (`gru`) or LSTM (`lstm`) cell;
 //! `conv` runs a Conv1D without unfolding its windows; `embed_conv` turns
-//! an Embedding feeding a Conv1D into table lookups; `window_mean` is the
+//! an Embedding feeding a Conv1D into table lookups (`rnn::Lookup` does the
+//! same for a recurrent layer's input projection); `window_mean` is the
 //! forecasters' moving average.
 //! `small_gemm`, `fastmath` and `team` are their building blocks: register-
 //! blocked small products, vectorisable activations, and libtorch's own
@@ -49,6 +50,21 @@ pub fn floats_mut(t: &Tensor) -> &mut [f32] {
     assert!(t.is_contiguous() && t.kind() == Kind::Float && t.device() == tch::Device::Cpu);
     // SAFETY: as `floats`; exclusive use is the caller's contract above.
     unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel()) }
+}
+
+/// Token ids as row numbers, each checked against the vocabulary.
+pub fn token_rows(tokens: &Tensor, vocab: i64) -> Vec<usize> {
+    let ids = Vec::<i64>::try_from(tokens.flatten(0, -1)).expect("int64 token ids");
+    ids.into_iter()
+        .map(|id| {
+            assert!(
+                (0..vocab).contains(&id),
+                "token id {id} outside the embedding's input_dim {vocab}; \
+                 raise input_dim to the data's max_features"
+            );
+            id as usize
+        })
+        .collect()
 }
 
 /// Splits a (steps, batch, width) buffer into each chunk of batch rows'
