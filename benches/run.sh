@@ -38,10 +38,16 @@ echo "== model steps: seqlab (appended to benches/results.csv, figure benches/st
 since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 "$BIN" bench experiments/jena_{dense,gru,gru_dropout,stacked_gru,bidirectional_gru,conv1d,conv_gru}.toml "${JSET[@]}" --steps "$STEPS" --threads "$THREADS"
 if [ -f "$imdb" ]; then "$BIN" bench experiments/imdb_{conv1d,lstm,bidirectional_lstm}.toml --steps "$STEPS" --threads "$THREADS" --out benches/results.csv; fi
+# Each ETTh1 model is timed in seqlab and then at once in PyTorch: the
+# epoch ratio compares two measurements seconds apart (this machine's speed
+# drifts by a third over minutes), not minutes apart.
+torch_ett="$work/torch_ett.csv"
+rm -f "$torch_ett"
 if [ -f "$etth1" ]; then
   for m in "${ETT_MODELS[@]}"; do
     "$BIN" bench "experiments/ett/$m.toml" --set "data.path=$PWD/$etth1" $(h96 "experiments/ett/$m.toml") \
       --steps "$STEPS" --threads "$THREADS" | { [ "$m" = "${ETT_MODELS[0]}" ] && cat || tail -n +2; }
+    "$PY" benches/torch_reference.py --only "$m" --steps "$STEPS" --threads "$THREADS" --out "$torch_ett" --append | tail -n 1
   done
 else
   echo "($etth1 is missing: no seqlab ETTh1 figures; see \`make ett\`)"
@@ -54,7 +60,8 @@ else
   rm -f benches/keras_reference.csv
 fi
 echo "== model steps: PyTorch eager reference (benches/torch_reference.csv), same machine, same session"
-"$PY" benches/torch_reference.py --steps "$STEPS" --threads "$THREADS"
+"$PY" benches/torch_reference.py --steps "$STEPS" --threads "$THREADS" --skip ett
+[ -f "$torch_ett" ] && tail -n +2 "$torch_ett" >> benches/torch_reference.csv
 echo "== model steps: side by side (this run's rows)"
 "$PY" benches/ratios.py --since "$since"
 

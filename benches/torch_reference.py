@@ -18,9 +18,10 @@ On a GPU (`--device cuda`, as benches/cuda.sh runs it) every step ends
 with a synchronisation, so a step's time is the GPU's work and not the time
 to queue it; seqlab's steps read their loss back, which synchronises too.
 
-Usage: python benches/torch_reference.py [--steps 50] [--repeat 3] [--threads 2] [--only NAME] [--device cpu] [--out benches/torch_reference.csv]
+Usage: python benches/torch_reference.py [--steps 50] [--repeat 3] [--threads 2] [--only NAME] [--skip PREFIX] [--append] [--device cpu] [--out benches/torch_reference.csv]
 """
 import argparse
+import os
 import statistics
 import time
 
@@ -246,6 +247,8 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default="")
+    p.add_argument("--skip", default="", help="leave out the models whose name starts with this")
+    p.add_argument("--append", action="store_true", help="add rows to --out instead of replacing it")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="benches/torch_reference.csv")
     a = p.parse_args()
@@ -257,6 +260,8 @@ def main():
     print(f"{'model':<26} {'train ms':>10} {'val ms':>10} {'epoch s':>9}   (PyTorch {torch.__version__} eager, {a.device}, {a.threads} threads)")
     for name, shape, model in models():
         if a.only and a.only not in name:
+            continue
+        if a.skip and name.startswith(a.skip):
             continue
         lookback = 720 // 3 if name == "jena_conv_gru" else shape[0]
         epoch = ""
@@ -298,8 +303,9 @@ def main():
             epoch = f"{tr * ETT_TRAIN_STEPS:.1f}"
         print(f"{name:<26} {tr:>10.2f} {va:>10.2f} {(tr * ETT_TRAIN_STEPS / 1000 if epoch else float('nan')):>9.2f}", flush=True)
         rows.append(f"{name},{tr:.3f},{va:.3f},{epoch}")
-    with open(a.out, "w") as fh:
-        fh.write("experiment,torch_train_ms,torch_val_ms,torch_epoch_ms\n" + "\n".join(rows) + "\n")
+    header = not (a.append and os.path.exists(a.out))
+    with open(a.out, "a" if a.append else "w") as fh:
+        fh.write(("experiment,torch_train_ms,torch_val_ms,torch_epoch_ms\n" if header else "") + "\n".join(rows) + "\n")
 
 if __name__ == "__main__":
     main()

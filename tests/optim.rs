@@ -1,6 +1,8 @@
 //! seqlab's own optimizers against libtorch's C++ ones (through tch): the
 //! same small model trained a few dozen steps from the same weights on the
-//! same batches ends with bitwise-equal weights, for every optimizer.
+//! same batches ends with bitwise-equal weights, for every optimizer, both
+//! where seqlab updates a parameter in one loop (`train::update`) and where
+//! it asks libtorch for each operation.
 use seqlab::config::Optimizer as Spec;
 use seqlab::train::optim;
 use tch::nn::{self, Module, OptimizerConfig};
@@ -29,16 +31,28 @@ fn weights(vs: &nn::VarStore) -> Vec<(String, Vec<u32>)> {
     v
 }
 
+/// Which optimizer trains.
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    Libtorch,
+    /// seqlab's, each update one loop per parameter.
+    Loops,
+    /// seqlab's, each update libtorch operations.
+    Operations,
+}
+
 /// Trains `steps` steps, with `lr` changing half-way (a schedule), using
 /// either libtorch's optimizer or seqlab's.
-fn train(spec: &Spec, ours: bool, steps: usize) -> Vec<(String, Vec<u32>)> {
+fn train(spec: &Spec, who: Who, steps: usize) -> Vec<(String, Vec<u32>)> {
     tch::manual_seed(11);
     let vs = nn::VarStore::new(Device::Cpu);
     let m = model(&vs.root());
     let mut theirs: Option<nn::Optimizer> = None;
     let mut mine: Option<optim::Optimizer> = None;
-    if ours {
-        mine = Some(optim::build(spec, &vs).unwrap());
+    if who != Who::Libtorch {
+        let mut o = optim::build(spec, &vs).unwrap();
+        o.fused = who == Who::Loops;
+        mine = Some(o);
     } else {
         theirs = Some(match spec.clone() {
             Spec::Rmsprop { lr, rho, epsilon } => nn::RmsProp {
@@ -112,19 +126,26 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn check(spec: Spec) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
-    let a = train(&spec, false, 40);
-    let b = train(&spec, true, 40);
-    let start = train(&spec, true, 0);
+    let a = train(&spec, Who::Libtorch, 40);
+    let start = train(&spec, Who::Loops, 0);
     assert_ne!(a, start, "{spec:?}: training changed nothing");
-    for ((na, wa), (nb, wb)) in a.iter().zip(&b) {
-        assert_eq!(na, nb);
-        let diff = wa.iter().zip(wb).filter(|(x, y)| x != y).count();
-        assert_eq!(
-            diff,
-            0,
-            "{spec:?}: {na}: {diff} of {} weights differ",
-            wa.len()
-        );
+    for who in [Who::Loops, Who::Operations] {
+        let b = train(&spec, who, 40);
+        let name = if who == Who::Loops {
+            "loops"
+        } else {
+            "operations"
+        };
+        for ((na, wa), (nb, wb)) in a.iter().zip(&b) {
+            assert_eq!(na, nb);
+            let diff = wa.iter().zip(wb).filter(|(x, y)| x != y).count();
+            assert_eq!(
+                diff,
+                0,
+                "{spec:?} ({name}): {na}: {diff} of {} weights differ",
+                wa.len()
+            );
+        }
     }
 }
 

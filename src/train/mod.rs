@@ -7,5 +7,6 @@ pub mod loss;
 pub mod optim;
 pub mod probe;
 pub mod progress;
+pub mod update;
 
 pub use fit::{fit, Fitted, Interrupted};

@@ -18,10 +18,16 @@
 //! which `addcmul_(x, alpha)` with a 0-dimensional `alpha` reproduces. The
 //! test `tests/optim.rs` checks every optimizer against libtorch's, bit for bit.
 //!
+//! Adam and RMSprop update a contiguous f32 CPU parameter through the loops
+//! of `update` (the same bits, one pass instead of a dozen libtorch calls);
+//! any other parameter, and SGD, through libtorch operations.
+//!
 //! Gradients are cleared as libtorch's `zero_grad()` clears them (set to
 //! none, not filled with zeros: a −0.0 gradient stays −0.0), through a tch
 //! optimizer that is used for nothing else.
+use super::update;
 use crate::config::Optimizer as Spec;
+use crate::model::kernel::{floats, floats_mut};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use tch::nn::{self, OptimizerConfig};
@@ -32,6 +38,9 @@ use tch::{Kind, Tensor};
 struct ParamState {
     step: i64,
     buffers: BTreeMap<&'static str, Tensor>,
+    /// Where the loops of `update` have libtorch put a buffer's square
+    /// root (scratch, never saved).
+    root: Option<Tensor>,
 }
 
 /// An optimizer over the trainable variables of a var store.
@@ -44,6 +53,9 @@ pub struct Optimizer {
     state: Vec<ParamState>,
     /// Only for `zero_grad`: libtorch's set-to-none clearing.
     clearer: nn::Optimizer,
+    /// Update contiguous f32 CPU parameters in one loop each (`update`);
+    /// off, every update is libtorch operations (tests compare the two).
+    pub fused: bool,
 }
 
 impl std::fmt::Debug for Optimizer {
@@ -64,6 +76,12 @@ fn buffer_names(spec: &Spec) -> &'static [&'static str] {
         Spec::Sgd { momentum, .. } if *momentum != 0.0 => &["momentum_buffer"],
         Spec::Sgd { .. } => &[],
     }
+}
+
+/// Whether `t` is a contiguous f32 tensor on the CPU, which the loops of
+/// `update` can update in place.
+fn plain(t: &Tensor) -> bool {
+    t.device() == tch::Device::Cpu && t.kind() == Kind::Float && t.is_contiguous()
 }
 
 /// `t ← t + alpha·x` as libtorch's `t.add_(x, alpha)` computes it.
@@ -91,6 +109,7 @@ pub fn build(spec: &Spec, vs: &nn::VarStore) -> Result<Optimizer> {
         params,
         state,
         clearer,
+        fused: true,
     })
 }
 
@@ -125,6 +144,19 @@ impl Optimizer {
                         .entry("square_avg")
                         .or_insert_with(|| p.zeros_like());
                     state.step += 1;
+                    if self.fused && plain(&p) && plain(&grad) && plain(sq) {
+                        let c = update::Rmsprop {
+                            rho: alpha as f32,
+                            keep: (1.0 - alpha) as f32,
+                            epsilon: eps as f32,
+                            step: -lr as f32,
+                        };
+                        update::rmsprop_average(floats(&grad), floats_mut(sq), c);
+                        let root = state.root.get_or_insert_with(|| sq.empty_like());
+                        let _ = sq.sqrt_out(root);
+                        update::rmsprop_apply(floats_mut(&p), floats(&grad), floats(root), c);
+                        continue;
+                    }
                     // square_avg.mul_(alpha).addcmul_(grad, grad, 1 - alpha)
                     let _ = sq.g_mul_scalar_(alpha);
                     let _ = sq.addcmul_(&(&grad * (1.0 - alpha)), &grad);
@@ -146,6 +178,23 @@ impl Optimizer {
                     state.step += 1;
                     let bias_correction1 = 1.0 - beta_1.powf(state.step as f64);
                     let bias_correction2 = 1.0 - beta_2.powf(state.step as f64);
+                    let (m, v) = (&state.buffers["exp_avg"], &state.buffers["exp_avg_sq"]);
+                    if self.fused && plain(&p) && plain(&grad) && plain(m) && plain(v) {
+                        let c = update::Adam {
+                            beta_1: beta_1 as f32,
+                            keep_1: (1.0 - beta_1) as f32,
+                            beta_2: beta_2 as f32,
+                            keep_2: (1.0 - beta_2) as f32,
+                            correction_2: bias_correction2.sqrt() as f32,
+                            epsilon: epsilon as f32,
+                            step: -(lr / bias_correction1) as f32,
+                        };
+                        update::adam_moments(floats(&grad), floats_mut(m), floats_mut(v), c);
+                        let root = state.root.get_or_insert_with(|| v.empty_like());
+                        let _ = v.sqrt_out(root);
+                        update::adam_apply(floats_mut(&p), floats(m), floats(root), c);
+                        continue;
+                    }
                     {
                         let m = state.buffers.get_mut("exp_avg").expect("exp_avg");
                         let _ = m.g_mul_scalar_(beta_1);
@@ -262,7 +311,11 @@ impl Optimizer {
             if !buffers.is_empty() && !complete {
                 bail!("optimizer state of {name} lacks some of its buffers {names:?}");
             }
-            new_state.push(ParamState { step, buffers });
+            new_state.push(ParamState {
+                step,
+                buffers,
+                root: None,
+            });
         }
         self.state = new_state;
         Ok(())
