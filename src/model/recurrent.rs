@@ -17,6 +17,10 @@
 //! kernel runs whenever it computes the same function (no recurrent mask,
 //! default activations); otherwise the input projections of all steps are one
 //! matrix product and only the recurrent part is unrolled.
+//!
+//! A layer fed only by an Embedding reads the token ids (`Embedded`): on the
+//! CPU kernel its input projections are looked up in a table over the
+//! vocabulary (`rnn::Lookup`), with the same bits as over the embedded values.
 use super::activation;
 use super::dense::Embedding;
 use super::init;
