@@ -257,6 +257,17 @@ pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
                 format!("{at}: {key} = {p} must be in [0, 1)"),
             );
         }
+        let vocabulary = match &config.data {
+            DataSpec::Imdb(d) => Some(d.max_features),
+            DataSpec::Text(d) => Some(d.max_features),
+            _ => None,
+        };
+        if let (LayerSpec::Embedding { input_dim, .. }, Some(words)) = (layer, vocabulary) {
+            need(
+                *input_dim >= words,
+                format!("{at}: input_dim = {input_dim} is below data.max_features = {words}: token ids run up to {}; set input_dim to at least {words}", words - 1),
+            );
+        }
     }
     if errors.is_empty() {
         Ok(())
