@@ -1,14 +1,17 @@
-//! The optimizers' per-parameter updates as one loop over plain buffers
+//! The optimizers' per-parameter updates as loops over plain buffers
 //! (contiguous f32 on the CPU), instead of a dozen libtorch calls each.
 //!
 //! A small model's step is mostly call overhead: DLinear has four
 //! parameters, and Adam spent about a dozen libtorch operations (each with
-//! its dispatch, and some with an allocation) on every one of them. Each
-//! loop here does, per element, the operations `optim` asks libtorch for,
-//! in the same order and with the same roundings: libtorch's `add_` with a
-//! scale is one fused multiply-add, every other operation rounds on its
-//! own. `tests/optim.rs` checks the result against libtorch's optimizers
-//! bit for bit, and the unit test below against the tensor path.
+//! its dispatch, and some with an allocation) on every one of them. Here an
+//! update is two loops around one libtorch call, the square root (libtorch
+//! takes it from MKL, whose last bit differs from a correctly rounded root
+//! for about one value in seven, so it stays libtorch's). The loops do, per
+//! element, the operations `optim` asks libtorch for, in the same order and
+//! with the same roundings: libtorch's `add_` with a scale and its
+//! `addcmul_` are each one fused multiply-add, every other operation rounds
+//! on its own. `tests/optim.rs` checks the result against libtorch's
+//! optimizers and against seqlab's tensor path, bit for bit.
 
 /// Adam's per-step constants, as libtorch rounds them to f32.
 #[derive(Clone, Copy)]

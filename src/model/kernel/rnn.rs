@@ -223,7 +223,7 @@ pub struct Lookup {
 impl Lookup {
     /// P for `embeddings` (vocabulary, F) and this direction's weights;
     /// `tokens` are the (batch, time) ids as row numbers (each below the
-    /// vocabulary size: see `embed_conv::token_rows`).
+    /// vocabulary size: see `kernel::token_rows`).
     pub fn new(
         embeddings: &Tensor,
         w: &Weights,
@@ -245,20 +245,16 @@ impl Lookup {
             floats(&b_ih),
             (f as usize, gu as usize),
         );
-        let mut parts = Vec::new();
-        let mut rest = floats_mut(&table);
-        for rows in team::split(vocab as usize, 64) {
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows.len() * gu);
-            parts.push((rows, head));
-            rest = tail;
-        }
+        // each thread's rows of P: one "step" of `vocab` rows
+        let chunks = team::split(vocab as usize, 64);
+        let parts = split_rows(floats_mut(&table), vocab as usize, gu, &chunks);
+        let parts: Vec<_> = chunks
+            .into_iter()
+            .zip(parts.into_iter().flatten())
+            .collect();
         team::run(parts, &|(rows, out): (Range<usize>, &mut [f32])| {
             small_gemm::gemm(&ef[rows.start * f..rows.end * f], f, wt, gu, None, out);
-            for row in out.chunks_exact_mut(gu) {
-                for (g, &bias) in row.iter_mut().zip(b) {
-                    *g += bias;
-                }
-            }
+            add_bias(out, b);
         });
         Lookup {
             table,
@@ -364,11 +360,7 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
             let x = &s.x[s.layout.at(step, rows.start)..];
             let lda = s.layout.row_stride;
             small_gemm::gemm_strided(x, lda, rows.len(), f, s.wih_t, gu, None, &mut gi);
-            for row in gi.chunks_exact_mut(gu) {
-                for (g, &b) in row.iter_mut().zip(s.b_ih) {
-                    *g += b;
-                }
-            }
+            add_bias(&mut gi, s.b_ih);
         }
         let (prev_c, next_c): (&[f32], &mut [f32]) = match c.as_mut() {
             Some(c) => adjacent(c, step),
@@ -616,6 +608,16 @@ impl Sums {
             for (a, &b) in mine.iter_mut().zip(theirs) {
                 *a += b;
             }
+        }
+    }
+}
+
+/// Adds `bias` to every row of `rows` (each `bias.len()` wide), after a
+/// product summed from zero: the order a BLAS product with a bias uses.
+fn add_bias(rows: &mut [f32], bias: &[f32]) {
+    for row in rows.chunks_exact_mut(bias.len()) {
+        for (g, &b) in row.iter_mut().zip(bias) {
+            *g += b;
         }
     }
 }
