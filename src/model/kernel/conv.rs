@@ -13,13 +13,15 @@
 //! Backward (from the tape): only the kept maxima receive a gradient, so
 //! the weight and input gradients are sums over those entries alone:
 //! dW[f] += dz · window and dx[window] += dz · W[f], with dz = dy ⊙ act'(y).
-//! Without a pool the same sums skip the zero entries ReLU leaves. The
-//! batch is cut into fixed chunks of rows, each with its own partial dW,
-//! summed in chunk order: no result depends on the number of threads, and
-//! every row of the forward pass is computed the same way whichever thread
-//! runs it.
+//! Without a pool the same sums skip the zero entries ReLU leaves. Each
+//! filter's kept entries are listed first, then its dW row is summed over
+//! them in registers (`weighted_sum`), the terms in the order of a pass
+//! over rows and steps. The batch is cut into fixed chunks of rows, each
+//! with its own partial dW, summed in chunk order: no result depends on
+//! the number of threads, and every row of the forward pass is computed
+//! the same way whichever thread runs it.
 use super::tape::{Entry, Tape};
-use super::{floats, floats_mut, small_gemm, team};
+use super::{floats, floats_mut, small_gemm, team, weighted_sum};
 use crate::config::Activation;
 use std::ops::Range;
 use tch::{Kind, Tensor};
@@ -278,49 +280,97 @@ fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// Each filter's entries over one chunk, in order: the offset of the input
+/// window in `x` and dz. Kept per thread, so chunks do not allocate.
+#[derive(Default)]
+struct Windows {
+    offsets: Vec<usize>,
+    dz: Vec<f32>,
+    count: Vec<usize>,
+}
+
+thread_local! {
+    static WINDOWS: std::cell::RefCell<Windows> = std::cell::RefCell::default();
+}
+
 #[inline(always)]
-fn chunk_body(s: &Shared<'_>, part: Chunk<'_>) {
+fn chunk_body(s: &Shared<'_>, part: Chunk<'_>, windows: &mut Windows) {
     let (kc, f) = (s.kc, s.f);
     let Chunk { rows, dw, mut dx } = part;
     let first = rows.start;
-    // One output step's non-zero dz entries: filter, value, convolution step.
-    let (mut which, mut value, mut step) = (vec![0usize; f], vec![0f32; f], vec![0usize; f]);
-    for row in rows {
-        let xb = &s.x[row * s.time * s.c..(row + 1) * s.time * s.c];
-        let outs = row * s.t_out * f..(row + 1) * s.t_out * f;
-        let (yb, gb) = (&s.y[outs.clone()], &s.dy[outs.clone()]);
-        let from = s.from.map(|from| &from[outs]);
-        let mut dxb = dx
-            .as_mut()
-            .map(|d| &mut d[(row - first) * s.time * s.c..][..s.time * s.c]);
-        for (j, (ys, gs)) in yb.chunks_exact(f).zip(gb.chunks_exact(f)).enumerate() {
-            // Compacted without branches: most entries are zero.
-            let mut nonzero = 0;
-            for (ff, (&y, &g)) in ys.iter().zip(gs).enumerate() {
-                let d = if s.relu && y <= 0.0 { 0.0 } else { g };
-                which[nonzero] = ff;
-                value[nonzero] = d;
-                step[nonzero] = from.map_or(j, |from| from[j * f + ff] as usize);
-                nonzero += (d != 0.0) as usize;
+    // Room for every entry of the chunk under each filter.
+    let cap = rows.len() * s.t_out;
+    if windows.offsets.len() < f * cap {
+        windows.offsets.resize(f * cap, 0);
+        windows.dz.resize(f * cap, 0.0);
+    }
+    windows.count.clear();
+    windows.count.resize(f, 0);
+    let Windows { offsets, dz, count } = windows;
+    let dz_of = |y: f32, g: f32| if s.relu && y <= 0.0 { 0.0 } else { g };
+    // Each filter's non-zero dz entries, compacted without branches (most
+    // entries are zero), in the order of the old one-pass loop: row, step.
+    let outs = rows.start * s.t_out * f..rows.end * s.t_out * f;
+    let (yc, gc) = (&s.y[outs.clone()], &s.dy[outs.clone()]);
+    let from = s.from.map(|from| &from[outs]);
+    for (ff, count) in count.iter_mut().enumerate() {
+        let (offs, dzs) = (
+            &mut offsets[ff * cap..(ff + 1) * cap],
+            &mut dz[ff * cap..(ff + 1) * cap],
+        );
+        let mut n = 0;
+        for r in 0..rows.len() {
+            let seq = (first + r) * s.time * s.c;
+            for j in 0..s.t_out {
+                let at = (r * s.t_out + j) * f + ff;
+                let d = dz_of(yc[at], gc[at]);
+                let t = from.map_or(j, |from| from[at] as usize);
+                offs[n] = seq + t * s.stride * s.c;
+                dzs[n] = d;
+                n += (d != 0.0) as usize;
             }
-            for ((&ff, &d), &t) in which[..nonzero]
-                .iter()
-                .zip(&value[..nonzero])
-                .zip(&step[..nonzero])
-            {
-                let at = t * s.stride * s.c;
-                let acc = &mut dw[ff * (kc + 1)..(ff + 1) * (kc + 1)];
-                axpy(d, &xb[at..at + kc], &mut acc[..kc]);
-                acc[kc] += d;
-                if let Some(dxb) = dxb.as_mut() {
+        }
+        *count = n;
+    }
+    if let Some(dx) = dx.as_mut() {
+        // dL/dx in the order of the old loop: row, step, filter.
+        let (mut which, mut value, mut step) = (vec![0usize; f], vec![0f32; f], vec![0usize; f]);
+        for (r, dxb) in dx.chunks_exact_mut(s.time * s.c).enumerate() {
+            let outs = r * s.t_out * f..(r + 1) * s.t_out * f;
+            let (yb, gb) = (&yc[outs.clone()], &gc[outs.clone()]);
+            let from = from.map(|from| &from[outs]);
+            for (j, (ys, gs)) in yb.chunks_exact(f).zip(gb.chunks_exact(f)).enumerate() {
+                let mut nonzero = 0;
+                for (ff, (&y, &g)) in ys.iter().zip(gs).enumerate() {
+                    let d = dz_of(y, g);
+                    which[nonzero] = ff;
+                    value[nonzero] = d;
+                    step[nonzero] = from.map_or(j, |from| from[j * f + ff] as usize);
+                    nonzero += (d != 0.0) as usize;
+                }
+                for ((&ff, &d), &t) in which[..nonzero]
+                    .iter()
+                    .zip(&value[..nonzero])
+                    .zip(&step[..nonzero])
+                {
+                    let at = t * s.stride * s.c;
                     axpy(d, &s.wf[ff * kc..(ff + 1) * kc], &mut dxb[at..at + kc]);
                 }
             }
         }
     }
+    // dW[f] and db[f]: the same sums in the same order, one filter at a time.
+    for (ff, acc) in dw.chunks_exact_mut(kc + 1).enumerate() {
+        let kept = ff * cap..ff * cap + count[ff];
+        let (offsets, dz) = (&offsets[kept.clone()], &dz[kept]);
+        weighted_sum::add_windows(s.x, offsets, dz, &mut acc[..kc]);
+        for &d in dz {
+            acc[kc] += d;
+        }
+    }
 }
 
-super::fastmath::avx2_dispatch!(fn run_chunk(s: &Shared<'_>, part: Chunk<'_>) => chunk_body);
+super::fastmath::avx2_dispatch!(fn run_chunk(s: &Shared<'_>, part: Chunk<'_>, windows: &mut Windows) => chunk_body);
 
 /// (dW (F, C, K), db (F), dL/dx when `with_input`).
 fn gradients(p: &Pending, dy: &Tensor, with_input: bool) -> (Tensor, Tensor, Option<Tensor>) {
@@ -366,7 +416,9 @@ fn gradients(p: &Pending, dy: &Tensor, with_input: bool) -> (Tensor, Tensor, Opt
             }),
         })
         .collect();
-    team::run(items, &|part| run_chunk(&shared, part));
+    team::run(items, &|part| {
+        WINDOWS.with_borrow_mut(|windows| run_chunk(&shared, part, windows))
+    });
     // The chunks' partial sums, added in chunk order.
     let mut total = vec![0f32; fs * (kc + 1)];
     for part in floats(&partial).chunks_exact(fs * (kc + 1)) {

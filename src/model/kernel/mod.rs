@@ -18,6 +18,7 @@ pub mod rnn;
 pub mod small_gemm;
 pub mod tape;
 pub mod team;
+pub mod weighted_sum;
 pub mod window_mean;
 
 use std::ops::Range;
