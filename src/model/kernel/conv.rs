@@ -13,15 +13,16 @@
 //! Backward (from the tape): only the kept maxima receive a gradient, so
 //! the weight and input gradients are sums over those entries alone:
 //! dW[f] += dz · window and dx[window] += dz · W[f], with dz = dy ⊙ act'(y).
-//! Without a pool the same sums skip the zero entries ReLU leaves. Each
-//! filter's kept entries are listed first, then its dW row is summed over
-//! them in registers (`weighted_sum`), the terms in the order of a pass
-//! over rows and steps. The batch is cut into fixed chunks of rows, each
-//! with its own partial dW, summed in chunk order: no result depends on
-//! the number of threads, and every row of the forward pass is computed
-//! the same way whichever thread runs it.
+//! Without a pool the same sums skip the zero entries ReLU leaves. The
+//! entries that carry a gradient are found one output step at a time
+//! (`compact`) and listed under their filter; each filter's dW row is then
+//! summed over them in registers (`weighted_sum`), the terms in the order
+//! of a pass over rows and steps. The batch is cut into fixed chunks of
+//! rows, each with its own partial dW, summed in chunk order: no result
+//! depends on the number of threads, and every row of the forward pass is
+//! computed the same way whichever thread runs it.
 use super::tape::{Entry, Tape};
-use super::{floats, floats_mut, small_gemm, team, weighted_sum};
+use super::{compact, floats, floats_mut, small_gemm, team, weighted_sum};
 use crate::config::Activation;
 use std::ops::Range;
 use tch::{Kind, Tensor};
@@ -307,53 +308,37 @@ fn chunk_body(s: &Shared<'_>, part: Chunk<'_>, windows: &mut Windows) {
     windows.count.clear();
     windows.count.resize(f, 0);
     let Windows { offsets, dz, count } = windows;
-    let dz_of = |y: f32, g: f32| if s.relu && y <= 0.0 { 0.0 } else { g };
-    // Each filter's non-zero dz entries, compacted without branches (most
-    // entries are zero), in the order of the old one-pass loop: row, step.
-    let outs = rows.start * s.t_out * f..rows.end * s.t_out * f;
-    let (yc, gc) = (&s.y[outs.clone()], &s.dy[outs.clone()]);
-    let from = s.from.map(|from| &from[outs]);
-    for (ff, count) in count.iter_mut().enumerate() {
-        let (offs, dzs) = (
-            &mut offsets[ff * cap..(ff + 1) * cap],
-            &mut dz[ff * cap..(ff + 1) * cap],
-        );
-        let mut n = 0;
-        for r in 0..rows.len() {
-            let seq = (first + r) * s.time * s.c;
-            for j in 0..s.t_out {
-                let at = (r * s.t_out + j) * f + ff;
-                let d = dz_of(yc[at], gc[at]);
-                let t = from.map_or(j, |from| from[at] as usize);
-                offs[n] = seq + t * s.stride * s.c;
-                dzs[n] = d;
-                n += (d != 0.0) as usize;
+    // One output step's entries that carry a gradient, in filter order.
+    let (mut filter, mut value, mut step) =
+        (vec![0u32; f + 16], vec![0f32; f + 16], vec![0u32; f + 16]);
+    for row in rows {
+        let seq = row * s.time * s.c;
+        let outs = row * s.t_out * f..(row + 1) * s.t_out * f;
+        let (yb, gb) = (&s.y[outs.clone()], &s.dy[outs.clone()]);
+        let from = s.from.map(|from| &from[outs]);
+        let mut dxb = dx
+            .as_mut()
+            .map(|d| &mut d[(row - first) * s.time * s.c..][..s.time * s.c]);
+        for j in 0..s.t_out {
+            let at = j * f..(j + 1) * f;
+            let kept = compact::Kept {
+                filter: &mut filter,
+                dz: &mut value,
+                step: &mut step,
+            };
+            let from = from.map(|from| &from[at.clone()]);
+            let n = compact::nonzero(&yb[at.clone()], &gb[at], from, j as u32, s.relu, kept);
+            let kept = filter[..n].iter().zip(&value[..n]).zip(&step[..n]);
+            // Listed under each filter, in the order of rows and steps.
+            for ((&ff, &d), &t) in kept.clone() {
+                let slot = ff as usize * cap + count[ff as usize];
+                offsets[slot] = seq + t as usize * s.stride * s.c;
+                dz[slot] = d;
+                count[ff as usize] += 1;
             }
-        }
-        *count = n;
-    }
-    if let Some(dx) = dx.as_mut() {
-        // dL/dx in the order of the old loop: row, step, filter.
-        let (mut which, mut value, mut step) = (vec![0usize; f], vec![0f32; f], vec![0usize; f]);
-        for (r, dxb) in dx.chunks_exact_mut(s.time * s.c).enumerate() {
-            let outs = r * s.t_out * f..(r + 1) * s.t_out * f;
-            let (yb, gb) = (&yc[outs.clone()], &gc[outs.clone()]);
-            let from = from.map(|from| &from[outs]);
-            for (j, (ys, gs)) in yb.chunks_exact(f).zip(gb.chunks_exact(f)).enumerate() {
-                let mut nonzero = 0;
-                for (ff, (&y, &g)) in ys.iter().zip(gs).enumerate() {
-                    let d = dz_of(y, g);
-                    which[nonzero] = ff;
-                    value[nonzero] = d;
-                    step[nonzero] = from.map_or(j, |from| from[j * f + ff] as usize);
-                    nonzero += (d != 0.0) as usize;
-                }
-                for ((&ff, &d), &t) in which[..nonzero]
-                    .iter()
-                    .zip(&value[..nonzero])
-                    .zip(&step[..nonzero])
-                {
-                    let at = t * s.stride * s.c;
+            if let Some(dxb) = dxb.as_mut() {
+                for ((&ff, &d), &t) in kept {
+                    let (ff, at) = (ff as usize, t as usize * s.stride * s.c);
                     axpy(d, &s.wf[ff * kc..(ff + 1) * kc], &mut dxb[at..at + kc]);
                 }
             }

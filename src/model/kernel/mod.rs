@@ -9,6 +9,7 @@
 //! `small_gemm`, `fastmath` and `team` are their building blocks: register-
 //! blocked small products, vectorisable activations, and libtorch's own
 //! OpenMP threads. This file holds the plain-buffer views they share.
+pub mod compact;
 pub mod conv;
 pub mod embed_conv;
 pub mod fastmath;
