@@ -298,6 +298,10 @@ thread_local! {
 fn chunk_body(s: &Shared<'_>, part: Chunk<'_>, windows: &mut Windows) {
     let (kc, f) = (s.kc, s.f);
     let Chunk { rows, dw, mut dx } = part;
+    dw.fill(0.0);
+    if let Some(dx) = dx.as_mut() {
+        dx.fill(0.0);
+    }
     let first = rows.start;
     // Room for every entry of the chunk under each filter.
     let cap = rows.len() * s.t_out;
@@ -370,8 +374,9 @@ fn gradients(p: &Pending, dy: &Tensor, with_input: bool) -> (Tensor, Tensor, Opt
         .map(|r| r..(r + CHUNK).min(bs))
         .collect();
     let opts = (Kind::Float, p.xs.device());
-    let partial = Tensor::zeros([chunks.len() as i64, f, kc as i64 + 1], opts);
-    let dx = with_input.then(|| Tensor::zeros([batch, time, c], opts));
+    // Zeroed by their chunks, each on the thread that fills it.
+    let partial = Tensor::empty([chunks.len() as i64, f, kc as i64 + 1], opts);
+    let dx = with_input.then(|| Tensor::empty([batch, time, c], opts));
     let shared = Shared {
         x: floats(&p.xs),
         y: floats(&p.y),
@@ -421,19 +426,64 @@ fn gradients(p: &Pending, dy: &Tensor, with_input: bool) -> (Tensor, Tensor, Opt
     (dw, db, dx)
 }
 
+/// dL/dx of a convolution whose input is another kernel run's output leaf,
+/// held for that run instead of passing through the graph.
+pub struct Handoff {
+    /// The input the gradient belongs to.
+    pub to: Tensor,
+    pub grad: Tensor,
+}
+
+impl Handoff {
+    /// Into the graph after all: `to.grad += grad`, as the surrogate pass
+    /// the consumer would have run.
+    pub fn flush(self) {
+        super::tape::backward_keeping_graph(&(&self.to * &self.grad).sum(Kind::Float));
+    }
+}
+
 impl Pending {
+    /// Whether `t` is this run's output leaf (the same storage and shape).
+    fn owns(&self, t: &Tensor) -> bool {
+        t.data_ptr() == self.leaf.data_ptr() && t.size() == self.leaf.size()
+    }
+
     /// dW, db and dL/dx from the leaf's gradient, fed back into the graph
-    /// through one surrogate `backward` call.
-    pub fn backward(self) {
-        let g = self.leaf.grad();
+    /// through one surrogate `backward` call. `handed` holds the gradients
+    /// other convolutions kept for their inputs: one meant for this leaf,
+    /// when the graph gave it nothing else, is its whole gradient (what the
+    /// graph would hold: dx·1); with more, they go through the graph first.
+    /// dL/dx for an input that is itself a leaf (another kernel's output)
+    /// joins `handed` instead of the surrogate.
+    pub fn backward(self, handed: &mut Vec<Handoff>) {
+        let (mine, others): (Vec<Handoff>, Vec<Handoff>) = std::mem::take(handed)
+            .into_iter()
+            .partition(|h| self.owns(&h.to));
+        *handed = others;
+        let g = match <[Handoff; 1]>::try_from(mine) {
+            Ok([h]) if !self.leaf.grad().defined() => h.grad,
+            Ok([h]) => {
+                h.flush();
+                self.leaf.grad()
+            }
+            Err(mine) => {
+                mine.into_iter().for_each(Handoff::flush);
+                self.leaf.grad()
+            }
+        };
         if !g.defined() {
             return;
         }
         let with_input = self.x.requires_grad();
         let (dw, db, dx) = tch::no_grad(|| gradients(&self, &g, with_input));
         let mut surrogate = (&self.w * &dw).sum(Kind::Float) + (&self.b * &db).sum(Kind::Float);
-        if let Some(dx) = &dx {
-            surrogate += (&self.x * dx).sum(Kind::Float);
+        match dx {
+            Some(dx) if self.x.is_leaf() => handed.push(Handoff {
+                to: self.x.shallow_clone(),
+                grad: dx,
+            }),
+            Some(dx) => surrogate += (&self.x * dx).sum(Kind::Float),
+            None => {}
         }
         super::tape::backward_keeping_graph(&surrogate);
     }
@@ -535,6 +585,62 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Two kernel convolutions in a row: the second hands dL/dx to the
+    /// first (its input is the first's output leaf). Every gradient is
+    /// bit-equal to the same chain with a graph operation (× 1) between the
+    /// two, where dL/dx goes through the graph; also when the first's
+    /// output feeds the loss directly as well.
+    #[test]
+    fn handing_the_input_gradient_on_equals_the_graph() {
+        let _rng = crate::model::rng_lock();
+        tch::manual_seed(14);
+        let opts = (Kind::Float, Device::Cpu);
+        let x = Tensor::randn([10, 40, 6], opts).set_requires_grad(true);
+        let w1 = (Tensor::randn([16, 6, 5], opts) * 0.3).set_requires_grad(true);
+        let b1 = (Tensor::randn([16], opts) * 0.1).set_requires_grad(true);
+        let w2 = (Tensor::randn([8, 16, 3], opts) * 0.3).set_requires_grad(true);
+        let b2 = (Tensor::randn([8], opts) * 0.1).set_requires_grad(true);
+        let up2 = Tensor::randn([10, 3, 8], opts);
+        let up1 = Tensor::randn([10, 12, 16], opts);
+        for direct in [false, true] {
+            let run = |between: bool| {
+                for t in [&x, &w1, &b1, &w2, &b2] {
+                    t.shallow_clone().zero_grad();
+                }
+                let tape = Tape::default();
+                let pool = Pool::Max { size: 3, stride: 3 };
+                let y1 = forward(&x, &w1, &b1, 1, Activation::Relu, pool, Some(&tape));
+                let x2 = if between {
+                    &y1 * 1.0
+                } else {
+                    y1.shallow_clone()
+                };
+                let y2 = forward(&x2, &w2, &b2, 1, Activation::Relu, pool, Some(&tape));
+                let mut loss = (&y2 * &up2).sum(Kind::Float);
+                if direct {
+                    loss += (&y1 * &up1).sum(Kind::Float);
+                }
+                loss.backward();
+                tape.backward();
+                [&x, &w1, &b1, &w2, &b2].map(|t| t.grad().copy())
+            };
+            let (graph, handed) = (run(true), run(false));
+            for (name, (a, b)) in ["x", "w1", "b1", "w2", "b2"]
+                .iter()
+                .zip(graph.iter().zip(&handed))
+            {
+                assert!(
+                    a.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+                    "{name} has a gradient"
+                );
+                assert!(
+                    a.equal(b),
+                    "{name} differs (loss reads the first output too: {direct})"
+                );
             }
         }
     }

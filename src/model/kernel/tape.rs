@@ -6,7 +6,10 @@
 //! replays the entries last first, each feeding its own inputs' gradients
 //! back into the graph. Those passes keep the graph's saved tensors: two
 //! entries may read the same upstream graph (a Bidirectional's directions
-//! share their input), which the first pass would otherwise free.
+//! share their input), which the first pass would otherwise free. A
+//! convolution whose input is the previous convolution's output leaf hands
+//! dL/dx straight to it instead (`conv::Handoff`): three libtorch passes
+//! over the gradient fewer, the same values.
 use super::{conv, embed_conv, rnn, window_mean};
 use std::cell::RefCell;
 use std::ffi::CStr;
@@ -56,15 +59,21 @@ impl Tape {
     /// After `loss.backward()`: every recorded backward pass, last first.
     pub fn backward(&self) {
         let entries: Vec<Entry> = self.entries.borrow_mut().drain(..).collect();
+        // Input gradients one convolution holds for the one before it.
+        let mut handed: Vec<conv::Handoff> = Vec::new();
         for entry in entries.into_iter().rev() {
+            if !matches!(entry, Entry::Conv(_)) {
+                handed.drain(..).for_each(conv::Handoff::flush);
+            }
             match entry {
                 Entry::Rnn(p) => p.backward(),
                 Entry::RnnPair(first, second) => pair_backward(first, second),
-                Entry::Conv(p) => p.backward(),
+                Entry::Conv(p) => p.backward(&mut handed),
                 Entry::WindowSum(p) => p.backward(),
                 Entry::WindowMean(p) => p.backward(),
             }
         }
+        handed.into_iter().for_each(conv::Handoff::flush);
     }
 }
 
