@@ -14,7 +14,7 @@ It runs in a TensorFlow venv of its own (`make bench` installs it under
 ~/.cache/seqlab/keras-<version>), so seqlab's ratio to Keras is always
 measured in the same session, never copied.
 
-Usage: python benches/keras_reference.py [--steps 50] [--repeat 3] [--threads 2] [--only NAME] [--out benches/keras_reference.csv]
+Usage: python benches/keras_reference.py [--steps 50] [--repeat 3] [--threads 2] [--only NAME[,NAME…]] [--append] [--out benches/keras_reference.csv]
 """
 import argparse
 import os
@@ -113,7 +113,8 @@ def main():
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--only", default="", help="time only the models whose name contains this")
+    p.add_argument("--only", default="", help="time only these models (names, comma-separated)")
+    p.add_argument("--append", action="store_true", help="add rows to --out instead of replacing it")
     p.add_argument("--out", default="benches/keras_reference.csv")
     a = p.parse_args()
 
@@ -134,7 +135,7 @@ def main():
         f"(Keras {keras.__version__} / TensorFlow {tf.__version__} CPU, {a.threads} threads, batch {BATCH})"
     )
     for name, shape, model, optimizer, loss, metrics in models(keras):
-        if a.only and a.only not in name:
+        if a.only and name not in a.only.split(","):
             continue
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         if name.startswith("imdb"):
@@ -159,9 +160,11 @@ def main():
         print(f"{name:<26} {tr:>10.2f} {va:>10.2f}", flush=True)
         rows.append(f"{name},{tr:.3f},{va:.3f}")
         keras.backend.clear_session()
-    with open(a.out, "w") as fh:
-        fh.write("experiment,keras_train_ms,keras_val_ms\n" + "\n".join(rows) + "\n")
-    print(f"jit_compile: {model.jit_compile} (Keras' default on a CPU-only machine); written: {a.out}")
+    header = not (a.append and os.path.exists(a.out))
+    with open(a.out, "a" if a.append else "w") as fh:
+        fh.write(("experiment,keras_train_ms,keras_val_ms\n" if header else "") + "\n".join(rows) + "\n")
+    if rows:
+        print(f"jit_compile: {model.jit_compile} (Keras' default on a CPU-only machine); written: {a.out}")
 
 
 if __name__ == "__main__":

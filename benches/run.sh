@@ -34,34 +34,43 @@ etth1="${SEQLAB_DATA:-data}/ETTh1.csv"
 h96() { local key; echo --sweep data.horizon=96; for key in $(grep -o '^"layers\.[0-9]*\.units"' "$1" | tr -d '"'); do echo --sweep "$key=96"; done; }
 ETT_MODELS=(ett_dlinear ett_nlinear ett_gru ett_segrnn ett_patch_transformer)
 
-echo "== model steps: seqlab (appended to benches/results.csv, figure benches/step_time.png)"
+echo "== model steps: seqlab (appended to benches/results.csv, figure benches/step_time.png), each model"
+echo "   followed at once by its Keras and PyTorch references (benches/keras_reference.csv, benches/torch_reference.csv)"
+# Each model is timed in seqlab and then at once in Keras and PyTorch: a
+# ratio compares measurements seconds apart, not minutes apart (this
+# machine's speed drifts by a third over minutes).
 since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-"$BIN" bench experiments/jena_{dense,gru,gru_dropout,stacked_gru,bidirectional_gru,conv1d,conv_gru}.toml "${JSET[@]}" --steps "$STEPS" --threads "$THREADS"
-if [ -f "$imdb" ]; then "$BIN" bench experiments/imdb_{conv1d,lstm,bidirectional_lstm}.toml --steps "$STEPS" --threads "$THREADS" --out benches/results.csv; fi
-# Each ETTh1 model is timed in seqlab and then at once in PyTorch: the
-# epoch ratio compares two measurements seconds apart (this machine's speed
-# drifts by a third over minutes), not minutes apart.
-torch_ett="$work/torch_ett.csv"
-rm -f "$torch_ett"
+keras_ok=""
+if [ -n "$KERAS_PY" ] && [ -x "$KERAS_PY" ]; then keras_ok=1; else
+  echo "(no Keras reference: KERAS_PY unset; \`make bench\` installs it)"
+fi
+rm -f benches/keras_reference.csv benches/torch_reference.csv
+# One model: seqlab's row (without the table header after the first), then the references'.
+time_model() {
+  local name="$1"; shift
+  "$BIN" bench "$@" --steps "$STEPS" --threads "$THREADS" --out benches/results.csv \
+    | { [ "$first" = 1 ] && cat || tail -n +2; } | grep -v '^figure:' || true
+  first=0
+  if [ -n "$keras_ok" ] && [ "${name#ett}" = "$name" ]; then
+    "$KERAS_PY" benches/keras_reference.py --only "$name" --steps "$STEPS" --threads "$THREADS" --append 2>/dev/null \
+      | sed -n 2p | sed 's/^/  Keras   /'
+  fi
+  "$PY" benches/torch_reference.py --only "$name" --steps "$STEPS" --threads "$THREADS" --append | sed -n 2p | sed 's/^/  PyTorch /'
+}
+first=1
+for m in jena_{dense,gru,gru_dropout,stacked_gru,bidirectional_gru,conv1d,conv_gru}; do
+  time_model "$m" "experiments/$m.toml" "${JSET[@]}"
+done
+if [ -f "$imdb" ]; then
+  for m in imdb_{conv1d,lstm,bidirectional_lstm}; do time_model "$m" "experiments/$m.toml"; done
+fi
 if [ -f "$etth1" ]; then
   for m in "${ETT_MODELS[@]}"; do
-    "$BIN" bench "experiments/ett/$m.toml" --set "data.path=$PWD/$etth1" $(h96 "experiments/ett/$m.toml") \
-      --steps "$STEPS" --threads "$THREADS" | { [ "$m" = "${ETT_MODELS[0]}" ] && cat || tail -n +2; }
-    "$PY" benches/torch_reference.py --only "$m" --steps "$STEPS" --threads "$THREADS" --out "$torch_ett" --append | tail -n 1
+    time_model "$m" "experiments/ett/$m.toml" --set "data.path=$PWD/$etth1" $(h96 "experiments/ett/$m.toml")
   done
 else
   echo "($etth1 is missing: no seqlab ETTh1 figures; see \`make ett\`)"
 fi
-if [ -n "$KERAS_PY" ] && [ -x "$KERAS_PY" ]; then
-  echo "== model steps: Keras reference (benches/keras_reference.csv), same machine, same session"
-  "$KERAS_PY" benches/keras_reference.py --steps "$STEPS" --threads "$THREADS"
-else
-  echo "== model steps: no Keras reference (KERAS_PY unset; \`make bench\` installs it)"
-  rm -f benches/keras_reference.csv
-fi
-echo "== model steps: PyTorch eager reference (benches/torch_reference.csv), same machine, same session"
-"$PY" benches/torch_reference.py --steps "$STEPS" --threads "$THREADS" --skip ett
-[ -f "$torch_ett" ] && tail -n +2 "$torch_ett" >> benches/torch_reference.csv
 echo "== model steps: side by side (this run's rows)"
 "$PY" benches/ratios.py --since "$since"
 

@@ -18,7 +18,7 @@ On a GPU (`--device cuda`, as benches/cuda.sh runs it) every step ends
 with a synchronisation, so a step's time is the GPU's work and not the time
 to queue it; seqlab's steps read their loss back, which synchronises too.
 
-Usage: python benches/torch_reference.py [--steps 50] [--repeat 3] [--threads 2] [--only NAME] [--skip PREFIX] [--append] [--device cpu] [--out benches/torch_reference.csv]
+Usage: python benches/torch_reference.py [--steps 50] [--repeat 3] [--threads 2] [--only NAME[,NAME…]] [--skip PREFIX] [--append] [--device cpu] [--out benches/torch_reference.csv]
 """
 import argparse
 import os
@@ -246,7 +246,7 @@ def main():
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--only", default="")
+    p.add_argument("--only", default="", help="time only these models (names, comma-separated)")
     p.add_argument("--skip", default="", help="leave out the models whose name starts with this")
     p.add_argument("--append", action="store_true", help="add rows to --out instead of replacing it")
     p.add_argument("--device", default="cpu")
@@ -259,7 +259,7 @@ def main():
     rows = []
     print(f"{'model':<26} {'train ms':>10} {'val ms':>10} {'epoch s':>9}   (PyTorch {torch.__version__} eager, {a.device}, {a.threads} threads)")
     for name, shape, model in models():
-        if a.only and a.only not in name:
+        if a.only and name not in a.only.split(","):
             continue
         if a.skip and name.startswith(a.skip):
             continue
