@@ -63,6 +63,10 @@ pub struct Model {
     /// For a Conv1D feeding only a max pool: that pool's node (taken inside
     /// the `conv` kernel when it runs; the pool alone is then skipped).
     pooled: Vec<Option<usize>>,
+    /// For a multi-head attention whose only consumer adds it to its own
+    /// input (a residual): that add's node (summed inside the `attention`
+    /// kernel when it runs; the add alone is then skipped).
+    residual: Vec<Option<usize>>,
 }
 
 /// Resolves `auto`, `cpu`, `cuda`, `cuda:N` to a device that exists.
@@ -246,6 +250,7 @@ impl Model {
         }
         let embedded = embedded_layers(&ops, &inferred);
         let pooled = pooled_convs(&ops, &inferred, &embedded);
+        let residual = residual_attentions(&ops, &inferred);
         Ok(Model {
             vs,
             ops,
@@ -255,6 +260,7 @@ impl Model {
             tape: Tape::default(),
             embedded,
             pooled,
+            residual,
         })
     }
 
@@ -380,6 +386,24 @@ impl Model {
             .collect()
     }
 
+    /// Multi-head attention layers that run in the `attention` kernel (CPU),
+    /// each with the residual add it takes: `att1 + res1`.
+    pub fn kernel_attentions(&self) -> Vec<String> {
+        let names = &self.inferred.layers;
+        if self.vs.device() != Device::Cpu {
+            return Vec::new();
+        }
+        self.ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| matches!(op, Op::Attention(_)))
+            .map(|(i, _)| match self.residual[i] {
+                Some(j) => format!("{} + {}", names[i].name, names[j].name),
+                None => names[i].name.clone(),
+            })
+            .collect()
+    }
+
     /// Paths the recurrent layers take in training (for reports and benches).
     pub fn recurrent_paths(&self, train: bool) -> Vec<Path> {
         self.ops
@@ -489,6 +513,16 @@ impl Model {
                     forecast::moving_average_taped(ins[0], *k, train, Some(&self.tape))
                 }
                 Op::LayerNorm(l) => l.forward(ins[0]),
+                Op::Attention(a) if a.kernel_path(ins[0], train) => {
+                    let tape = train.then_some(&self.tape);
+                    match self.residual[i] {
+                        Some(j) => {
+                            outs[j] = Some(a.forward_kernel(ins[0], true, tape));
+                            continue;
+                        }
+                        None => a.forward_kernel(ins[0], false, tape),
+                    }
+                }
                 Op::Attention(a) => a.forward(ins[0], train),
                 Op::Positional(p) => p.forward(ins[0]),
             };
@@ -553,6 +587,35 @@ fn pooled_convs(ops: &[Op], inferred: &Inferred, embedded: &[Option<usize>]) -> 
                 [j] if w.sources[*j].len() == 1 => match &ops[*j] {
                     Op::Pool(p) if p.fused().is_some() => Some(*j),
                     Op::GlobalPool { max: true } => Some(*j),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Multi-head attention nodes whose output only feeds an add of two
+/// inputs, the other being the attention's own input: that add's node.
+fn residual_attentions(ops: &[Op], inferred: &Inferred) -> Vec<Option<usize>> {
+    let w = &inferred.wiring;
+    (0..ops.len())
+        .map(|i| {
+            if !matches!(ops[i], Op::Attention(_)) || i == w.output {
+                return None;
+            }
+            let own = w.sources[i].first()?;
+            let consumers: Vec<usize> = (0..ops.len())
+                .filter(|&j| w.sources[j].contains(&Src::Layer(i)))
+                .collect();
+            match consumers.as_slice() {
+                [j] if matches!(ops[*j], Op::Add) => match w.sources[*j].as_slice() {
+                    [a, b]
+                        if (*a == Src::Layer(i) && b == own)
+                            || (a == own && *b == Src::Layer(i)) =>
+                    {
+                        Some(*j)
+                    }
                     _ => None,
                 },
                 _ => None,

@@ -1,5 +1,6 @@
 //! Every random number a model draws while training goes through here
-//! (dropout masks, by libtorch's global generator), and is logged: tch can
+//! (dropout masks, and the seeds of kernels that draw their own masks, by
+//! libtorch's global generator), and is logged: tch can
 //! neither read nor set that generator's state, so a run resumed from a
 //! checkpoint brings it to where an uninterrupted run's is by drawing the
 //! same masks again ([`replay`]), after the model's initialisation drew its
@@ -16,6 +17,9 @@ pub struct Draw {
     pub rate: f64,
     #[serde(default)]
     pub double: bool,
+    /// A kernel's seed ([`seed`]) rather than a mask.
+    #[serde(default)]
+    pub seed: bool,
 }
 
 /// The draws of a run so far: runs of consecutive training steps that drew
@@ -47,9 +51,28 @@ pub fn dropout(x: &Tensor, rate: f64, train: bool) -> Tensor {
             shape: x.size(),
             rate,
             double: x.kind() == Kind::Double,
+            seed: false,
         });
     }
     x.dropout(rate, train)
+}
+
+/// A 64-bit seed from libtorch's CPU generator, logged, for a kernel that
+/// draws its masks with a counter-based generator of its own (the same bits
+/// whatever thread computes which element).
+pub fn seed() -> u64 {
+    log().step.push(Draw {
+        shape: Vec::new(),
+        rate: 0.0,
+        double: false,
+        seed: true,
+    });
+    draw_seed()
+}
+
+fn draw_seed() -> u64 {
+    let t = Tensor::randint(i64::MAX, [1], (Kind::Int64, tch::Device::Cpu));
+    t.int64_value(&[0]) as u64
 }
 
 /// Closes a training step's draws into the log.
@@ -79,6 +102,10 @@ pub fn replay(past: &DrawLog, device: tch::Device) {
     for (steps, draws) in &past.runs {
         for _ in 0..*steps {
             for d in draws {
+                if d.seed {
+                    draw_seed();
+                    continue;
+                }
                 let kind = if d.double { Kind::Double } else { Kind::Float };
                 let _ = Tensor::ones(d.shape.as_slice(), (kind, device)).dropout(d.rate, true);
             }

@@ -194,6 +194,36 @@ impl Attention {
                 .view([b, t, self.heads * self.key_dim]);
         heads.linear(&self.wo, Some(&self.bo))
     }
+
+    /// Whether `forward_kernel` applies: a CPU f32 input, in training (with
+    /// a tape) or in evaluation without gradients.
+    pub fn kernel_path(&self, x: &Tensor, train: bool) -> bool {
+        x.device() == tch::Device::Cpu
+            && x.kind() == Kind::Float
+            && (train || !kernel::grad_enabled())
+    }
+
+    /// The `attention` kernel: `x + attention(x)` when `residual`, else
+    /// `attention(x)`; dropout on the weights when a tape is given.
+    pub fn forward_kernel(&self, x: &Tensor, residual: bool, tape: Option<&Tape>) -> Tensor {
+        use kernel::attention::{forward, Heads, Weights};
+        let keep = |t: &Tensor| t.shallow_clone();
+        let weights = Weights {
+            wq: keep(&self.wq),
+            bq: keep(&self.bq),
+            wk: keep(&self.wk),
+            bk: keep(&self.bk),
+            wv: keep(&self.wv),
+            bv: keep(&self.bv),
+            wo: keep(&self.wo),
+            bo: keep(&self.bo),
+        };
+        let heads = Heads {
+            count: self.heads as usize,
+            width: self.key_dim as usize,
+        };
+        forward(x, &weights, heads, self.dropout, residual, tape)
+    }
 }
 
 /// A learned (T, F) table added to every sample (Keras-hub `PositionEmbedding` + add).

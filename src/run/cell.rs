@@ -450,6 +450,12 @@ fn execute(
             "{name}: runs in the conv kernel (CPU: windows read in place, pool in the same pass, backward through the kept maxima)"
         );
     }
+    for name in model.kernel_attentions() {
+        let _ = writeln!(
+            table,
+            "{name}: runs in the attention kernel (CPU: scores, softmax, dropout and weighted sum per sample and head, backward by hand)"
+        );
+    }
     for name in model.lookup_convs() {
         let _ = writeln!(
             table,

@@ -177,17 +177,19 @@ pub fn bench_cell(
             &model.recurrent_paths(true),
             &model.kernel_convs(),
             &model.lookup_recurrents(),
+            &model.kernel_attentions(),
         ),
         device,
     })
 }
 
 /// The recurrent paths of a model and, after them, its kernel convolutions:
-/// `[Kernel] conv: conv1d_0 + max_pool1d_1`.
+/// `[Kernel] conv: conv1d_0 + max_pool1d_1`, then lookups and attentions.
 fn bench_paths(
     recurrent: &[crate::model::recurrent::Path],
     convs: &[String],
     lookups: &[String],
+    attentions: &[String],
 ) -> String {
     let mut paths = format!("{recurrent:?}");
     if !convs.is_empty() {
@@ -195,6 +197,9 @@ fn bench_paths(
     }
     if !lookups.is_empty() {
         paths.push_str(&format!(" lookup: {}", lookups.join(", ")));
+    }
+    if !attentions.is_empty() {
+        paths.push_str(&format!(" attention: {}", attentions.join(", ")));
     }
     paths
 }

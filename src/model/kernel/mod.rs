@@ -9,12 +9,14 @@
 //! `small_gemm`, `fastmath` and `team` are their building blocks: register-
 //! blocked small products, vectorisable activations, and libtorch's own
 //! OpenMP threads. This file holds the plain-buffer views they share.
+pub mod attention;
 pub mod compact;
 pub mod conv;
 pub mod embed_conv;
 pub mod fastmath;
 pub mod gru;
 pub mod lstm;
+pub mod mask;
 pub mod rnn;
 pub mod small_gemm;
 pub mod tape;

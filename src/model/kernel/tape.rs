@@ -10,7 +10,7 @@
 //! convolution whose input is the previous convolution's output leaf hands
 //! dL/dx straight to it instead (`conv::Handoff`): three libtorch passes
 //! over the gradient fewer, the same values.
-use super::{conv, embed_conv, rnn, window_mean};
+use super::{attention, conv, embed_conv, rnn, window_mean};
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::sync::Mutex;
@@ -25,6 +25,7 @@ pub enum Entry {
     Conv(conv::Pending),
     WindowSum(embed_conv::Pending),
     WindowMean(window_mean::Pending),
+    Attention(attention::Pending),
 }
 
 /// Kernel runs of one training step, in order.
@@ -71,6 +72,7 @@ impl Tape {
                 Entry::Conv(p) => p.backward(&mut handed),
                 Entry::WindowSum(p) => p.backward(),
                 Entry::WindowMean(p) => p.backward(),
+                Entry::Attention(p) => p.backward(),
             }
         }
         handed.into_iter().for_each(conv::Handoff::flush);
