@@ -15,6 +15,10 @@ use std::process::{Command, Output};
 
 const DROPOUT_GRU: &str = "[[layers]]\ntype = \"gru\"\nunits = 8\ndropout = 0.3\nrecurrent_dropout = 0.3\n\n[[layers]]\ntype = \"dense\"\nunits = 1\n";
 
+/// Self-attention with dropout on its weights, around a residual: the
+/// attention kernel, whose masks come from a seed drawn each step.
+const ATTENTION: &str = "[[layers]]\ntype = \"dense\"\nunits = 8\nname = \"x0\"\n\n[[layers]]\ntype = \"multi_head_attention\"\nnum_heads = 2\nkey_dim = 4\ndropout = 0.3\nname = \"att\"\ninputs = [\"x0\"]\n\n[[layers]]\ntype = \"add\"\nname = \"res\"\ninputs = [\"x0\", \"att\"]\n\n[[layers]]\ntype = \"flatten\"\n\n[[layers]]\ntype = \"dense\"\nunits = 1\n";
+
 /// 4 epochs of 8 steps.
 const STEPS: u64 = 8;
 const EPOCHS: u64 = 4;
@@ -209,6 +213,22 @@ fn signals_at_random_steps_resume_byte_identical_without_dropout() {
 fn signals_at_random_steps_resume_byte_identical_with_dropout() {
     let case = Case::new("drop", DROPOUT_GRU, &["train.restore_best=true"]);
     signals_at_random_steps(&case, 2);
+}
+
+/// The attention kernel draws its dropout masks from a seed it takes from
+/// libtorch's generator each step: a resumed run draws those seeds again.
+#[test]
+fn the_attention_kernel_with_dropout_resumes_byte_identical() {
+    let case = Case::new("att", ATTENTION, &[]);
+    let reference = case.reference();
+    let model = read(&case.cell(&case.results("reference")).join("model.txt"));
+    assert!(
+        model.contains("att + res: runs in the attention kernel"),
+        "{model}"
+    );
+    for (signal, step) in [("KILL", STEPS + 3), ("INT", 2 * STEPS + 5)] {
+        stop_and_resume(&case, &reference, signal, step);
+    }
 }
 
 /// A table whose training windows are walked in a shuffled order per pass
