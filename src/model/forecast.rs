@@ -15,7 +15,7 @@
 //! own series, (b, L, C) → (b·C, L, 1) → layers → (b, H, C); and the window's
 //! last value (or mean/std) taken off the input and put back on the output.
 use super::init;
-use super::kernel::{self, tape::Tape, window_mean};
+use super::kernel::{self, attention::Weights, tape::Tape, window_mean};
 use crate::config::{Init, WindowNorm};
 use tch::{nn, Kind, Tensor};
 
@@ -124,15 +124,8 @@ impl LayerNorm {
 /// Multi-head self-attention (Keras `MultiHeadAttention` called on one input).
 #[derive(Debug)]
 pub struct Attention {
-    /// Projections as (out, in) matrices: q, k, v: (h·k, F); o: (F, h·k).
-    pub wq: Tensor,
-    pub bq: Tensor,
-    pub wk: Tensor,
-    pub bk: Tensor,
-    pub wv: Tensor,
-    pub bv: Tensor,
-    pub wo: Tensor,
-    pub bo: Tensor,
+    /// The q, k, v and output projections.
+    pub weights: Weights,
     pub heads: i64,
     pub key_dim: i64,
     pub dropout: f64,
@@ -156,14 +149,16 @@ impl Attention {
         };
         let zeros = |n: i64| Tensor::zeros([n], (Kind::Float, dev));
         Attention {
-            wq: p.var_copy("query_kernel", &weight(hk, features)),
-            bq: p.var_copy("query_bias", &zeros(hk)),
-            wk: p.var_copy("key_kernel", &weight(hk, features)),
-            bk: p.var_copy("key_bias", &zeros(hk)),
-            wv: p.var_copy("value_kernel", &weight(hk, features)),
-            bv: p.var_copy("value_bias", &zeros(hk)),
-            wo: p.var_copy("output_kernel", &weight(features, hk)),
-            bo: p.var_copy("output_bias", &zeros(features)),
+            weights: Weights {
+                wq: p.var_copy("query_kernel", &weight(hk, features)),
+                bq: p.var_copy("query_bias", &zeros(hk)),
+                wk: p.var_copy("key_kernel", &weight(hk, features)),
+                bk: p.var_copy("key_bias", &zeros(hk)),
+                wv: p.var_copy("value_kernel", &weight(hk, features)),
+                bv: p.var_copy("value_bias", &zeros(hk)),
+                wo: p.var_copy("output_kernel", &weight(features, hk)),
+                bo: p.var_copy("output_bias", &zeros(features)),
+            },
             heads,
             key_dim,
             dropout,
@@ -173,15 +168,16 @@ impl Attention {
     /// (b, T, F) → (b, T, F); dropout on the attention weights in training.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let (b, t) = (x.size()[0], x.size()[1]);
-        let split = |w: &Tensor, bias: &Tensor| {
-            x.linear(w, Some(bias))
+        let w = &self.weights;
+        let split = |m: &Tensor, bias: &Tensor| {
+            x.linear(m, Some(bias))
                 .view([b, t, self.heads, self.key_dim])
                 .transpose(1, 2) // (b, h, T, k)
         };
         let (q, k, v) = (
-            split(&self.wq, &self.bq),
-            split(&self.wk, &self.bk),
-            split(&self.wv, &self.bv),
+            split(&w.wq, &w.bq),
+            split(&w.wk, &w.bk),
+            split(&w.wv, &w.bv),
         );
         let scores = q.matmul(&k.transpose(-2, -1)) / (self.key_dim as f64).sqrt();
         let weights =
@@ -192,7 +188,7 @@ impl Attention {
                 .transpose(1, 2)
                 .contiguous()
                 .view([b, t, self.heads * self.key_dim]);
-        heads.linear(&self.wo, Some(&self.bo))
+        heads.linear(&w.wo, Some(&w.bo))
     }
 
     /// Whether `forward_kernel` applies: a CPU f32 input, in training (with
@@ -206,23 +202,12 @@ impl Attention {
     /// The `attention` kernel: `x + attention(x)` when `residual`, else
     /// `attention(x)`; dropout on the weights when a tape is given.
     pub fn forward_kernel(&self, x: &Tensor, residual: bool, tape: Option<&Tape>) -> Tensor {
-        use kernel::attention::{forward, Heads, Weights};
-        let keep = |t: &Tensor| t.shallow_clone();
-        let weights = Weights {
-            wq: keep(&self.wq),
-            bq: keep(&self.bq),
-            wk: keep(&self.wk),
-            bk: keep(&self.bk),
-            wv: keep(&self.wv),
-            bv: keep(&self.bv),
-            wo: keep(&self.wo),
-            bo: keep(&self.bo),
-        };
+        use kernel::attention::{forward, Heads};
         let heads = Heads {
             count: self.heads as usize,
             width: self.key_dim as usize,
         };
-        forward(x, &weights, heads, self.dropout, residual, tape)
+        forward(x, &self.weights, heads, self.dropout, residual, tape)
     }
 }
 
@@ -424,7 +409,8 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let a = Attention::new(&vs.root(), 4, 2, 3, 0.0, Init::Keras);
         let x = Tensor::randn([2, 1, 4], (Kind::Float, Device::Cpu));
-        let want = x.linear(&a.wv, Some(&a.bv)).linear(&a.wo, Some(&a.bo));
+        let w = &a.weights;
+        let want = x.linear(&w.wv, Some(&w.bv)).linear(&w.wo, Some(&w.bo));
         assert!(a.forward(&x, false).allclose(&want, 1e-5, 1e-6, false));
         assert_eq!(
             a.forward(&Tensor::randn([2, 5, 4], (Kind::Float, Device::Cpu)), true)
@@ -440,15 +426,10 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let a = Attention::new(&vs.root(), 4, 2, 2, 0.0, Init::Keras);
         let d = |w: &Tensor| w.to_kind(Kind::Double).detach();
+        let mut weights = a.weights.map(d);
+        weights.bq = weights.bq + 0.1;
         let a64 = Attention {
-            wq: d(&a.wq),
-            bq: d(&a.bq) + 0.1,
-            wk: d(&a.wk),
-            bk: d(&a.bk),
-            wv: d(&a.wv),
-            bv: d(&a.bv),
-            wo: d(&a.wo),
-            bo: d(&a.bo),
+            weights,
             heads: 2,
             key_dim: 2,
             dropout: 0.0,

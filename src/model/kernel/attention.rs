@@ -32,6 +32,7 @@ pub struct Heads {
 }
 
 /// The layer's weights, as (out, in) matrices: q, k, v (h·k, F), o (F, h·k).
+#[derive(Debug)]
 pub struct Weights {
     pub wq: Tensor,
     pub bq: Tensor,
@@ -41,6 +42,22 @@ pub struct Weights {
     pub bv: Tensor,
     pub wo: Tensor,
     pub bo: Tensor,
+}
+
+impl Weights {
+    /// Each weight through `f`, in the same places.
+    pub fn map(&self, f: impl Fn(&Tensor) -> Tensor) -> Weights {
+        Weights {
+            wq: f(&self.wq),
+            bq: f(&self.bq),
+            wk: f(&self.wk),
+            bk: f(&self.bk),
+            wv: f(&self.wv),
+            bv: f(&self.bv),
+            wo: f(&self.wo),
+            bo: f(&self.bo),
+        }
+    }
 }
 
 /// A recorded attention run awaiting its backward pass.
@@ -122,7 +139,6 @@ pub fn forward(
     });
     let Some(tape) = tape else { return out };
     let leaf = out.set_requires_grad(true);
-    let keep = |t: &Tensor| t.shallow_clone();
     tape.record(Entry::Attention(Pending {
         x: x.shallow_clone(),
         x_values,
@@ -132,16 +148,7 @@ pub fn forward(
         heads_out,
         probs,
         noise,
-        weights: Weights {
-            wq: keep(&w.wq),
-            bq: keep(&w.bq),
-            wk: keep(&w.wk),
-            bk: keep(&w.bk),
-            wv: keep(&w.wv),
-            bv: keep(&w.bv),
-            wo: keep(&w.wo),
-            bo: keep(&w.bo),
-        },
+        weights: w.map(Tensor::shallow_clone),
         heads,
         leaf: leaf.shallow_clone(),
     }));
@@ -597,7 +604,8 @@ mod tests {
                 let x =
                     Tensor::randn([9, t, f], (Kind::Float, Device::Cpu)).set_requires_grad(true);
                 let up = Tensor::randn([9, t, f], (Kind::Float, Device::Cpu));
-                let params = [&a.wq, &a.bq, &a.wk, &a.bk, &a.wv, &a.bv, &a.wo, &a.bo];
+                let w = &a.weights;
+                let params = [&w.wq, &w.bq, &w.wk, &w.bk, &w.wv, &w.bv, &w.wo, &w.bo];
                 let run = |kernel: bool| -> Vec<Tensor> {
                     for p in params.iter().chain([&&x]) {
                         p.shallow_clone().zero_grad();
@@ -658,27 +666,30 @@ mod tests {
     /// The layer's libtorch operations with a given dropout mask.
     fn reference(a: &Attention, x: &Tensor, noise: Option<&Tensor>) -> Tensor {
         let (b, t) = (x.size()[0], x.size()[1]);
-        let split = |w: &Tensor, bias: &Tensor| {
-            x.linear(w, Some(bias))
+        let w = &a.weights;
+        let split = |m: &Tensor, bias: &Tensor| {
+            x.linear(m, Some(bias))
                 .view([b, t, a.heads, a.key_dim])
                 .transpose(1, 2)
         };
         let (q, k, v) = (
-            split(&a.wq, &a.bq),
-            split(&a.wk, &a.bk),
-            split(&a.wv, &a.bv),
+            split(&w.wq, &w.bq),
+            split(&w.wk, &w.bk),
+            split(&w.wv, &w.bv),
         );
         let scores = q.matmul(&k.transpose(-2, -1)) / (a.key_dim as f64).sqrt();
-        let mut weights = scores.softmax(-1, Kind::Float);
-        if let Some(n) = noise {
-            weights *= n;
-        }
+        let probs = scores.softmax(-1, Kind::Float);
+        // not in place: autograd keeps the softmax output for its backward pass
+        let weights = match noise {
+            Some(n) => probs * n,
+            None => probs,
+        };
         weights
             .matmul(&v)
             .transpose(1, 2)
             .contiguous()
             .view([b, t, a.heads * a.key_dim])
-            .linear(&a.wo, Some(&a.bo))
+            .linear(&w.wo, Some(&w.bo))
     }
 
     /// Without a tape (evaluation) the output equals the training pass'
