@@ -427,7 +427,7 @@ mod tests {
         let a = Attention::new(&vs.root(), 4, 2, 2, 0.0, Init::Keras);
         let d = |w: &Tensor| w.to_kind(Kind::Double).detach();
         let mut weights = a.weights.map(d);
-        weights.bq = weights.bq + 0.1;
+        weights.bq += 0.1;
         let a64 = Attention {
             weights,
             heads: 2,
