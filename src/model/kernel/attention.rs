@@ -118,7 +118,7 @@ pub fn forward(
         let drops = per_sample(noise.as_ref(), b as usize, tt);
         let outs = floats_mut(&heads_out).chunks_exact_mut(t * hk);
         let samples: Vec<_> = outs.zip(kept).zip(drops).enumerate().collect();
-        team::run(deal(samples), &|part| {
+        team::run(team::deal(samples, 4), &|part| {
             let r_len = heads.count * t;
             let mut scratch = vec![0f32; tt + 2 * r_len + t];
             let mut kt = vec![0f32; heads.width * padded(t)];
@@ -162,16 +162,6 @@ fn per_sample(t: Option<&Tensor>, b: usize, len: usize) -> Vec<Option<&mut [f32]
         Some(t) => floats_mut(t).chunks_exact_mut(len).map(Some).collect(),
         None => (0..b).map(|_| None).collect(),
     }
-}
-
-/// Items dealt into one contiguous group per thread.
-fn deal<T>(items: Vec<T>) -> Vec<Vec<T>> {
-    let ranges = team::split(items.len(), 4);
-    let mut items = items.into_iter();
-    ranges
-        .iter()
-        .map(|r| items.by_ref().take(r.len()).collect())
-        .collect()
 }
 
 /// `acc += w · v` over a head's width: `K` when known at compile time
@@ -508,7 +498,7 @@ impl Pending {
                 .chunks_exact_mut(t * 3 * hk)
                 .enumerate()
                 .collect();
-            team::run(deal(samples), &|part| {
+            team::run(team::deal(samples, 4), &|part| {
                 let (mut scratch, mut vt) =
                     (vec![0f32; 4 * tt], vec![0f32; self.heads.width * padded(t)]);
                 for (n, d_rows) in part {

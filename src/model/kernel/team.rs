@@ -42,6 +42,17 @@ pub fn split(len: usize, min_len: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// `items` dealt into one contiguous group per thread (`split`: none
+/// shorter than `min_len`), for `run`.
+pub fn deal<T>(items: Vec<T>, min_len: usize) -> Vec<Vec<T>> {
+    let ranges = split(items.len(), min_len);
+    let mut items = items.into_iter();
+    ranges
+        .iter()
+        .map(|r| items.by_ref().take(r.len()).collect())
+        .collect()
+}
+
 /// Splits `0..len` into one contiguous range per libtorch intra-op thread
 /// (at most one per group), every boundary on a multiple of `group`: each
 /// group of rows lies within one range, whatever the thread count.

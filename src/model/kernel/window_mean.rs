@@ -32,7 +32,7 @@ pub fn forward(x: &Tensor, k: usize, tape: Option<&Tape>) -> Tensor {
         let src = floats(&xs);
         let rows: Vec<(usize, &mut [f32])> =
             floats_mut(&y).chunks_exact_mut(t * c).enumerate().collect();
-        team::run(batches(rows), &|part: Vec<(usize, &mut [f32])>| {
+        team::run(team::deal(rows, 8), &|part: Vec<(usize, &mut [f32])>| {
             for (row, out) in part {
                 sums(&src[row * p * c..(row + 1) * p * c], k, c, out);
             }
@@ -47,16 +47,6 @@ pub fn forward(x: &Tensor, k: usize, tape: Option<&Tape>) -> Tensor {
         leaf: leaf.shallow_clone(),
     }));
     leaf
-}
-
-/// The rows, dealt into one contiguous group per thread.
-fn batches<T>(rows: Vec<T>) -> Vec<Vec<T>> {
-    let ranges = team::split(rows.len(), 8);
-    let mut rows = rows.into_iter();
-    ranges
-        .iter()
-        .map(|r| rows.by_ref().take(r.len()).collect())
-        .collect()
 }
 
 #[inline(always)]
@@ -109,7 +99,7 @@ impl Pending {
                 .chunks_exact_mut(p * c)
                 .enumerate()
                 .collect();
-            team::run(batches(rows), &|part: Vec<(usize, &mut [f32])>| {
+            team::run(team::deal(rows, 8), &|part: Vec<(usize, &mut [f32])>| {
                 for (row, d) in part {
                     spread(&gs[row * t * c..(row + 1) * t * c], self.k, c, d);
                 }
