@@ -72,7 +72,8 @@ pub struct Pending {
     w_qkv: Tensor,
     /// The heads' outputs before the output projection: (b, T, h·k).
     heads_out: Tensor,
-    /// Softmax weights before dropout: (b, h, T, T).
+    /// Softmax weights before dropout, each sample's column by column
+    /// (T, h·T) as `sample_forward` keeps them.
     probs: Tensor,
     /// Dropout's kept-and-scaled factors: (b, h, T, T).
     noise: Option<Tensor>,
