@@ -18,7 +18,7 @@
 //! by element as libtorch's `dropout` would lay it out ((b, h, T, T)).
 use super::fastmath::exp;
 use super::mask::Mask;
-use super::tape::{Entry, Tape};
+use super::tape::{accumulate, Entry, Tape};
 use super::{floats, floats_mut, team};
 use tch::{Kind, Tensor};
 
@@ -534,31 +534,8 @@ impl Pending {
                 dx
             }
         });
-        let mut terms: Vec<Tensor> = first
-            .into_iter()
-            .map(|(w, g)| (w * g).sum(Kind::Float))
-            .collect();
-        if self.x.requires_grad() {
-            terms.push((&self.x * &dx).sum(Kind::Float));
-        }
-        if let Some(sum) = terms.into_iter().reduce(|a, b| a + b) {
-            super::tape::backward_keeping_graph(&sum);
-        }
-    }
-}
-
-/// Adds `g` to a weight's gradient; a weight without one yet is listed in
-/// `first`, to get it through the surrogate pass (which creates it, as
-/// autograd does).
-fn accumulate<'a>(weight: &'a Tensor, g: &Tensor, first: &mut Vec<(&'a Tensor, Tensor)>) {
-    if !weight.requires_grad() {
-        return;
-    }
-    let mut grad = weight.grad();
-    if grad.defined() {
-        grad += g;
-    } else {
-        first.push((weight, g.contiguous()));
+        let input = self.x.requires_grad().then_some((&self.x, &dx));
+        super::tape::feed_back(first, input);
     }
 }
 

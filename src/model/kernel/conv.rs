@@ -21,7 +21,7 @@
 //! rows, each with its own partial dW, summed in chunk order: no result
 //! depends on the number of threads, and every row of the forward pass is
 //! computed the same way whichever thread runs it.
-use super::tape::{Entry, Tape};
+use super::tape::{inner, Entry, Tape};
 use super::{compact, floats, floats_mut, small_gemm, team, weighted_sum};
 use crate::config::Activation;
 use std::ops::Range;
@@ -438,7 +438,7 @@ impl Handoff {
     /// Into the graph after all: `to.grad += grad`, as the surrogate pass
     /// the consumer would have run.
     pub fn flush(self) {
-        super::tape::backward_keeping_graph(&(&self.to * &self.grad).sum(Kind::Float));
+        super::tape::backward_keeping_graph(&super::tape::inner(&self.to, &self.grad));
     }
 }
 
@@ -476,13 +476,13 @@ impl Pending {
         }
         let with_input = self.x.requires_grad();
         let (dw, db, dx) = tch::no_grad(|| gradients(&self, &g, with_input));
-        let mut surrogate = (&self.w * &dw).sum(Kind::Float) + (&self.b * &db).sum(Kind::Float);
+        let mut surrogate = inner(&self.w, &dw) + inner(&self.b, &db);
         match dx {
             Some(dx) if self.x.is_leaf() => handed.push(Handoff {
                 to: self.x.shallow_clone(),
                 grad: dx,
             }),
-            Some(dx) => surrogate += (&self.x * dx).sum(Kind::Float),
+            Some(dx) => surrogate += inner(&self.x, &dx),
             None => {}
         }
         super::tape::backward_keeping_graph(&surrogate);

@@ -135,7 +135,7 @@ impl Pending {
             return;
         }
         let d_tables = tch::no_grad(|| window_sums_backward(&g, &self));
-        super::tape::backward_keeping_graph(&(&self.tables * &d_tables).sum(Kind::Float));
+        super::tape::backward_keeping_graph(&super::tape::inner(&self.tables, &d_tables));
     }
 }
 

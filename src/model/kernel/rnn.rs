@@ -389,6 +389,20 @@ fn forward_rows<C: Cell>(p: ForwardRows, s: &ForwardShared) {
     }
 }
 
+/// A (rows, cols) weight's floats transposed, (cols, rows) row-major.
+fn transposed(w: &Tensor) -> Vec<f32> {
+    let w = w.detach().contiguous();
+    let (rows, cols) = w.size2().expect("a weight matrix");
+    let (rows, cols) = (rows as usize, cols as usize);
+    let mut t = vec![0f32; rows * cols];
+    for (i, row) in floats(&w).chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            t[j * rows + i] = v;
+        }
+    }
+    t
+}
+
 /// How a forward run goes.
 #[derive(Clone, Copy)]
 pub struct Run {
@@ -454,9 +468,8 @@ pub fn forward<C: Cell>(
         ),
     };
     let device = x.map_or_else(|| lookup.expect("a lookup").table.device(), Tensor::device);
-    let wih_t = w.w_ih.detach().tr().contiguous();
+    let (wih_t, whh_t) = (transposed(w.w_ih), transposed(w.w_hh));
     let b_ih = w.b_ih.detach().contiguous();
-    let whh_t = w.w_hh.detach().tr().contiguous();
     let b_hh = w.b_hh.detach().contiguous();
     let opts = (Kind::Float, device);
     let kept_states = if keep || run.all_states { t + 1 } else { 2 };
@@ -511,10 +524,10 @@ pub fn forward<C: Cell>(
         lookup: lookup.map(|l| (floats(&l.table), &l.tokens[..])),
         layout,
         features: f as usize,
-        wih_t: floats(&wih_t),
+        wih_t: &wih_t,
         b_ih: floats(&b_ih),
         mask: mask.as_ref().map(floats),
-        whh_t: floats(&whh_t),
+        whh_t: &whh_t,
         b_hh: floats(&b_hh),
         units: us,
         activation: w.activation,
@@ -553,7 +566,9 @@ struct BackwardShared<'a> {
     x: &'a [f32],
     layout: Layout,
     hm: &'a [f32],
+    /// dL/dh from outside: (T, B, U), or (B, U) for the last state only.
     dout: &'a [f32],
+    last_only: bool,
     mask: Option<&'a [f32]>,
     w_hh: &'a [f32],
     /// Wᵢₕ (GATES·U, F), for dL/dx.
@@ -597,18 +612,73 @@ impl Sums {
             b_hh: vec![0.0; gu],
         }
     }
+}
 
-    fn add(&mut self, other: &Sums) {
-        for (mine, theirs) in [
-            (&mut self.w_ih_t, &other.w_ih_t),
-            (&mut self.w_hh_t, &other.w_hh_t),
-            (&mut self.b_ih, &other.b_ih),
-            (&mut self.b_hh, &other.b_hh),
-        ] {
-            for (a, &b) in mine.iter_mut().zip(theirs) {
-                *a += b;
+/// The groups' sums added in order, each element from zero as one running
+/// total would add them, and turned back into the weights' layout: Wᵢₕ
+/// (GATES·U, F), Wₕₕ (GATES·U, U) and the biases. The threads take ranges
+/// of gate rows, so the bits do not depend on how many there are.
+fn total(groups: &[Sums], f: usize, u: usize, gu: usize, opts: (Kind, tch::Device)) -> Grads {
+    let gi = gu as i64;
+    let (w_ih, w_hh) = (
+        Tensor::empty([gi, f as i64], opts),
+        Tensor::empty([gi, u as i64], opts),
+    );
+    let (b_ih, b_hh) = (Tensor::empty([gi], opts), Tensor::empty([gi], opts));
+    let chunks = team::split(gu, 32);
+    fn one<'a>(
+        t: &'a Tensor,
+        gu: usize,
+        width: usize,
+        chunks: &[Range<usize>],
+    ) -> Vec<&'a mut [f32]> {
+        split_rows(floats_mut(t), gu, width, chunks)
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+    let parts: Vec<_> = chunks
+        .iter()
+        .cloned()
+        .zip(one(&w_ih, gu, f, &chunks))
+        .zip(one(&w_hh, gu, u, &chunks))
+        .zip(
+            one(&b_ih, gu, 1, &chunks)
+                .into_iter()
+                .zip(one(&b_hh, gu, 1, &chunks)),
+        )
+        .collect();
+    team::run(parts, &|(((rows, w_ih), w_hh), (b_ih, b_hh))| {
+        let n = rows.len();
+        // columns `rows` of a (width, GATES·U) sum over the groups (a group
+        // at a time, its slab streamed once), written transposed
+        let add = |pick: &dyn Fn(&Sums) -> &[f32], width: usize, out: &mut [f32]| {
+            let mut acc = vec![0f32; width * n];
+            for g in groups {
+                let sum = pick(g);
+                for (j, acc) in acc.chunks_exact_mut(n).enumerate() {
+                    for (a, &x) in acc.iter_mut().zip(&sum[j * gu + rows.start..][..n]) {
+                        *a += x;
+                    }
+                }
             }
-        }
+            for (j, acc) in acc.chunks_exact(n).enumerate() {
+                for (i, &a) in acc.iter().enumerate() {
+                    out[i * width + j] = a;
+                }
+            }
+        };
+        add(&|g| &g.w_ih_t, f, w_ih);
+        add(&|g| &g.w_hh_t, u, w_hh);
+        add(&|g| &g.b_ih, 1, b_ih);
+        add(&|g| &g.b_hh, 1, b_hh);
+    });
+    Grads {
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        x: None,
     }
 }
 
@@ -654,8 +724,19 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
     for step in (0..steps).rev() {
         let first = step * s.batch + rows.start;
         let o = first * u..(first + n) * u;
-        for (d, &g) in dh.iter_mut().zip(&s.dout[o.clone()]) {
-            *d += g;
+        let from_outside = match (s.last_only, step + 1 == steps) {
+            (false, _) => Some(&s.dout[o.clone()]),
+            (true, true) => Some(&s.dout[rows.start * u..rows.end * u]),
+            (true, false) => None,
+        };
+        match from_outside {
+            Some(g) => {
+                for (d, &g) in dh.iter_mut().zip(g) {
+                    *d += g;
+                }
+            }
+            // the zeros a whole (T, B, U) dL/dh would add: −0.0 turns +0.0
+            None => dh.iter_mut().for_each(|d| *d += 0.0),
         }
         C::backward(
             s.activation,
@@ -720,11 +801,19 @@ fn backward_rows<C: Cell>(p: BackwardRows, s: &BackwardShared) {
     *p.sums.lock().expect("sums slot") = sums;
 }
 
-/// BPTT: `dstates` is dL/dh for h₁ … h_T, (T, B, U) (zeros where nothing
-/// flows in); dL/dx only `with_input_grad`. The weight gradients are
+/// dL/dh flowing into a layer's states from the rest of the graph.
+#[derive(Clone, Copy)]
+pub enum Dout<'a> {
+    /// For every state h₁ … h_T, (T, B, U).
+    Every(&'a Tensor),
+    /// For the last state only, (B, U): the others get none.
+    Last(&'a Tensor),
+}
+
+/// BPTT from `dout`; dL/dx only `with_input_grad`. The weight gradients are
 /// summed step by step per group of rows, the groups' sums added in the
 /// order of their rows: the same result with any thread count.
-pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_grad: bool) -> Grads {
+pub fn backward<C: Cell>(w: &Weights, s: &Saved, dout: Dout, with_input_grad: bool) -> Grads {
     let _guard = tch::no_grad_guard();
     let (t, b, u) = s.steps_batch_units();
     let x = s.x.as_ref().expect("a forward run that kept its input");
@@ -734,7 +823,10 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_gr
     let w_hh = w.w_hh.detach().contiguous();
     let w_ih = w.w_ih.detach().contiguous();
     let hm = s.hm.contiguous();
-    let dout = dstates.contiguous();
+    let (dout, last_only) = match dout {
+        Dout::Every(d) => (d.contiguous(), false),
+        Dout::Last(d) => (d.contiguous(), true),
+    };
     let dx = with_input_grad.then(|| Tensor::empty([b, t, f], opts));
     let (bs, us, fs, gus) = (b as usize, u as usize, f as usize, gu as usize);
     let chunks = team::split_groups(bs, GROUP);
@@ -767,6 +859,7 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_gr
         layout: s.layout,
         hm: floats(&hm),
         dout: floats(&dout),
+        last_only,
         mask: s.mask.as_ref().map(floats),
         w_hh: floats(&w_hh),
         w_ih: floats(&w_ih),
@@ -777,22 +870,15 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dstates: &Tensor, with_input_gr
         recurrent_activation: w.recurrent_activation,
     };
     team::run(parts, &|p| backward_rows::<C>(p, &shared));
-    let mut total = Sums::zeros(fs, us, gus);
-    for sums in slots
+    let groups: Vec<Sums> = slots
         .into_iter()
         .flat_map(|s| s.into_inner().expect("sums slot"))
-    {
-        total.add(&sums);
-    }
-    let transposed =
-        |v: &[f32], rows: i64| Tensor::from_slice(v).view([rows, gu]).tr().contiguous();
-    Grads {
-        w_ih: transposed(&total.w_ih_t, f),
-        w_hh: transposed(&total.w_hh_t, u),
-        b_ih: Tensor::from_slice(&total.b_ih),
-        b_hh: Tensor::from_slice(&total.b_hh),
+        .collect();
+    let g = Grads {
         x: dx,
-    }
+        ..total(&groups, fs, us, gus, opts)
+    };
+    g
 }
 
 /// One recorded kernel forward waiting for its backward pass.
@@ -829,16 +915,18 @@ impl Pending {
         if !g.defined() {
             return None;
         }
-        let (t, b, u) = self.saved.steps_batch_units();
-        let dstates = {
+        let dout = {
             let _guard = tch::no_grad_guard();
             if self.return_sequences {
                 g.transpose(0, 1).contiguous()
             } else {
-                let d = Tensor::zeros([t, b, u], (Kind::Float, g.device()));
-                d.get(t - 1).copy_(&g);
-                d
+                g.contiguous()
             }
+        };
+        let dout = if self.return_sequences {
+            Dout::Every(&dout)
+        } else {
+            Dout::Last(&dout)
         };
         let w = Weights {
             w_ih: &self.w_ih,
@@ -850,22 +938,25 @@ impl Pending {
         };
         let with_input = self.x.requires_grad();
         Some(match self.kind {
-            CellKind::Lstm => backward::<super::lstm::Lstm>(&w, &self.saved, &dstates, with_input),
-            _ => backward::<super::gru::Gru>(&w, &self.saved, &dstates, with_input),
+            CellKind::Lstm => backward::<super::lstm::Lstm>(&w, &self.saved, dout, with_input),
+            _ => backward::<super::gru::Gru>(&w, &self.saved, dout, with_input),
         })
     }
 
-    /// Feeds `grads` back into the graph through one surrogate `backward`.
+    /// Adds `grads` to the weights' gradients and hands dL/dx back to the
+    /// graph (through one surrogate `backward`, with the gradients of
+    /// weights that have none yet).
     pub fn apply(self, grads: Grads) {
-        let mut surrogate = (&self.w_ih * &grads.w_ih).sum(Kind::Float)
-            + (&self.w_hh * &grads.w_hh).sum(Kind::Float)
-            + (&self.b_ih * &grads.b_ih).sum(Kind::Float);
-        if self.b_hh.requires_grad() {
-            surrogate += (&self.b_hh * &grads.b_hh).sum(Kind::Float);
+        let mut first = Vec::new();
+        for (w, g) in [
+            (&self.w_ih, &grads.w_ih),
+            (&self.w_hh, &grads.w_hh),
+            (&self.b_ih, &grads.b_ih),
+            (&self.b_hh, &grads.b_hh),
+        ] {
+            super::tape::accumulate(w, g, &mut first);
         }
-        if let Some(dx) = &grads.x {
-            surrogate += (&self.x * dx).sum(Kind::Float);
-        }
-        super::tape::backward_keeping_graph(&surrogate);
+        let input = grads.x.as_ref().map(|dx| (&self.x, dx));
+        super::tape::feed_back(first, input);
     }
 }

@@ -122,3 +122,39 @@ pub fn backward_keeping_graph(t: &Tensor) {
         panic!("backward pass failed: {message}");
     }
 }
+
+/// Adds `g` to a weight's gradient; a weight without one yet is listed in
+/// `first`, for `feed_back` to create it as autograd does.
+pub fn accumulate<'a>(weight: &'a Tensor, g: &Tensor, first: &mut Vec<(&'a Tensor, Tensor)>) {
+    if !weight.requires_grad() {
+        return;
+    }
+    let _guard = tch::no_grad_guard();
+    let mut grad = weight.grad();
+    if grad.defined() {
+        grad += g;
+    } else {
+        first.push((weight, g.contiguous()));
+    }
+}
+
+/// Hands gradients back to the graph through one surrogate `backward`
+/// pass: those of the weights in `first` (see `accumulate`) and, for
+/// `input` = (x, dL/dx), x's, which flow on upstream. Nothing runs where
+/// nothing is left to hand back.
+pub fn feed_back(first: Vec<(&Tensor, Tensor)>, input: Option<(&Tensor, &Tensor)>) {
+    let mut terms: Vec<Tensor> = first.iter().map(|(w, g)| inner(w, g)).collect();
+    if let Some((x, dx)) = input {
+        terms.push(inner(x, dx));
+    }
+    if let Some(sum) = terms.into_iter().reduce(|a, b| a + b) {
+        backward_keeping_graph(&sum);
+    }
+}
+
+/// Σ t ⊙ g as one dot product, whose backward pass hands `g` to `t` (g · 1,
+/// the same values a product and a sum hand back) without the product's
+/// forward buffer.
+pub fn inner(t: &Tensor, g: &Tensor) -> Tensor {
+    t.reshape([-1]).dot(&g.reshape([-1]))
+}

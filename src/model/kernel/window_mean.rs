@@ -106,7 +106,7 @@ impl Pending {
             });
             dx
         });
-        super::tape::backward_keeping_graph(&(&self.x * &dx).sum(Kind::Float));
+        super::tape::backward_keeping_graph(&super::tape::inner(&self.x, &dx));
     }
 }
 
