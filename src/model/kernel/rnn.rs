@@ -874,11 +874,10 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dout: Dout, with_input_grad: bo
         .into_iter()
         .flat_map(|s| s.into_inner().expect("sums slot"))
         .collect();
-    let g = Grads {
+    Grads {
         x: dx,
         ..total(&groups, fs, us, gus, opts)
-    };
-    g
+    }
 }
 
 /// One recorded kernel forward waiting for its backward pass.
