@@ -3,8 +3,9 @@
 //!
 //! libtorch's autograd never sees the steps: the layer's output enters the
 //! graph as a fresh leaf recorded on the tape, and once the loss has been
-//! back-propagated to it, [`Pending::backward`] runs BPTT and feeds the
-//! gradients back through one surrogate `backward` call.
+//! back-propagated to it, [`Pending::backward`] runs BPTT and hands the
+//! weight gradients and dL/dx back to the graph (`tape::accumulate`,
+//! `tape::feed_back`).
 //!
 //! Everything runs per step, on the rows of one thread, while the step's
 //! values are in cache: the input projection gᵢ = x Wᵢₕᵀ + bᵢₕ and the
@@ -15,8 +16,8 @@
 //! batch's rows are split between libtorch's threads, each running its own
 //! time loop (rows never interact); every row is computed the same way
 //! whichever thread runs it, and the weight gradients are summed per group
-//! of 16 rows, the groups added in order, so a layer gives the same bits
-//! with any thread count. The cells equal libtorch's fused kernels and the
+//! of 16 rows, the groups added in order (each thread a range of gate
+//! rows), so a layer gives the same bits with any thread count. The cells equal libtorch's fused kernels and the
 //! unrolled autograd path (tests in `recurrent.rs`, forward and gradients).
 use super::{floats, floats_mut, small_gemm, split_rows, team};
 use crate::config::{Activation, CellKind};
