@@ -438,7 +438,7 @@ impl Handoff {
     /// Into the graph after all: `to.grad += grad`, as the surrogate pass
     /// the consumer would have run.
     pub fn flush(self) {
-        super::tape::backward_keeping_graph(&super::tape::inner(&self.to, &self.grad));
+        super::tape::backward_keeping_graph(&inner(&self.to, &self.grad));
     }
 }
 

@@ -90,3 +90,17 @@ pub fn split_rows<'a>(
     }
     parts
 }
+
+/// Splits a (batch, width) buffer into each chunk of batch rows' slice.
+pub fn split_chunks<'a>(
+    buf: &'a mut [f32],
+    batch: usize,
+    width: usize,
+    chunks: &[Range<usize>],
+) -> Vec<&'a mut [f32]> {
+    assert_eq!(buf.len(), batch * width, "one (batch, width) buffer");
+    split_rows(buf, batch, width, chunks)
+        .into_iter()
+        .flatten()
+        .collect()
+}

@@ -17,9 +17,10 @@
 //! time loop (rows never interact); every row is computed the same way
 //! whichever thread runs it, and the weight gradients are summed per group
 //! of 16 rows, the groups added in order (each thread a range of gate
-//! rows), so a layer gives the same bits with any thread count. The cells equal libtorch's fused kernels and the
-//! unrolled autograd path (tests in `recurrent.rs`, forward and gradients).
-use super::{floats, floats_mut, small_gemm, split_rows, team};
+//! rows), so a layer gives the same bits with any thread count. The cells
+//! equal libtorch's fused kernels and the unrolled autograd path (tests in
+//! `recurrent.rs`, forward and gradients).
+use super::{floats, floats_mut, small_gemm, split_chunks, split_rows, team};
 use crate::config::{Activation, CellKind};
 use std::ops::Range;
 use tch::{Kind, Tensor};
@@ -236,25 +237,17 @@ impl Lookup {
         assert_eq!(tokens.len(), batch * steps, "one token per (row, step)");
         let e = embeddings.detach().contiguous();
         let (vocab, f) = e.size2().expect("(vocabulary, dims)");
-        let wih_t = w.w_ih.detach().tr().contiguous();
+        let wih_t = transposed(w.w_ih);
         let b_ih = w.b_ih.detach().contiguous();
-        let gu = wih_t.size()[1];
+        let gu = w.w_ih.size()[0];
         let table = Tensor::empty([vocab, gu], (Kind::Float, e.device()));
-        let (ef, wt, b, (f, gu)) = (
-            floats(&e),
-            floats(&wih_t),
-            floats(&b_ih),
-            (f as usize, gu as usize),
-        );
-        // each thread's rows of P: one "step" of `vocab` rows
+        let (ef, b, (f, gu)) = (floats(&e), floats(&b_ih), (f as usize, gu as usize));
+        // each thread's rows of P
         let chunks = team::split(vocab as usize, 64);
-        let parts = split_rows(floats_mut(&table), vocab as usize, gu, &chunks);
-        let parts: Vec<_> = chunks
-            .into_iter()
-            .zip(parts.into_iter().flatten())
-            .collect();
+        let parts = split_chunks(floats_mut(&table), vocab as usize, gu, &chunks);
+        let parts: Vec<_> = chunks.into_iter().zip(parts).collect();
         team::run(parts, &|(rows, out): (Range<usize>, &mut [f32])| {
-            small_gemm::gemm(&ef[rows.start * f..rows.end * f], f, wt, gu, None, out);
+            small_gemm::gemm(&ef[rows.start * f..rows.end * f], f, &wih_t, gu, None, out);
             add_bias(out, b);
         });
         Lookup {
@@ -627,26 +620,16 @@ fn total(groups: &[Sums], f: usize, u: usize, gu: usize, opts: (Kind, tch::Devic
     );
     let (b_ih, b_hh) = (Tensor::empty([gi], opts), Tensor::empty([gi], opts));
     let chunks = team::split(gu, 32);
-    fn one<'a>(
-        t: &'a Tensor,
-        gu: usize,
-        width: usize,
-        chunks: &[Range<usize>],
-    ) -> Vec<&'a mut [f32]> {
-        split_rows(floats_mut(t), gu, width, chunks)
-            .into_iter()
-            .flatten()
-            .collect()
-    }
+    let rows_of = |buf, width| split_chunks(buf, gu, width, &chunks);
     let parts: Vec<_> = chunks
         .iter()
         .cloned()
-        .zip(one(&w_ih, gu, f, &chunks))
-        .zip(one(&w_hh, gu, u, &chunks))
+        .zip(rows_of(floats_mut(&w_ih), f))
+        .zip(rows_of(floats_mut(&w_hh), u))
         .zip(
-            one(&b_ih, gu, 1, &chunks)
+            rows_of(floats_mut(&b_ih), 1)
                 .into_iter()
-                .zip(one(&b_hh, gu, 1, &chunks)),
+                .zip(rows_of(floats_mut(&b_hh), 1)),
         )
         .collect();
     team::run(parts, &|(((rows, w_ih), w_hh), (b_ih, b_hh))| {
@@ -835,12 +818,9 @@ pub fn backward<C: Cell>(w: &Weights, s: &Saved, dout: Dout, with_input_grad: bo
         chunks.iter().map(|_| Default::default()).collect();
     // each thread's rows of dL/dx, (rows, T, F) each: one "step" of B
     // rows, T·F wide
-    let mut dx_parts: Option<Vec<&mut [f32]>> = dx.as_ref().map(|d| {
-        split_rows(floats_mut(d), bs, t as usize * fs, &chunks)
-            .into_iter()
-            .flatten()
-            .collect()
-    });
+    let mut dx_parts: Option<Vec<&mut [f32]>> = dx
+        .as_ref()
+        .map(|d| split_chunks(floats_mut(d), bs, t as usize * fs, &chunks));
     let mut parts: Vec<BackwardRows> = chunks
         .iter()
         .zip(&slots)
@@ -915,18 +895,12 @@ impl Pending {
         if !g.defined() {
             return None;
         }
-        let dout = {
-            let _guard = tch::no_grad_guard();
-            if self.return_sequences {
-                g.transpose(0, 1).contiguous()
-            } else {
-                g.contiguous()
-            }
-        };
+        let sequences;
         let dout = if self.return_sequences {
-            Dout::Every(&dout)
+            sequences = g.transpose(0, 1);
+            Dout::Every(&sequences)
         } else {
-            Dout::Last(&dout)
+            Dout::Last(&g)
         };
         let w = Weights {
             w_ih: &self.w_ih,
