@@ -94,6 +94,23 @@ fn add_scaled_(t: &mut Tensor, x: &Tensor, alpha: f64) {
     }
 }
 
+/// A parameter's gradient: the graph's, plus any held back for it. A held
+/// gradient belongs to a weight that had none when its kernel's pass ran,
+/// so the graph's surrogate pass would have made it the gradient and added
+/// anything arriving later: the same sum (two terms add the same either way
+/// round).
+fn gradient(p: &Tensor, held: &[(Tensor, Tensor)]) -> Tensor {
+    let mut grad = p.grad();
+    for (_, g) in held.iter().filter(|(w, _)| w.data_ptr() == p.data_ptr()) {
+        grad = if grad.defined() {
+            &grad + g
+        } else {
+            g.shallow_clone()
+        };
+    }
+    grad
+}
+
 pub fn build(spec: &Spec, vs: &nn::VarStore) -> Result<Optimizer> {
     let mut params: Vec<(String, Tensor)> = vs
         .variables()
@@ -125,10 +142,17 @@ impl Optimizer {
 
     /// One update of every parameter that has a gradient.
     pub fn step(&mut self) {
+        self.step_with(&[]);
+    }
+
+    /// One update of every parameter that has a gradient, in the graph or
+    /// `held` back from it by the kernels' backward passes
+    /// (`Tape::backward_holding`).
+    pub fn step_with(&mut self, held: &[(Tensor, Tensor)]) {
         let _guard = tch::no_grad_guard();
         let lr = self.lr;
         for ((_, p), state) in self.params.iter().zip(self.state.iter_mut()) {
-            let grad = p.grad();
+            let grad = gradient(p, held);
             if !grad.defined() {
                 continue;
             }

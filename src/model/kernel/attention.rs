@@ -468,8 +468,9 @@ super::fastmath::avx2_dispatch!(fn sample_backward(
 
 impl Pending {
     /// Gradients of the weights (added to theirs) and of the input (fed
-    /// back through one surrogate `backward` call) from the leaf's.
-    pub fn backward(self) {
+    /// back through one surrogate `backward` call) from the leaf's; weights
+    /// without a gradient yet get theirs through `hold` when given.
+    pub fn backward(self, hold: Option<&mut super::tape::Held>) {
         let g = self.leaf.grad();
         if !g.defined() {
             return;
@@ -535,7 +536,7 @@ impl Pending {
             }
         });
         let input = self.x.requires_grad().then_some((&self.x, &dx));
-        super::tape::feed_back(first, input);
+        super::tape::feed_back(first, input, hold);
     }
 }
 

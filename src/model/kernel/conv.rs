@@ -454,8 +454,9 @@ impl Pending {
     /// when the graph gave it nothing else, is its whole gradient (what the
     /// graph would hold: dx·1); with more, they go through the graph first.
     /// dL/dx for an input that is itself a leaf (another kernel's output)
-    /// joins `handed` instead of the surrogate.
-    pub fn backward(self, handed: &mut Vec<Handoff>) {
+    /// joins `handed` instead of the surrogate; weights without a gradient
+    /// yet get theirs through `hold` when given.
+    pub fn backward(self, handed: &mut Vec<Handoff>, hold: Option<&mut super::tape::Held>) {
         let (mine, others): (Vec<Handoff>, Vec<Handoff>) = std::mem::take(handed)
             .into_iter()
             .partition(|h| self.owns(&h.to));
@@ -476,16 +477,20 @@ impl Pending {
         }
         let with_input = self.x.requires_grad();
         let (dw, db, dx) = tch::no_grad(|| gradients(&self, &g, with_input));
-        let mut surrogate = inner(&self.w, &dw) + inner(&self.b, &db);
-        match dx {
-            Some(dx) if self.x.is_leaf() => handed.push(Handoff {
-                to: self.x.shallow_clone(),
-                grad: dx,
-            }),
-            Some(dx) => surrogate += inner(&self.x, &dx),
-            None => {}
-        }
-        super::tape::backward_keeping_graph(&surrogate);
+        let mut first = Vec::new();
+        super::tape::accumulate(&self.w, &dw, &mut first);
+        super::tape::accumulate(&self.b, &db, &mut first);
+        let dx = match dx {
+            Some(dx) if self.x.is_leaf() => {
+                handed.push(Handoff {
+                    to: self.x.shallow_clone(),
+                    grad: dx,
+                });
+                None
+            }
+            dx => dx,
+        };
+        super::tape::feed_back(first, dx.as_ref().map(|dx| (&self.x, dx)), hold);
     }
 }
 

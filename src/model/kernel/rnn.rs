@@ -882,9 +882,9 @@ impl Pending {
     /// BPTT once the loss has been back-propagated to `leaf`; the gradients
     /// of the weights and the input go back into the graph through one
     /// surrogate `backward` call.
-    pub fn backward(self) {
+    pub fn backward(self, hold: Option<&mut super::tape::Held>) {
         if let Some(grads) = self.grads() {
-            self.apply(grads);
+            self.apply(grads, hold);
         }
     }
 
@@ -919,8 +919,8 @@ impl Pending {
 
     /// Adds `grads` to the weights' gradients and hands dL/dx back to the
     /// graph (through one surrogate `backward`, with the gradients of
-    /// weights that have none yet).
-    pub fn apply(self, grads: Grads) {
+    /// weights that have none yet unless `hold` takes those).
+    pub fn apply(self, grads: Grads, hold: Option<&mut super::tape::Held>) {
         let mut first = Vec::new();
         for (w, g) in [
             (&self.w_ih, &grads.w_ih),
@@ -931,6 +931,6 @@ impl Pending {
             super::tape::accumulate(w, g, &mut first);
         }
         let input = grads.x.as_ref().map(|dx| (&self.x, dx));
-        super::tape::feed_back(first, input);
+        super::tape::feed_back(first, input, hold);
     }
 }

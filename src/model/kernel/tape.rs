@@ -10,6 +10,13 @@
 //! convolution whose input is the previous convolution's output leaf hands
 //! dL/dx straight to it instead (`conv::Handoff`): three libtorch passes
 //! over the gradient fewer, the same values.
+//!
+//! In training, the weights' gradients need not reach the graph at all:
+//! [`Tape::backward_holding`] returns those of weights without one yet
+//! (kernel weights, which nothing else in the graph uses) for the optimizer
+//! to read (`train::optim::Optimizer::step_with`), the values a surrogate
+//! pass would have put there (g · 1 = g); only inputs' gradients still take
+//! a surrogate pass. A step of the book's convnet runs no surrogate at all.
 use super::{attention, conv, embed_conv, rnn, window_mean};
 use std::cell::RefCell;
 use std::ffi::CStr;
@@ -27,6 +34,9 @@ pub enum Entry {
     WindowMean(window_mean::Pending),
     Attention(attention::Pending),
 }
+
+/// Weight gradients held back from the graph: (weight, gradient) pairs.
+pub type Held = Vec<(Tensor, Tensor)>;
 
 /// Kernel runs of one training step, in order.
 #[derive(Default)]
@@ -57,8 +67,21 @@ impl Tape {
             .count()
     }
 
-    /// After `loss.backward()`: every recorded backward pass, last first.
+    /// After `loss.backward()`: every recorded backward pass, last first;
+    /// every gradient ends in the graph's `.grad`.
     pub fn backward(&self) {
+        self.replay(None);
+    }
+
+    /// As `backward`, but the gradients of weights that have none yet are
+    /// held back and returned, in the order the passes produced them.
+    pub fn backward_holding(&self) -> Held {
+        let mut held = Held::new();
+        self.replay(Some(&mut held));
+        held
+    }
+
+    fn replay(&self, mut hold: Option<&mut Held>) {
         let entries: Vec<Entry> = self.entries.borrow_mut().drain(..).collect();
         // Input gradients one convolution holds for the one before it.
         let mut handed: Vec<conv::Handoff> = Vec::new();
@@ -67,12 +90,12 @@ impl Tape {
                 handed.drain(..).for_each(conv::Handoff::flush);
             }
             match entry {
-                Entry::Rnn(p) => p.backward(),
-                Entry::RnnPair(first, second) => pair_backward(first, second),
-                Entry::Conv(p) => p.backward(&mut handed),
+                Entry::Rnn(p) => p.backward(hold.as_deref_mut()),
+                Entry::RnnPair(first, second) => pair_backward(first, second, hold.as_deref_mut()),
+                Entry::Conv(p) => p.backward(&mut handed, hold.as_deref_mut()),
                 Entry::WindowSum(p) => p.backward(),
                 Entry::WindowMean(p) => p.backward(),
-                Entry::Attention(p) => p.backward(),
+                Entry::Attention(p) => p.backward(hold.as_deref_mut()),
             }
         }
         handed.into_iter().for_each(conv::Handoff::flush);
@@ -81,10 +104,10 @@ impl Tape {
 
 /// The backward passes of a pair, the second (recorded last) first as the
 /// tape's order has it; their BPTT side by side, one thread each.
-fn pair_backward(first: rnn::Pending, second: rnn::Pending) {
+fn pair_backward(first: rnn::Pending, second: rnn::Pending, mut hold: Option<&mut Held>) {
     if tch::get_num_threads() < 2 {
-        second.backward();
-        first.backward();
+        second.backward(hold.as_deref_mut());
+        first.backward(hold);
         return;
     }
     type Slot = Mutex<Option<(rnn::Pending, Option<rnn::Grads>)>>;
@@ -99,7 +122,7 @@ fn pair_backward(first: rnn::Pending, second: rnn::Pending) {
     let [first, second] = slots.map(|s| s.into_inner().expect("one writer").expect("both ran"));
     for (p, grads) in [second, first] {
         if let Some(g) = grads {
-            p.apply(g);
+            p.apply(g, hold.as_deref_mut());
         }
     }
 }
@@ -139,10 +162,21 @@ pub fn accumulate<'a>(weight: &'a Tensor, g: &Tensor, first: &mut Vec<(&'a Tenso
 }
 
 /// Hands gradients back to the graph through one surrogate `backward`
-/// pass: those of the weights in `first` (see `accumulate`) and, for
-/// `input` = (x, dL/dx), x's, which flow on upstream. Nothing runs where
-/// nothing is left to hand back.
-pub fn feed_back(first: Vec<(&Tensor, Tensor)>, input: Option<(&Tensor, &Tensor)>) {
+/// pass: those of the weights in `first` (see `accumulate`), unless `hold`
+/// takes them, and, for `input` = (x, dL/dx), x's, which flow on upstream.
+/// Nothing runs where nothing is left to hand back.
+pub fn feed_back(
+    first: Vec<(&Tensor, Tensor)>,
+    input: Option<(&Tensor, &Tensor)>,
+    hold: Option<&mut Held>,
+) {
+    let first = match hold {
+        Some(held) => {
+            held.extend(first.into_iter().map(|(w, g)| (w.shallow_clone(), g)));
+            Vec::new()
+        }
+        None => first,
+    };
     let mut terms: Vec<Tensor> = first.iter().map(|(w, g)| inner(w, g)).collect();
     if let Some((x, dx)) = input {
         terms.push(inner(x, dx));
