@@ -486,3 +486,46 @@ fn held_kernel_gradients_train_the_same_weights() {
         );
     }
 }
+
+/// The SegRNN-like forecaster: its Dense + ReLU runs on the tape and the
+/// GRU kernel hands it dL/dy directly; every gradient equals the one
+/// through libtorch's layers (fused GRU, the graph's Dense).
+#[test]
+fn dense_before_a_recurrent_kernel_equals_the_layers() {
+    use seqlab::model::builder::Op;
+    use seqlab::model::recurrent::Path;
+    let cell = &cells(
+        "experiments/ett/ett_segrnn.toml",
+        &["data.path=\"tests/fixtures/etth1_head.csv\""],
+    )[0];
+    let targets: Vec<usize> = (0..7).collect();
+    let mut m = Model::build(&cell.config, Device::Cpu, &targets).unwrap();
+    let x = Tensor::randn([6, 96, 7], (Kind::Float, Device::Cpu));
+    let grads = |m: &Model| {
+        for mut v in m.vs.trainable_variables() {
+            v.zero_grad();
+        }
+        m.backward(&m.forward(&x, true).square().sum(Kind::Float));
+        m.vs.trainable_variables()
+            .iter()
+            .map(|v| v.grad().copy())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(m.taped_denses(), vec!["dense_1 → gru_2"]);
+    let kernel = grads(&m);
+    for op in m.ops.iter_mut() {
+        if let Op::Recurrent(r) = op {
+            r.allow_kernel = false;
+        }
+    }
+    assert_eq!(m.recurrent_paths(true), vec![Path::Fused]);
+    assert!(m.taped_denses().is_empty());
+    let layers = grads(&m);
+    assert_eq!(kernel.len(), 8);
+    for (a, b) in kernel.iter().zip(&layers) {
+        assert!(a.abs().max().double_value(&[]) > 0.0);
+        let scale = 1.0 + b.abs().max().double_value(&[]);
+        let rel = (a - b).abs().max().double_value(&[]) / scale;
+        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
+    }
+}

@@ -7,8 +7,8 @@ use super::conv::{global_pool, Conv1d, Pool1d};
 use super::dense::{Dense, Embedding};
 use super::forecast::{self, Attention, Frame, LayerNorm, PositionalEmbedding};
 use super::graph::Src;
-use super::kernel::conv;
 use super::kernel::tape::Tape;
+use super::kernel::{self, conv};
 use super::recurrent::{Bidirectional, Embedded, Path, RecurrentLayer};
 use super::shape::{infer, Inferred};
 use crate::config::{Activation, Config, DataSpec, LayerSpec, ModelKind, WindowNorm};
@@ -67,6 +67,10 @@ pub struct Model {
     /// input (a residual): that add's node (summed inside the `attention`
     /// kernel when it runs; the add alone is then skipped).
     residual: Vec<Option<usize>>,
+    /// For a Dense layer (linear or ReLU) whose only consumer is a GRU or
+    /// LSTM: that layer's node (in training, with the recurrent kernel, the
+    /// Dense runs on the tape too, see `kernel::dense`).
+    feeding: Vec<Option<usize>>,
 }
 
 /// Resolves `auto`, `cpu`, `cuda`, `cuda:N` to a device that exists.
@@ -251,6 +255,7 @@ impl Model {
         let embedded = embedded_layers(&ops, &inferred);
         let pooled = pooled_convs(&ops, &inferred, &embedded);
         let residual = residual_attentions(&ops, &inferred);
+        let feeding = dense_feeding_recurrent(&ops, &inferred);
         Ok(Model {
             vs,
             ops,
@@ -261,6 +266,7 @@ impl Model {
             embedded,
             pooled,
             residual,
+            feeding,
         })
     }
 
@@ -340,6 +346,31 @@ impl Model {
             Op::Bidirectional(b) => on_kernel(&b.forward) && on_kernel(&b.backward),
             _ => false,
         })
+    }
+
+    /// Whether Dense node `i` runs on the tape in training with input `x`:
+    /// it feeds a recurrent layer on the kernel path (which hands it dL/dy).
+    fn taped_dense(&self, i: usize, x: &Tensor) -> bool {
+        let Some(j) = self.feeding[i] else {
+            return false;
+        };
+        matches!(&self.ops[j], Op::Recurrent(r) if r.path(true) == Path::Kernel)
+            && kernel::dense::supports(x)
+    }
+
+    /// Dense layers that run on the tape in training, each with the
+    /// recurrent layer that hands it its gradient: `dense_1 → gru_2`.
+    pub fn taped_denses(&self) -> Vec<String> {
+        let names = &self.inferred.layers;
+        self.feeding
+            .iter()
+            .enumerate()
+            .filter_map(|(i, j)| {
+                let j = (*j)?;
+                matches!(&self.ops[j], Op::Recurrent(r) if r.path(true) == Path::Kernel)
+                    .then(|| format!("{} → {}", names[i].name, names[j].name))
+            })
+            .collect()
     }
 
     /// Names of the layers fed by an embedding they run with, among `ops`.
@@ -475,6 +506,11 @@ impl Model {
                 Op::Activation(Activation::Sigmoid | Activation::Softmax) if strip => {
                     ins[0].shallow_clone()
                 }
+                Op::Dense(d) if train && self.taped_dense(i, ins[0]) => {
+                    let b = d.b.as_ref().expect("taped Dense layers have a bias");
+                    let relu = d.activation == Activation::Relu;
+                    kernel::dense::forward(ins[0], &d.w, b, relu, &self.tape)
+                }
                 Op::Dense(d) => d.forward(ins[0]),
                 Op::Flatten => ins[0].flatten(1, -1),
                 Op::Dropout(rate) => super::draws::dropout(ins[0], *rate, train),
@@ -597,6 +633,32 @@ fn pooled_convs(ops: &[Op], inferred: &Inferred, embedded: &[Option<usize>]) -> 
                     Op::GlobalPool { max: true } => Some(*j),
                     _ => None,
                 },
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Dense nodes with a bias, linear or ReLU, whose output only feeds a GRU
+/// or LSTM layer (its only input): that layer's node.
+fn dense_feeding_recurrent(ops: &[Op], inferred: &Inferred) -> Vec<Option<usize>> {
+    let w = &inferred.wiring;
+    (0..ops.len())
+        .map(|i| {
+            let Op::Dense(d) = &ops[i] else {
+                return None;
+            };
+            if d.b.is_none()
+                || !matches!(d.activation, Activation::Linear | Activation::Relu)
+                || i == w.output
+            {
+                return None;
+            }
+            let consumers: Vec<usize> = (0..ops.len())
+                .filter(|&j| w.sources[j].contains(&Src::Layer(i)))
+                .collect();
+            match consumers.as_slice() {
+                [j] if w.sources[*j].len() == 1 && matches!(ops[*j], Op::Recurrent(_)) => Some(*j),
                 _ => None,
             }
         })

@@ -456,6 +456,12 @@ fn execute(
             "{name}: runs in the attention kernel (CPU: scores, softmax, dropout and weighted sum per sample and head, backward by hand)"
         );
     }
+    for name in model.taped_denses() {
+        let _ = writeln!(
+            table,
+            "{name}: the Dense layer runs outside autograd in training; the recurrent kernel hands it its gradient"
+        );
+    }
     for name in model.lookup_convs() {
         let _ = writeln!(
             table,

@@ -178,18 +178,21 @@ pub fn bench_cell(
             &model.kernel_convs(),
             &model.lookup_recurrents(),
             &model.kernel_attentions(),
+            &model.taped_denses(),
         ),
         device,
     })
 }
 
 /// The recurrent paths of a model and, after them, its kernel convolutions:
-/// `[Kernel] conv: conv1d_0 + max_pool1d_1`, then lookups and attentions.
+/// `[Kernel] conv: conv1d_0 + max_pool1d_1`, then lookups, attentions and
+/// taped Dense layers (`dense: dense_1 → gru_2`).
 fn bench_paths(
     recurrent: &[crate::model::recurrent::Path],
     convs: &[String],
     lookups: &[String],
     attentions: &[String],
+    denses: &[String],
 ) -> String {
     let mut paths = format!("{recurrent:?}");
     if !convs.is_empty() {
@@ -200,6 +203,9 @@ fn bench_paths(
     }
     if !attentions.is_empty() {
         paths.push_str(&format!(" attention: {}", attentions.join(", ")));
+    }
+    if !denses.is_empty() {
+        paths.push_str(&format!(" dense: {}", denses.join(", ")));
     }
     paths
 }

@@ -21,7 +21,7 @@
 //! rows, each with its own partial dW, summed in chunk order: no result
 //! depends on the number of threads, and every row of the forward pass is
 //! computed the same way whichever thread runs it.
-use super::tape::{inner, Entry, Tape};
+use super::tape::{accumulate, feed_back, hand_on, received, Entry, Handoff, Held, Tape};
 use super::{compact, floats, floats_mut, small_gemm, team, weighted_sum};
 use crate::config::Activation;
 use std::ops::Range;
@@ -426,28 +426,7 @@ fn gradients(p: &Pending, dy: &Tensor, with_input: bool) -> (Tensor, Tensor, Opt
     (dw, db, dx)
 }
 
-/// dL/dx of a convolution whose input is another kernel run's output leaf,
-/// held for that run instead of passing through the graph.
-pub struct Handoff {
-    /// The input the gradient belongs to.
-    pub to: Tensor,
-    pub grad: Tensor,
-}
-
-impl Handoff {
-    /// Into the graph after all: `to.grad += grad`, as the surrogate pass
-    /// the consumer would have run.
-    pub fn flush(self) {
-        super::tape::backward_keeping_graph(&inner(&self.to, &self.grad));
-    }
-}
-
 impl Pending {
-    /// Whether `t` is this run's output leaf (the same storage and shape).
-    fn owns(&self, t: &Tensor) -> bool {
-        t.data_ptr() == self.leaf.data_ptr() && t.size() == self.leaf.size()
-    }
-
     /// dW, db and dL/dx from the leaf's gradient, fed back into the graph
     /// through one surrogate `backward` call. `handed` holds the gradients
     /// other convolutions kept for their inputs: one meant for this leaf,
@@ -456,41 +435,18 @@ impl Pending {
     /// dL/dx for an input that is itself a leaf (another kernel's output)
     /// joins `handed` instead of the surrogate; weights without a gradient
     /// yet get theirs through `hold` when given.
-    pub fn backward(self, handed: &mut Vec<Handoff>, hold: Option<&mut super::tape::Held>) {
-        let (mine, others): (Vec<Handoff>, Vec<Handoff>) = std::mem::take(handed)
-            .into_iter()
-            .partition(|h| self.owns(&h.to));
-        *handed = others;
-        let g = match <[Handoff; 1]>::try_from(mine) {
-            Ok([h]) if !self.leaf.grad().defined() => h.grad,
-            Ok([h]) => {
-                h.flush();
-                self.leaf.grad()
-            }
-            Err(mine) => {
-                mine.into_iter().for_each(Handoff::flush);
-                self.leaf.grad()
-            }
-        };
+    pub fn backward(self, handed: &mut Vec<Handoff>, hold: Option<&mut Held>) {
+        let g = received(&self.leaf, handed);
         if !g.defined() {
             return;
         }
         let with_input = self.x.requires_grad();
         let (dw, db, dx) = tch::no_grad(|| gradients(&self, &g, with_input));
         let mut first = Vec::new();
-        super::tape::accumulate(&self.w, &dw, &mut first);
-        super::tape::accumulate(&self.b, &db, &mut first);
-        let dx = match dx {
-            Some(dx) if self.x.is_leaf() => {
-                handed.push(Handoff {
-                    to: self.x.shallow_clone(),
-                    grad: dx,
-                });
-                None
-            }
-            dx => dx,
-        };
-        super::tape::feed_back(first, dx.as_ref().map(|dx| (&self.x, dx)), hold);
+        accumulate(&self.w, &dw, &mut first);
+        accumulate(&self.b, &db, &mut first);
+        let dx = dx.and_then(|dx| hand_on(&self.x, dx, handed));
+        feed_back(first, dx.as_ref().map(|dx| (&self.x, dx)), hold);
     }
 }
 

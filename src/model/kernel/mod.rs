@@ -5,13 +5,16 @@
 //! `conv` runs a Conv1D without unfolding its windows; `embed_conv` turns
 //! an Embedding feeding a Conv1D into table lookups (`rnn::Lookup` does the
 //! same for a recurrent layer's input projection); `window_mean` is the
-//! forecasters' moving average.
+//! forecasters' moving average; `attention` is multi-head self-attention;
+//! `dense` runs a Dense layer on the tape where a recurrent kernel reads
+//! its output.
 //! `small_gemm`, `fastmath` and `team` are their building blocks: register-
 //! blocked small products, vectorisable activations, and libtorch's own
 //! OpenMP threads. This file holds the plain-buffer views they share.
 pub mod attention;
 pub mod compact;
 pub mod conv;
+pub mod dense;
 pub mod embed_conv;
 pub mod fastmath;
 pub mod gru;

@@ -20,6 +20,7 @@
 //! rows), so a layer gives the same bits with any thread count. The cells
 //! equal libtorch's fused kernels and the unrolled autograd path (tests in
 //! `recurrent.rs`, forward and gradients).
+use super::tape::{Handoff, Held};
 use super::{floats, floats_mut, small_gemm, split_chunks, split_rows, team};
 use crate::config::{Activation, CellKind};
 use std::ops::Range;
@@ -882,16 +883,16 @@ impl Pending {
     /// BPTT once the loss has been back-propagated to `leaf`; the gradients
     /// of the weights and the input go back into the graph through one
     /// surrogate `backward` call.
-    pub fn backward(self, hold: Option<&mut super::tape::Held>) {
-        if let Some(grads) = self.grads() {
-            self.apply(grads, hold);
+    pub fn backward(self, handed: &mut Vec<Handoff>, hold: Option<&mut Held>) {
+        let g = super::tape::received(&self.leaf, handed);
+        if let Some(grads) = self.grads(&g) {
+            self.apply(grads, handed, hold);
         }
     }
 
-    /// BPTT: the gradients of the weights and the input, once the loss has
-    /// reached `leaf` (none where it did not).
-    pub fn grads(&self) -> Option<Grads> {
-        let g = self.leaf.grad();
+    /// BPTT: the gradients of the weights and the input from `g`, the
+    /// gradient that reached `leaf` (none where nothing did).
+    pub fn grads(&self, g: &Tensor) -> Option<Grads> {
         if !g.defined() {
             return None;
         }
@@ -900,7 +901,7 @@ impl Pending {
             sequences = g.transpose(0, 1);
             Dout::Every(&sequences)
         } else {
-            Dout::Last(&g)
+            Dout::Last(g)
         };
         let w = Weights {
             w_ih: &self.w_ih,
@@ -919,8 +920,9 @@ impl Pending {
 
     /// Adds `grads` to the weights' gradients and hands dL/dx back to the
     /// graph (through one surrogate `backward`, with the gradients of
-    /// weights that have none yet unless `hold` takes those).
-    pub fn apply(self, grads: Grads, hold: Option<&mut super::tape::Held>) {
+    /// weights that have none yet unless `hold` takes those), or straight
+    /// to the run that produced x (`tape::hand_on`).
+    pub fn apply(self, grads: Grads, handed: &mut Vec<Handoff>, hold: Option<&mut Held>) {
         let mut first = Vec::new();
         for (w, g) in [
             (&self.w_ih, &grads.w_ih),
@@ -930,7 +932,9 @@ impl Pending {
         ] {
             super::tape::accumulate(w, g, &mut first);
         }
-        let input = grads.x.as_ref().map(|dx| (&self.x, dx));
-        super::tape::feed_back(first, input, hold);
+        let dx = grads
+            .x
+            .and_then(|dx| super::tape::hand_on(&self.x, dx, handed));
+        super::tape::feed_back(first, dx.as_ref().map(|dx| (&self.x, dx)), hold);
     }
 }

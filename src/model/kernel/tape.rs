@@ -6,10 +6,10 @@
 //! replays the entries last first, each feeding its own inputs' gradients
 //! back into the graph. Those passes keep the graph's saved tensors: two
 //! entries may read the same upstream graph (a Bidirectional's directions
-//! share their input), which the first pass would otherwise free. A
-//! convolution whose input is the previous convolution's output leaf hands
-//! dL/dx straight to it instead (`conv::Handoff`): three libtorch passes
-//! over the gradient fewer, the same values.
+//! share their input), which the first pass would otherwise free. A run
+//! whose input is an earlier run's output leaf (convolutions in a row, a
+//! recurrent layer after a taped Dense) hands dL/dx straight to it instead
+//! ([`Handoff`]): libtorch passes over the gradient fewer, the same values.
 //!
 //! In training, the weights' gradients need not reach the graph at all:
 //! [`Tape::backward_holding`] returns those of weights without one yet
@@ -17,7 +17,7 @@
 //! to read (`train::optim::Optimizer::step_with`), the values a surrogate
 //! pass would have put there (g · 1 = g); only inputs' gradients still take
 //! a surrogate pass. A step of the book's convnet runs no surrogate at all.
-use super::{attention, conv, embed_conv, rnn, window_mean};
+use super::{attention, conv, dense, embed_conv, rnn, window_mean};
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::sync::Mutex;
@@ -30,6 +30,8 @@ pub enum Entry {
     /// BPTT runs side by side where there are two threads.
     RnnPair(rnn::Pending, rnn::Pending),
     Conv(conv::Pending),
+    /// A Dense layer feeding a recurrent run (see `kernel::dense`).
+    Dense(dense::Pending),
     WindowSum(embed_conv::Pending),
     WindowMean(window_mean::Pending),
     Attention(attention::Pending),
@@ -83,46 +85,55 @@ impl Tape {
 
     fn replay(&self, mut hold: Option<&mut Held>) {
         let entries: Vec<Entry> = self.entries.borrow_mut().drain(..).collect();
-        // Input gradients one convolution holds for the one before it.
-        let mut handed: Vec<conv::Handoff> = Vec::new();
+        // Input gradients runs hold for the earlier runs whose output leaves
+        // they read. A leaf has nothing upstream, so a gradient waiting for
+        // one changes nothing else the passes read in between.
+        let mut handed: Vec<Handoff> = Vec::new();
         for entry in entries.into_iter().rev() {
-            if !matches!(entry, Entry::Conv(_)) {
-                handed.drain(..).for_each(conv::Handoff::flush);
-            }
             match entry {
-                Entry::Rnn(p) => p.backward(hold.as_deref_mut()),
-                Entry::RnnPair(first, second) => pair_backward(first, second, hold.as_deref_mut()),
+                Entry::Rnn(p) => p.backward(&mut handed, hold.as_deref_mut()),
+                Entry::RnnPair(first, second) => {
+                    pair_backward(first, second, &mut handed, hold.as_deref_mut())
+                }
                 Entry::Conv(p) => p.backward(&mut handed, hold.as_deref_mut()),
+                Entry::Dense(p) => p.backward(&mut handed, hold.as_deref_mut()),
                 Entry::WindowSum(p) => p.backward(),
                 Entry::WindowMean(p) => p.backward(),
                 Entry::Attention(p) => p.backward(hold.as_deref_mut()),
             }
         }
-        handed.into_iter().for_each(conv::Handoff::flush);
+        handed.into_iter().for_each(Handoff::flush);
     }
 }
 
 /// The backward passes of a pair, the second (recorded last) first as the
 /// tape's order has it; their BPTT side by side, one thread each.
-fn pair_backward(first: rnn::Pending, second: rnn::Pending, mut hold: Option<&mut Held>) {
+fn pair_backward(
+    first: rnn::Pending,
+    second: rnn::Pending,
+    handed: &mut Vec<Handoff>,
+    mut hold: Option<&mut Held>,
+) {
     if tch::get_num_threads() < 2 {
-        second.backward(hold.as_deref_mut());
-        first.backward(hold);
+        second.backward(handed, hold.as_deref_mut());
+        first.backward(handed, hold);
         return;
     }
     type Slot = Mutex<Option<(rnn::Pending, Option<rnn::Grads>)>>;
     let slots: [Slot; 2] = Default::default();
-    super::team::run(vec![(0usize, first), (1, second)], &|(i, p): (
-        usize,
-        rnn::Pending,
-    )| {
-        let grads = p.grads();
+    let (g_first, g_second) = (
+        received(&first.leaf, handed),
+        received(&second.leaf, handed),
+    );
+    let items = vec![(0usize, first, g_first), (1, second, g_second)];
+    super::team::run(items, &|(i, p, g): (usize, rnn::Pending, Tensor)| {
+        let grads = p.grads(&g);
         *slots[i].lock().expect("one writer") = Some((p, grads));
     });
     let [first, second] = slots.map(|s| s.into_inner().expect("one writer").expect("both ran"));
     for (p, grads) in [second, first] {
         if let Some(g) = grads {
-            p.apply(g, hold.as_deref_mut());
+            p.apply(g, handed, hold.as_deref_mut());
         }
     }
 }
@@ -143,6 +154,63 @@ pub fn backward_keeping_graph(t: &Tensor) {
             .into_owned();
         unsafe { libc::free(err as *mut libc::c_void) };
         panic!("backward pass failed: {message}");
+    }
+}
+
+/// dL/dx of a run whose input is another run's output leaf, held for that
+/// run instead of passing through the graph.
+pub struct Handoff {
+    /// The input the gradient belongs to.
+    pub to: Tensor,
+    pub grad: Tensor,
+}
+
+impl Handoff {
+    /// Into the graph after all: `to.grad += grad`, as the surrogate pass
+    /// the consumer would have run.
+    pub fn flush(self) {
+        backward_keeping_graph(&inner(&self.to, &self.grad));
+    }
+}
+
+/// The gradient of a run's output `leaf` once the later runs are done:
+/// the one handed to it when the graph gave it nothing else (what the
+/// graph would hold: g · 1), else the graph's, with anything handed added
+/// through the graph first (in the order the surrogate passes would have
+/// added it). Undefined where nothing reached the leaf.
+pub fn received(leaf: &Tensor, handed: &mut Vec<Handoff>) -> Tensor {
+    let owns = |t: &Tensor| t.data_ptr() == leaf.data_ptr() && t.size() == leaf.size();
+    let (mine, others): (Vec<Handoff>, Vec<Handoff>) = std::mem::take(handed)
+        .into_iter()
+        .partition(|h| owns(&h.to));
+    *handed = others;
+    match <[Handoff; 1]>::try_from(mine) {
+        Ok([h]) if !leaf.grad().defined() => h.grad,
+        Ok([h]) => {
+            h.flush();
+            leaf.grad()
+        }
+        Err(mine) => {
+            mine.into_iter().for_each(Handoff::flush);
+            leaf.grad()
+        }
+    }
+}
+
+/// dL/dx for a run's input `x`: held in `handed` when x is a leaf that
+/// wants a gradient (an earlier run's output, or an input of the caller's),
+/// else returned for the surrogate pass. Where the leaf is nobody's output,
+/// the gradient reaches it when the tape flushes what is left: the same
+/// `x.grad` as the surrogate would give.
+pub fn hand_on(x: &Tensor, dx: Tensor, handed: &mut Vec<Handoff>) -> Option<Tensor> {
+    if x.is_leaf() && x.requires_grad() {
+        handed.push(Handoff {
+            to: x.shallow_clone(),
+            grad: dx,
+        });
+        None
+    } else {
+        Some(dx)
     }
 }
 
