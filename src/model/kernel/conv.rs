@@ -315,6 +315,11 @@ fn chunk_body(s: &Shared<'_>, part: Chunk<'_>, windows: &mut Windows) {
     // One output step's entries that carry a gradient, in filter order.
     let (mut filter, mut value, mut step) =
         (vec![0u32; f + 16], vec![0f32; f + 16], vec![0u32; f + 16]);
+    // db, every filter at once: dz of each step added whether kept or not.
+    // An entry not kept adds ±0, which leaves a running sum as it was
+    // (one that flushing a denormal made −0 may turn +0, and the chunks'
+    // total, summed from +0, is the same either way).
+    let mut db = vec![0f32; f];
     for row in rows {
         let seq = row * s.time * s.c;
         let outs = row * s.t_out * f..(row + 1) * s.t_out * f;
@@ -330,6 +335,9 @@ fn chunk_body(s: &Shared<'_>, part: Chunk<'_>, windows: &mut Windows) {
                 dz: &mut value,
                 step: &mut step,
             };
+            for ((b, &y), &g) in db.iter_mut().zip(&yb[at.clone()]).zip(&gb[at.clone()]) {
+                *b += if s.relu && y <= 0.0 { 0.0 } else { g };
+            }
             let from = from.map(|from| &from[at.clone()]);
             let n = compact::nonzero(&yb[at.clone()], &gb[at], from, j as u32, s.relu, kept);
             let kept = filter[..n].iter().zip(&value[..n]).zip(&step[..n]);
@@ -348,14 +356,12 @@ fn chunk_body(s: &Shared<'_>, part: Chunk<'_>, windows: &mut Windows) {
             }
         }
     }
-    // dW[f] and db[f]: the same sums in the same order, one filter at a time.
+    // dW[f]: the same sums in the same order, one filter at a time.
     for (ff, acc) in dw.chunks_exact_mut(kc + 1).enumerate() {
         let kept = ff * cap..ff * cap + count[ff];
         let (offsets, dz) = (&offsets[kept.clone()], &dz[kept]);
         weighted_sum::add_windows(s.x, offsets, dz, &mut acc[..kc]);
-        for &d in dz {
-            acc[kc] += d;
-        }
+        acc[kc] = db[ff];
     }
 }
 
