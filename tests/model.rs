@@ -529,3 +529,75 @@ fn dense_before_a_recurrent_kernel_equals_the_layers() {
         assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
     }
 }
+
+/// A GRU kernel reading another run's output leaf (here a moving average's)
+/// hands it dL/dx directly; the run that owns the leaf still receives it,
+/// so the Dense layer before both gets the gradient libtorch's layers give.
+#[test]
+fn handed_gradients_reach_every_kind_of_run() {
+    use seqlab::model::builder::Op;
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,b,c\n");
+    for r in 0..64 {
+        csv += &format!("{},{},{}\n", r % 5, (r * 3) % 7, r % 2);
+    }
+    let table = dir.path().join("t.csv");
+    std::fs::write(&table, csv).unwrap();
+    let file = dir.path().join("chain.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[experiment]
+name = "chain"
+[data]
+source = "csv"
+path = "{}"
+targets = ["a"]
+lookback = 8
+splits = {{ train = [0, 32], val = [32, 48], test = [48, 64] }}
+[[layers]]
+type = "dense"
+units = 4
+activation = "tanh"
+[[layers]]
+type = "moving_average"
+kernel_size = 3
+[[layers]]
+type = "gru"
+units = 5
+[[layers]]
+type = "dense"
+units = 1
+"#,
+            table.display()
+        ),
+    )
+    .unwrap();
+    let cell = &config::expand(&config::load(&file, &[]).unwrap()).unwrap()[0];
+    let mut m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
+    let x = Tensor::randn([6, 8, 3], (Kind::Float, Device::Cpu));
+    let grads = |m: &Model| {
+        for mut v in m.vs.trainable_variables() {
+            v.zero_grad();
+        }
+        m.backward(&m.forward(&x, true).square().sum(Kind::Float));
+        m.vs.trainable_variables()
+            .iter()
+            .map(|v| v.grad().copy())
+            .collect::<Vec<_>>()
+    };
+    let kernel = grads(&m);
+    for op in m.ops.iter_mut() {
+        if let Op::Recurrent(r) = op {
+            r.allow_kernel = false;
+        }
+    }
+    let layers = grads(&m);
+    assert_eq!(kernel.len(), 8);
+    for (a, b) in kernel.iter().zip(&layers) {
+        assert!(b.abs().max().double_value(&[]) > 0.0);
+        let scale = 1.0 + b.abs().max().double_value(&[]);
+        let rel = (a - b).abs().max().double_value(&[]) / scale;
+        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
+    }
+}

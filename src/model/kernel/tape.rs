@@ -87,9 +87,16 @@ impl Tape {
         let entries: Vec<Entry> = self.entries.borrow_mut().drain(..).collect();
         // Input gradients runs hold for the earlier runs whose output leaves
         // they read. A leaf has nothing upstream, so a gradient waiting for
-        // one changes nothing else the passes read in between.
+        // one changes nothing else the passes read in between; runs that
+        // read their leaf's `.grad` themselves get what waits first.
         let mut handed: Vec<Handoff> = Vec::new();
         for entry in entries.into_iter().rev() {
+            if matches!(
+                entry,
+                Entry::WindowSum(_) | Entry::WindowMean(_) | Entry::Attention(_)
+            ) {
+                handed.drain(..).for_each(Handoff::flush);
+            }
             match entry {
                 Entry::Rnn(p) => p.backward(&mut handed, hold.as_deref_mut()),
                 Entry::RnnPair(first, second) => {
