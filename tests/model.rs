@@ -13,6 +13,41 @@ fn cells(file: &str, sets: &[&str]) -> Vec<Cell> {
     config::expand(&loaded).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
+/// The cell of an experiment on a generated 64-row table of `columns`
+/// columns c0, c1, … (target c0, lookback 8) with these `[[layers]]`.
+fn table_cell(dir: &Path, columns: usize, layers: &str) -> Cell {
+    let header: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
+    let mut csv = header.join(",") + "\n";
+    for r in 0..64 {
+        csv += &(0..columns)
+            .map(|c| format!("{}", (r * columns + c) % 7))
+            .collect::<Vec<_>>()
+            .join(",");
+        csv += "\n";
+    }
+    let table = dir.join("table.csv");
+    std::fs::write(&table, csv).unwrap();
+    let file = dir.join("experiment.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[experiment]
+name = "layers"
+[data]
+source = "csv"
+path = "{}"
+targets = ["c0"]
+lookback = 8
+splits = {{ train = [0, 32], val = [32, 48], test = [48, 64] }}
+{layers}"#,
+            table.display()
+        ),
+    )
+    .unwrap();
+    let loaded = config::load(&file, &[]).unwrap();
+    config::expand(&loaded).unwrap().remove(0)
+}
+
 /// Keras' `model.summary()` totals for the book's models.
 const BOOK: [(&str, usize); 13] = [
     ("jena_naive", 0),
@@ -318,30 +353,10 @@ fn graph_errors_say_what_to_fix() {
 #[test]
 fn forecasting_layers_have_keras_parameter_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let header: Vec<String> = (0..16).map(|i| format!("c{i}")).collect();
-    let mut csv = header.join(",") + "\n";
-    for r in 0..64 {
-        csv += &(0..16)
-            .map(|c| format!("{}", (r * 16 + c) % 7))
-            .collect::<Vec<_>>()
-            .join(",");
-        csv += "\n";
-    }
-    let table = dir.path().join("wide.csv");
-    std::fs::write(&table, csv).unwrap();
-    let file = dir.path().join("layers.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"[experiment]
-name = "layers"
-[data]
-source = "csv"
-path = "{}"
-targets = ["c0"]
-lookback = 8
-splits = {{ train = [0, 32], val = [32, 48], test = [48, 64] }}
-[[layers]]
+    let cell = &table_cell(
+        dir.path(),
+        16,
+        r#"[[layers]]
 type = "multi_head_attention"
 num_heads = 2
 key_dim = 8
@@ -362,12 +377,7 @@ target_shape = [-1]
 type = "dense"
 units = 1
 "#,
-            table.display()
-        ),
-    )
-    .unwrap();
-    let loaded = config::load(&file, &[]).unwrap();
-    let cell = &config::expand(&loaded).unwrap()[0];
+    );
     let inferred = model::infer(&cell.config).unwrap();
     let params: Vec<usize> = inferred.layers.iter().map(|l| l.params).collect();
     // MHA(2 heads, key 8) on 16: q, k, v, o each 16·16 + 16 = 272 → 1,088;
@@ -537,25 +547,10 @@ fn dense_before_a_recurrent_kernel_equals_the_layers() {
 fn handed_gradients_reach_every_kind_of_run() {
     use seqlab::model::builder::Op;
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("a,b,c\n");
-    for r in 0..64 {
-        csv += &format!("{},{},{}\n", r % 5, (r * 3) % 7, r % 2);
-    }
-    let table = dir.path().join("t.csv");
-    std::fs::write(&table, csv).unwrap();
-    let file = dir.path().join("chain.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"[experiment]
-name = "chain"
-[data]
-source = "csv"
-path = "{}"
-targets = ["a"]
-lookback = 8
-splits = {{ train = [0, 32], val = [32, 48], test = [48, 64] }}
-[[layers]]
+    let cell = &table_cell(
+        dir.path(),
+        3,
+        r#"[[layers]]
 type = "dense"
 units = 4
 activation = "tanh"
@@ -569,11 +564,7 @@ units = 5
 type = "dense"
 units = 1
 "#,
-            table.display()
-        ),
-    )
-    .unwrap();
-    let cell = &config::expand(&config::load(&file, &[]).unwrap()).unwrap()[0];
+    );
     let mut m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
     let x = Tensor::randn([6, 8, 3], (Kind::Float, Device::Cpu));
     let grads = |m: &Model| {

@@ -351,11 +351,12 @@ impl Model {
     /// Whether Dense node `i` runs on the tape in training with input `x`:
     /// it feeds a recurrent layer on the kernel path (which hands it dL/dy).
     fn taped_dense(&self, i: usize, x: &Tensor) -> bool {
-        let Some(j) = self.feeding[i] else {
-            return false;
-        };
+        self.feeding[i].is_some_and(|j| self.on_kernel(j)) && kernel::dense::supports(x)
+    }
+
+    /// Whether node `j` is a GRU or LSTM that trains on the kernel path.
+    fn on_kernel(&self, j: usize) -> bool {
         matches!(&self.ops[j], Op::Recurrent(r) if r.path(true) == Path::Kernel)
-            && kernel::dense::supports(x)
     }
 
     /// Dense layers that run on the tape in training, each with the
@@ -366,9 +367,8 @@ impl Model {
             .iter()
             .enumerate()
             .filter_map(|(i, j)| {
-                let j = (*j)?;
-                matches!(&self.ops[j], Op::Recurrent(r) if r.path(true) == Path::Kernel)
-                    .then(|| format!("{} → {}", names[i].name, names[j].name))
+                let j = (*j).filter(|&j| self.on_kernel(j))?;
+                Some(format!("{} → {}", names[i].name, names[j].name))
             })
             .collect()
     }

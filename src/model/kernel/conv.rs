@@ -21,7 +21,7 @@
 //! rows, each with its own partial dW, summed in chunk order: no result
 //! depends on the number of threads, and every row of the forward pass is
 //! computed the same way whichever thread runs it.
-use super::tape::{accumulate, feed_back, hand_on, received, Entry, Handoff, Held, Tape};
+use super::tape::{hand_back, received, Entry, Handoff, Held, Tape};
 use super::{compact, floats, floats_mut, small_gemm, team, weighted_sum};
 use crate::config::Activation;
 use std::ops::Range;
@@ -433,14 +433,11 @@ fn gradients(p: &Pending, dy: &Tensor, with_input: bool) -> (Tensor, Tensor, Opt
 }
 
 impl Pending {
-    /// dW, db and dL/dx from the leaf's gradient, fed back into the graph
-    /// through one surrogate `backward` call. `handed` holds the gradients
-    /// other convolutions kept for their inputs: one meant for this leaf,
-    /// when the graph gave it nothing else, is its whole gradient (what the
-    /// graph would hold: dx·1); with more, they go through the graph first.
-    /// dL/dx for an input that is itself a leaf (another kernel's output)
-    /// joins `handed` instead of the surrogate; weights without a gradient
-    /// yet get theirs through `hold` when given.
+    /// dW, db and dL/dx from the gradient that reached the leaf (from the
+    /// graph, or handed over by the run after it: `tape::received`), given
+    /// back by `tape::hand_back`: dL/dx to the run that produced an input
+    /// leaf, or through one surrogate `backward` call, and the weights'
+    /// gradients through `hold` when given.
     pub fn backward(self, handed: &mut Vec<Handoff>, hold: Option<&mut Held>) {
         let g = received(&self.leaf, handed);
         if !g.defined() {
@@ -448,11 +445,7 @@ impl Pending {
         }
         let with_input = self.x.requires_grad();
         let (dw, db, dx) = tch::no_grad(|| gradients(&self, &g, with_input));
-        let mut first = Vec::new();
-        accumulate(&self.w, &dw, &mut first);
-        accumulate(&self.b, &db, &mut first);
-        let dx = dx.and_then(|dx| hand_on(&self.x, dx, handed));
-        feed_back(first, dx.as_ref().map(|dx| (&self.x, dx)), hold);
+        hand_back(&[(&self.w, &dw), (&self.b, &db)], &self.x, dx, handed, hold);
     }
 }
 

@@ -10,7 +10,7 @@
 //! products autograd's ReluBackward and AddmmBackward take (dz =
 //! threshold_backward(g, y, 0), dW = dzᵀ·x, db = Σ_rows dz, dx = dz·W),
 //! bit for bit the gradients of the graph (tested).
-use super::tape::{accumulate, feed_back, hand_on, received, Entry, Handoff, Held, Tape};
+use super::tape::{hand_back, received, Entry, Handoff, Held, Tape};
 use tch::{Kind, Tensor};
 
 /// Whether the layer can run here: an input of (rows, in) or a contiguous
@@ -79,11 +79,7 @@ impl Pending {
             let dx = with_input.then(|| dz2.mm(&self.w).view(self.x.size().as_slice()));
             (dw, db, dx)
         });
-        let mut first = Vec::new();
-        accumulate(&self.w, &dw, &mut first);
-        accumulate(&self.b, &db, &mut first);
-        let dx = dx.and_then(|dx| hand_on(&self.x, dx, handed));
-        feed_back(first, dx.as_ref().map(|dx| (&self.x, dx)), hold);
+        hand_back(&[(&self.w, &dw), (&self.b, &db)], &self.x, dx, handed, hold);
     }
 }
 

@@ -880,9 +880,8 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// BPTT once the loss has been back-propagated to `leaf`; the gradients
-    /// of the weights and the input go back into the graph through one
-    /// surrogate `backward` call.
+    /// BPTT from the gradient that reached `leaf` (from the graph, or handed
+    /// over by the run after it), then `apply`.
     pub fn backward(self, handed: &mut Vec<Handoff>, hold: Option<&mut Held>) {
         let g = super::tape::received(&self.leaf, handed);
         if let Some(grads) = self.grads(&g) {
@@ -918,23 +917,15 @@ impl Pending {
         })
     }
 
-    /// Adds `grads` to the weights' gradients and hands dL/dx back to the
-    /// graph (through one surrogate `backward`, with the gradients of
-    /// weights that have none yet unless `hold` takes those), or straight
-    /// to the run that produced x (`tape::hand_on`).
+    /// The weights' gradients and dL/dx back where they belong
+    /// (`tape::hand_back`).
     pub fn apply(self, grads: Grads, handed: &mut Vec<Handoff>, hold: Option<&mut Held>) {
-        let mut first = Vec::new();
-        for (w, g) in [
+        let weights = [
             (&self.w_ih, &grads.w_ih),
             (&self.w_hh, &grads.w_hh),
             (&self.b_ih, &grads.b_ih),
             (&self.b_hh, &grads.b_hh),
-        ] {
-            super::tape::accumulate(w, g, &mut first);
-        }
-        let dx = grads
-            .x
-            .and_then(|dx| super::tape::hand_on(&self.x, dx, handed));
-        super::tape::feed_back(first, dx.as_ref().map(|dx| (&self.x, dx)), hold);
+        ];
+        super::tape::hand_back(&weights, &self.x, grads.x, handed, hold);
     }
 }

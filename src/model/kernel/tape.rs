@@ -209,7 +209,7 @@ pub fn received(leaf: &Tensor, handed: &mut Vec<Handoff>) -> Tensor {
 /// else returned for the surrogate pass. Where the leaf is nobody's output,
 /// the gradient reaches it when the tape flushes what is left: the same
 /// `x.grad` as the surrogate would give.
-pub fn hand_on(x: &Tensor, dx: Tensor, handed: &mut Vec<Handoff>) -> Option<Tensor> {
+fn hand_on(x: &Tensor, dx: Tensor, handed: &mut Vec<Handoff>) -> Option<Tensor> {
     if x.is_leaf() && x.requires_grad() {
         handed.push(Handoff {
             to: x.shallow_clone(),
@@ -219,6 +219,24 @@ pub fn hand_on(x: &Tensor, dx: Tensor, handed: &mut Vec<Handoff>) -> Option<Tens
     } else {
         Some(dx)
     }
+}
+
+/// A run's gradients back where they belong: each weight's (`accumulate`,
+/// then `hold` or the surrogate pass), and dL/dx for its input `x`,
+/// handed on to the run that produced x or through that same pass.
+pub fn hand_back(
+    weights: &[(&Tensor, &Tensor)],
+    x: &Tensor,
+    dx: Option<Tensor>,
+    handed: &mut Vec<Handoff>,
+    hold: Option<&mut Held>,
+) {
+    let mut first = Vec::new();
+    for (w, g) in weights {
+        accumulate(w, g, &mut first);
+    }
+    let dx = dx.and_then(|dx| hand_on(x, dx, handed));
+    feed_back(first, dx.as_ref().map(|dx| (x, dx)), hold);
 }
 
 /// Adds `g` to a weight's gradient; a weight without one yet is listed in
