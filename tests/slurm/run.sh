@@ -246,19 +246,37 @@ check "the grid's files are untouched (names, inodes, sizes, mtimes)" test "$(sn
 check "the final report lists all 6 cells" test "$(grep -Ec '^(grid|trouble),' "$SLURM/summary.csv")" -eq 6
 
 # --- 3. a task past its time limit's warning is requeued and resumes ---------
-# A cell of a few minutes under a 2-minute limit: Slurm's warning (USR1,
+# A cell of about three minutes under a 2-minute limit: Slurm's warning (USR1,
 # here 60 s before the limit) stops it at a step boundary with its last
-# end-of-epoch checkpoint, the task requeues itself, and the requeued task
-# resumes from the checkpoint to the end — byte for byte a local run.
+# end-of-epoch checkpoint, the task requeues itself (again if warned again),
+# and the requeued task resumes from the checkpoint to the end — byte for
+# byte a local run. The cell's length is measured, not assumed: one timed
+# epoch sets the steps per epoch, so a faster build or machine still gives a
+# cell that outlives the warning (a fixed step count once ran in 41 s and
+# ended before Slurm's warning came).
 experiment long 16 "" ""
-LONG_SETS=(--set train.steps_per_epoch=20000)
-"$BIN" run "$WORK/long.toml" "${LONG_SETS[@]}" --results "$LOCAL" --jobs 1 --threads 1 --no-report >"$WORK/local-long.out" 2>&1 \
-    || { cat "$WORK/local-long.out"; die "local seqlab run of the long cell failed"; }
+CALIBRATION_STEPS=20000
+t0=$(date +%s%N)
+"$BIN" run "$WORK/long.toml" --set train.epochs=1 --set train.steps_per_epoch=$CALIBRATION_STEPS \
+    --results "$WORK/calibration" --jobs 1 --threads 1 --no-report >"$WORK/calibration.out" 2>&1 \
+    || { cat "$WORK/calibration.out"; die "the timed epoch of the long cell failed"; }
+epoch_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+# 16 epochs of about 11 s each: about 180 s, three 60 s slices of progress.
+steps=$(( CALIBRATION_STEPS * 11000 / (epoch_ms > 0 ? epoch_ms : 1) ))
+((steps >= CALIBRATION_STEPS)) || steps=$CALIBRATION_STEPS
+echo "seqlab test-slurm: one epoch of $CALIBRATION_STEPS steps took $epoch_ms ms; the long cell runs 16 epochs of $steps steps"
+LONG_SETS=(--set train.steps_per_epoch=$steps)
+# The local reference runs beside the Slurm task (one thread each; a cell's
+# results do not depend on what runs beside it).
+"$BIN" run "$WORK/long.toml" "${LONG_SETS[@]}" --results "$LOCAL" --jobs 1 --threads 1 --no-report >"$WORK/local-long.out" 2>&1 &
+LOCAL_LONG=$!
+PIDS+=("$LOCAL_LONG")
 "$BIN" submit "$WORK/long.toml" "${LONG_SETS[@]}" --results "$SLURM" --time 2 --sbatch-arg=--signal=B:USR1@60 | tee "$WORK/submit4.out"
 SUB4=$(latest "$SLURM")
 check "the array script asks for a warning and requeueing" \
     bash -c "grep -q '^#SBATCH --signal=B:USR1@' '$SUB4/array.sbatch' && grep -q '^#SBATCH --requeue$' '$SUB4/array.sbatch'"
 wait_jobs "$(job_of "$SUB4" array),$(job_of "$SUB4" report)" 1200
+wait "$LOCAL_LONG" || { cat "$WORK/local-long.out"; die "local seqlab run of the long cell failed"; }
 cat "$SUB4"/logs/*_0.out >"$WORK/long-task.out" 2>/dev/null || true
 check "the long task was warned, stopped and requeued itself" grep -q "stopped with its checkpoint before the time limit; requeueing it" "$WORK/long-task.out"
 check "the requeued task resumed from the checkpoint" grep -q "resuming long/default at epoch" "$WORK/long-task.out"
