@@ -208,7 +208,7 @@ check "summary.csv has the 4 cells" test "$(grep -c '^grid,' "$SLURM/summary.csv
 check "a second submit of a complete grid sends nothing" grep -q "nothing to submit" "$WORK/submit-again.out"
 
 # --- 2. a failed and a cancelled cell; resubmit sends only those --------------
-experiment trouble 2000 'loss = "mse"' '"train.optimizer.lr" = [1e30, 0.005]'
+experiment trouble 5000 'loss = "mse"' '"train.optimizer.lr" = [1e30, 0.005]'
 BEFORE=$(snapshot "$SLURM/grid")
 "$BIN" submit "$WORK/grid.toml" "$WORK/trouble.toml" --results "$SLURM" | tee "$WORK/submit2.out"
 SUB2=$(latest "$SLURM")
