@@ -48,6 +48,45 @@ splits = {{ train = [0, 32], val = [32, 48], test = [48, 64] }}
     config::expand(&loaded).unwrap().remove(0)
 }
 
+/// Every trainable weight's gradient of Σ forward(x)² in training mode.
+fn weight_grads(m: &Model, x: &Tensor) -> Vec<Tensor> {
+    for mut v in m.vs.trainable_variables() {
+        v.zero_grad();
+    }
+    m.backward(&m.forward(x, true).square().sum(Kind::Float));
+    m.vs.trainable_variables()
+        .iter()
+        .map(|v| v.grad().copy())
+        .collect()
+}
+
+/// Turns every recurrent kernel off (plain and Bidirectional layers): the
+/// model then runs libtorch's layers.
+fn without_recurrent_kernels(m: &mut Model) {
+    use seqlab::model::builder::Op;
+    for op in m.ops.iter_mut() {
+        match op {
+            Op::Recurrent(r) => r.allow_kernel = false,
+            Op::Bidirectional(b) => {
+                b.forward.allow_kernel = false;
+                b.backward.allow_kernel = false;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Each gradient of `a` within 1e-5 of its counterpart in `b`, relative to
+/// 1 + the largest magnitude of that counterpart.
+fn assert_same_gradients(a: &[Tensor], b: &[Tensor]) {
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(b) {
+        let scale = 1.0 + b.abs().max().double_value(&[]);
+        let rel = (a - b).abs().max().double_value(&[]) / scale;
+        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
+    }
+}
+
 /// Keras' `model.summary()` totals for the book's models.
 const BOOK: [(&str, usize); 13] = [
     ("jena_naive", 0),
@@ -169,11 +208,7 @@ fn embedding_conv_lookups_equal_the_layers() {
     };
     let together = grads(vec![x.shallow_clone()]);
     let apart = grads(reviews().collect());
-    for (a, b) in together.iter().zip(&apart) {
-        let scale = 1.0 + b.abs().max().double_value(&[]);
-        let rel = (a - b).abs().max().double_value(&[]) / scale;
-        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
-    }
+    assert_same_gradients(&together, &apart);
 }
 
 /// The Jena convnet: its three Conv1D layers run the `conv` kernel with the
@@ -237,7 +272,6 @@ fn conv_kernel_with_fused_pools_equals_the_layers() {
 /// gradients equal libtorch's fused LSTM's.
 #[test]
 fn bidirectional_kernels_share_their_input_graph() {
-    use seqlab::model::builder::Op;
     use seqlab::model::recurrent::Path;
     let cell = &cells(
         "experiments/imdb_bidirectional_lstm.toml",
@@ -245,32 +279,13 @@ fn bidirectional_kernels_share_their_input_graph() {
     )[0];
     let mut m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
     let x = Tensor::randint(10_000, [40, 30], (Kind::Int64, Device::Cpu));
-    let grads = |m: &Model| {
-        for mut v in m.vs.trainable_variables() {
-            v.zero_grad();
-        }
-        m.backward(&m.forward(&x, true).square().sum(Kind::Float));
-        m.vs.trainable_variables()
-            .iter()
-            .map(|v| v.grad().copy())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(m.recurrent_paths(true), vec![Path::Kernel, Path::Kernel]);
-    let kernel = grads(&m);
-    for op in m.ops.iter_mut() {
-        if let Op::Bidirectional(b) = op {
-            b.forward.allow_kernel = false;
-            b.backward.allow_kernel = false;
-        }
-    }
+    let kernel = weight_grads(&m, &x);
+    without_recurrent_kernels(&mut m);
     assert_eq!(m.recurrent_paths(true), vec![Path::Fused, Path::Fused]);
-    let fused = grads(&m);
+    let fused = weight_grads(&m, &x);
     assert!(kernel.iter().any(|g| g.abs().max().double_value(&[]) > 0.0));
-    for (a, b) in kernel.iter().zip(&fused) {
-        let scale = 1.0 + b.abs().max().double_value(&[]);
-        let rel = (a - b).abs().max().double_value(&[]) / scale;
-        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
-    }
+    assert_same_gradients(&kernel, &fused);
 }
 
 #[test]
@@ -502,7 +517,6 @@ fn held_kernel_gradients_train_the_same_weights() {
 /// through libtorch's layers (fused GRU, the graph's Dense).
 #[test]
 fn dense_before_a_recurrent_kernel_equals_the_layers() {
-    use seqlab::model::builder::Op;
     use seqlab::model::recurrent::Path;
     let cell = &cells(
         "experiments/ett/ett_segrnn.toml",
@@ -511,33 +525,17 @@ fn dense_before_a_recurrent_kernel_equals_the_layers() {
     let targets: Vec<usize> = (0..7).collect();
     let mut m = Model::build(&cell.config, Device::Cpu, &targets).unwrap();
     let x = Tensor::randn([6, 96, 7], (Kind::Float, Device::Cpu));
-    let grads = |m: &Model| {
-        for mut v in m.vs.trainable_variables() {
-            v.zero_grad();
-        }
-        m.backward(&m.forward(&x, true).square().sum(Kind::Float));
-        m.vs.trainable_variables()
-            .iter()
-            .map(|v| v.grad().copy())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(m.taped_denses(), vec!["dense_1 → gru_2"]);
-    let kernel = grads(&m);
-    for op in m.ops.iter_mut() {
-        if let Op::Recurrent(r) = op {
-            r.allow_kernel = false;
-        }
-    }
+    let kernel = weight_grads(&m, &x);
+    without_recurrent_kernels(&mut m);
     assert_eq!(m.recurrent_paths(true), vec![Path::Fused]);
     assert!(m.taped_denses().is_empty());
-    let layers = grads(&m);
+    let layers = weight_grads(&m, &x);
     assert_eq!(kernel.len(), 8);
-    for (a, b) in kernel.iter().zip(&layers) {
+    for a in &kernel {
         assert!(a.abs().max().double_value(&[]) > 0.0);
-        let scale = 1.0 + b.abs().max().double_value(&[]);
-        let rel = (a - b).abs().max().double_value(&[]) / scale;
-        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
     }
+    assert_same_gradients(&kernel, &layers);
 }
 
 /// A GRU kernel reading another run's output leaf (here a moving average's)
@@ -545,7 +543,6 @@ fn dense_before_a_recurrent_kernel_equals_the_layers() {
 /// so the Dense layer before both gets the gradient libtorch's layers give.
 #[test]
 fn handed_gradients_reach_every_kind_of_run() {
-    use seqlab::model::builder::Op;
     let dir = tempfile::tempdir().unwrap();
     let cell = &table_cell(
         dir.path(),
@@ -567,28 +564,12 @@ units = 1
     );
     let mut m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
     let x = Tensor::randn([6, 8, 3], (Kind::Float, Device::Cpu));
-    let grads = |m: &Model| {
-        for mut v in m.vs.trainable_variables() {
-            v.zero_grad();
-        }
-        m.backward(&m.forward(&x, true).square().sum(Kind::Float));
-        m.vs.trainable_variables()
-            .iter()
-            .map(|v| v.grad().copy())
-            .collect::<Vec<_>>()
-    };
-    let kernel = grads(&m);
-    for op in m.ops.iter_mut() {
-        if let Op::Recurrent(r) = op {
-            r.allow_kernel = false;
-        }
-    }
-    let layers = grads(&m);
+    let kernel = weight_grads(&m, &x);
+    without_recurrent_kernels(&mut m);
+    let layers = weight_grads(&m, &x);
     assert_eq!(kernel.len(), 8);
-    for (a, b) in kernel.iter().zip(&layers) {
+    for b in &layers {
         assert!(b.abs().max().double_value(&[]) > 0.0);
-        let scale = 1.0 + b.abs().max().double_value(&[]);
-        let rel = (a - b).abs().max().double_value(&[]) / scale;
-        assert!(rel < 1e-5, "gradients differ by {rel} (relative)");
     }
+    assert_same_gradients(&kernel, &layers);
 }
