@@ -13,6 +13,17 @@ fn cells(file: &str, sets: &[&str]) -> Vec<Cell> {
     config::expand(&loaded).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
+/// Holds libtorch's global random generator for one test. Tests run on
+/// parallel threads of one process and share that generator: a test that
+/// seeds it and trains twice expecting the same draws would otherwise see
+/// another test's draws land in between (seen once in 15 runs).
+fn generator() -> std::sync::MutexGuard<'static, ()> {
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The cell of an experiment on a generated 64-row table of `columns`
 /// columns c0, c1, … (target c0, lookback 8) with these `[[layers]]`.
 fn table_cell(dir: &Path, columns: usize, layers: &str) -> Cell {
@@ -106,6 +117,7 @@ const BOOK: [(&str, usize); 13] = [
 
 #[test]
 fn book_models_have_keras_parameter_counts() {
+    let _generator = generator();
     for (name, expected) in BOOK {
         let cell = &cells(&format!("experiments/{name}.toml"), &[])[0];
         let inferred = model::infer(&cell.config).unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -147,6 +159,7 @@ fn describe_prints_a_keras_style_table() {
 
 #[test]
 fn every_book_model_runs_forward_with_the_right_output_shape() {
+    let _generator = generator();
     for (name, _) in BOOK {
         let sets: &[&str] = if name.starts_with("imdb") {
             &["data.maxlen=100"]
@@ -171,6 +184,7 @@ fn every_book_model_runs_forward_with_the_right_output_shape() {
 /// as the two layers otherwise (one review): outputs and gradients agree.
 #[test]
 fn embedding_conv_lookups_equal_the_layers() {
+    let _generator = generator();
     let cell = &cells("experiments/imdb_conv1d.toml", &[])[0];
     let m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
     // Weights and tokens from a generator of the test's own: libtorch's global
@@ -217,6 +231,7 @@ fn embedding_conv_lookups_equal_the_layers() {
 /// (evaluation mode with gradients recorded, where the kernel stays out).
 #[test]
 fn conv_kernel_with_fused_pools_equals_the_layers() {
+    let _generator = generator();
     let cell = &cells("experiments/jena_conv1d.toml", &[])[0];
     let m = Model::build(&cell.config, Device::Cpu, &[1]).unwrap();
     assert_eq!(
@@ -272,6 +287,7 @@ fn conv_kernel_with_fused_pools_equals_the_layers() {
 /// gradients equal libtorch's fused LSTM's.
 #[test]
 fn bidirectional_kernels_share_their_input_graph() {
+    let _generator = generator();
     use seqlab::model::recurrent::Path;
     let cell = &cells(
         "experiments/imdb_bidirectional_lstm.toml",
@@ -290,6 +306,7 @@ fn bidirectional_kernels_share_their_input_graph() {
 
 #[test]
 fn sigmoid_head_gives_logits_for_the_loss() {
+    let _generator = generator();
     let cell = &cells("experiments/imdb_lstm.toml", &["data.maxlen=20"])[0];
     let m = Model::build(&cell.config, Device::Cpu, &[0]).unwrap();
     assert!(m.ends_with_sigmoid());
@@ -301,6 +318,7 @@ fn sigmoid_head_gives_logits_for_the_loss() {
 
 #[test]
 fn naive_model_predicts_the_last_observed_target() {
+    let _generator = generator();
     let cell = &cells(
         "experiments/jena_naive.toml",
         &["data.lookback=12", "data.step=6"],
@@ -313,6 +331,7 @@ fn naive_model_predicts_the_last_observed_target() {
 
 #[test]
 fn two_branch_example_is_a_real_graph() {
+    let _generator = generator();
     let cell = &cells(
         "experiments/examples/jena_two_branch.toml",
         &["data.lookback=60"],
@@ -367,6 +386,7 @@ fn graph_errors_say_what_to_fix() {
 /// 16 features (parameters inferred and allocated), and the ETT models.
 #[test]
 fn forecasting_layers_have_keras_parameter_counts() {
+    let _generator = generator();
     let dir = tempfile::tempdir().unwrap();
     let cell = &table_cell(
         dir.path(),
@@ -430,6 +450,7 @@ units = 1
 /// stays empty: nothing reached it through the graph.
 #[test]
 fn held_kernel_gradients_train_the_same_weights() {
+    let _generator = generator();
     use seqlab::train::optim;
     let ett = ["data.path=\"tests/fixtures/etth1_head.csv\""];
     // (file, settings, target columns among the inputs, input shape)
@@ -517,6 +538,7 @@ fn held_kernel_gradients_train_the_same_weights() {
 /// through libtorch's layers (fused GRU, the graph's Dense).
 #[test]
 fn dense_before_a_recurrent_kernel_equals_the_layers() {
+    let _generator = generator();
     use seqlab::model::recurrent::Path;
     let cell = &cells(
         "experiments/ett/ett_segrnn.toml",
@@ -543,6 +565,7 @@ fn dense_before_a_recurrent_kernel_equals_the_layers() {
 /// so the Dense layer before both gets the gradient libtorch's layers give.
 #[test]
 fn handed_gradients_reach_every_kind_of_run() {
+    let _generator = generator();
     let dir = tempfile::tempdir().unwrap();
     let cell = &table_cell(
         dir.path(),

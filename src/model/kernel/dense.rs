@@ -119,6 +119,7 @@ mod tests {
     /// with and without ReLU (whose zeros stop part of the gradient).
     #[test]
     fn equals_the_graph_bit_for_bit() {
+        let _rng = crate::model::rng_lock();
         for (shape, relu) in [
             (vec![13i64, 7], true),
             (vec![5, 4, 24], true),
